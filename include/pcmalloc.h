@@ -1,0 +1,62 @@
+/*
+ * pcmalloc: a fast, lean, multi-threaded malloc.
+ *
+ * The pc_* functions below are always exported, whether or not the library
+ * also overrides the standard names (malloc, free, ...).  They follow the
+ * glibc semantics of their standard counterparts: results are aligned to at
+ * least 16 bytes, failure returns NULL with errno set to ENOMEM, and
+ * pc_posix_memalign returns its error code instead of setting errno.
+ */
+#ifndef PCMALLOC_H
+#define PCMALLOC_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PCMALLOC_VERSION_MAJOR 0
+#define PCMALLOC_VERSION_MINOR 1
+#define PCMALLOC_VERSION_PATCH 0
+#define PCMALLOC_VERSION "0.1.0"
+
+#if defined(_WIN32) && defined(PCMALLOC_DLL)
+#  ifdef PCMALLOC_BUILD
+#    define PCMALLOC_API __declspec(dllexport)
+#  else
+#    define PCMALLOC_API __declspec(dllimport)
+#  endif
+#elif defined(__GNUC__)
+#  define PCMALLOC_API __attribute__((visibility("default")))
+#else
+#  define PCMALLOC_API
+#endif
+
+PCMALLOC_API void *pc_malloc(size_t size);
+PCMALLOC_API void  pc_free(void *ptr);
+PCMALLOC_API void *pc_calloc(size_t nmemb, size_t size);
+PCMALLOC_API void *pc_realloc(void *ptr, size_t size);
+PCMALLOC_API void *pc_reallocarray(void *ptr, size_t nmemb, size_t size);
+PCMALLOC_API int   pc_posix_memalign(void **out, size_t alignment, size_t size);
+PCMALLOC_API void *pc_aligned_alloc(size_t alignment, size_t size);
+PCMALLOC_API void *pc_memalign(size_t alignment, size_t size);
+PCMALLOC_API size_t pc_malloc_usable_size(void *ptr);
+
+/*
+ * Free a block whose requested size (or any size between the requested size
+ * and its usable size) the caller knows.  Passing a wrong size is reported.
+ */
+PCMALLOC_API void  pc_free_sized(void *ptr, size_t size);
+
+/* Return unused memory to the operating system; returns 1 if any was. */
+PCMALLOC_API int   pc_trim(void);
+
+/* The library's version string, e.g. "0.1.0". */
+PCMALLOC_API const char *pc_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PCMALLOC_H */

@@ -1,0 +1,313 @@
+/*
+ * The public pc_* API and the slow paths behind the inline entry points of
+ * api.h.
+ */
+#include <string.h>
+
+#include "pcmalloc.h"
+#include "api.h"
+#include "arena.h"
+#include "check.h"
+#include "conf.h"
+#include "init.h"
+#include "large.h"
+
+static span_t *
+span_of(uintptr_t entry)
+{
+	return (span_t *)(entry & ~PM_SC_MASK);
+}
+
+static unsigned api_reports;
+
+/* Bad pointers are reported, not acted on: the heap stays consistent. */
+static PC_NOINLINE PC_COLD void
+api_report(const char *what, const void *p)
+{
+	unsigned n = __atomic_fetch_add(&api_reports, 1, __ATOMIC_RELAXED);
+	if (n < 16)
+		pc_report_ptr(what, p, n == 15 ?
+		    " (further reports suppressed)" : "");
+	if (opt_abort_on_error)
+		pc_fatal("abort_on_error is set", __FILE__, __LINE__);
+}
+
+static void *
+api_large_aligned(size_t size, size_t align, bool *zeroed)
+{
+	*zeroed = false;
+	if (size > PC_MAX_ALLOC || pc_ensure_init() != 0) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	void *p;
+	if (size >= PC_HUGE_MIN || align > PC_CHUNK) {
+		p = huge_alloc(size, align);
+		*zeroed = true;
+	} else {
+		p = arena_large_alloc(arena_choose(), size, align, zeroed);
+	}
+	if (p == NULL)
+		errno = ENOMEM;
+	return p;
+}
+
+void *
+api_malloc_large(size_t size)
+{
+	bool zeroed;
+	return api_large_aligned(size, PC_PAGE, &zeroed);
+}
+
+void
+api_free_slow(void *p, uintptr_t entry)
+{
+	if (p == NULL)
+		return;
+	int saved = errno;
+	span_t *s = span_of(entry);
+	if (s == NULL)
+		api_report("free of foreign pointer", p);
+	else if (s->kind == SPAN_FREE)
+		api_report("double free of", p);
+	else if ((uintptr_t)p != s->base)
+		api_report("free of a pointer inside a block,", p);
+	else if (s->kind == SPAN_LARGE)
+		arena_large_free(s);
+	else if (s->kind == SPAN_HUGE)
+		huge_free(s);
+	else
+		api_report("free of an invalid pointer", p);
+	errno = saved;
+}
+
+size_t
+api_usable_size(const void *p)
+{
+	uintptr_t e = pagemap_lookup(p);
+	unsigned tag = (unsigned)(e & PM_SC_MASK);
+	if (PC_LIKELY(tag != 0))
+		return sc_size(tag - 1);
+	span_t *s = span_of(e);
+	if (s == NULL || (uintptr_t)p != s->base)
+		return 0;
+	if (s->kind == SPAN_LARGE)
+		return s->npages << PC_PAGE_SHIFT;
+	if (s->kind == SPAN_HUGE)
+		return s->size;
+	return 0;
+}
+
+void *
+api_calloc(size_t n, size_t size)
+{
+	size_t total;
+	if (PC_UNLIKELY(__builtin_mul_overflow(n, size, &total))) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (PC_LIKELY(total <= SC_SMALL_MAX)) {
+		void *p = tcache_alloc(total);
+		if (p != NULL)
+			memset(p, 0, total);
+		return p;
+	}
+	bool zeroed;
+	void *p = api_large_aligned(total, PC_PAGE, &zeroed);
+	if (p != NULL && !zeroed)
+		memset(p, 0, total);
+	return p;
+}
+
+static void *
+api_move(void *p, size_t old_usable, size_t size)
+{
+	void *q = api_malloc(size);
+	if (q == NULL)
+		return NULL;
+	memcpy(q, p, PC_MIN(old_usable, size));
+	api_free(p);
+	return q;
+}
+
+void *
+api_realloc(void *p, size_t size)
+{
+	if (p == NULL)
+		return api_malloc(size);
+	if (size == 0) {
+		/* glibc frees and returns NULL. */
+		api_free(p);
+		return NULL;
+	}
+	if (PC_UNLIKELY(size > PC_MAX_ALLOC)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	uintptr_t e = pagemap_lookup(p);
+	unsigned tag = (unsigned)(e & PM_SC_MASK);
+	if (PC_LIKELY(tag != 0)) {
+		unsigned sc = tag - 1;
+		if (size <= SC_SMALL_MAX && sc_index(size) == sc)
+			return p;
+		return api_move(p, sc_size(sc), size);
+	}
+	span_t *s = span_of(e);
+	if (s == NULL || (uintptr_t)p != s->base ||
+	    (s->kind != SPAN_LARGE && s->kind != SPAN_HUGE)) {
+		api_report(s == NULL ? "realloc of foreign pointer" :
+		    "realloc of an invalid pointer", p);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (s->kind == SPAN_LARGE) {
+		if (size > SC_SMALL_MAX && size < PC_HUGE_MIN &&
+		    arena_large_resize(s, size) == 0)
+			return p;
+		return api_move(p, s->npages << PC_PAGE_SHIFT, size);
+	}
+	if (size >= PC_HUGE_MIN) {
+		void *q = huge_realloc(s, size);
+		if (q != NULL)
+			return q;
+	}
+	return api_move(p, s->size, size);
+}
+
+void *
+api_reallocarray(void *p, size_t n, size_t size)
+{
+	size_t total;
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return api_realloc(p, total);
+}
+
+void *
+api_memalign(size_t align, size_t size)
+{
+	if (align <= 16)
+		return api_malloc(size);
+	if (align & (align - 1)) {
+		/* glibc rounds a non-power-of-two alignment up. */
+		if (align > (SIZE_MAX >> 1) + 1) {
+			errno = EINVAL;
+			return NULL;
+		}
+		align = (size_t)1 << (64 - __builtin_clzl(align));
+	}
+	if (size > PC_MAX_ALLOC || align > PC_MAX_ALLOC) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (align <= PC_PAGE && size <= SC_SMALL_MAX) {
+		/* A class whose size is a multiple of align has every object
+		 * aligned: slabs start on a page. */
+		for (unsigned sc = sc_index(size); sc < SC_NSMALL; sc++)
+			if (sc_size(sc) % align == 0)
+				return tcache_alloc(sc_size(sc));
+	}
+	bool zeroed;
+	return api_large_aligned(size, align,
+	    &zeroed);
+}
+
+int
+api_posix_memalign(void **out, size_t align, size_t size)
+{
+	if (align < sizeof(void *) || (align & (align - 1)) != 0)
+		return EINVAL;
+	int saved = errno;
+	void *p = api_memalign(align, size);
+	if (p == NULL) {
+		int err = errno == EINVAL ? EINVAL : ENOMEM;
+		errno = saved;
+		return err;
+	}
+	errno = saved;
+	*out = p;
+	return 0;
+}
+
+void *
+api_aligned_alloc(size_t align, size_t size)
+{
+	return api_memalign(align, size);
+}
+
+void *
+api_valloc(size_t size)
+{
+	return api_memalign(PC_PAGE, size);
+}
+
+void *
+api_pvalloc(size_t size)
+{
+	size_t rounded = PC_ALIGN_UP(size, PC_PAGE);
+	if (rounded < size) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return api_memalign(PC_PAGE, rounded ? rounded : PC_PAGE);
+}
+
+void
+api_free_sized(void *p, size_t size)
+{
+	uintptr_t e = pagemap_lookup(p);
+	unsigned tag = (unsigned)(e & PM_SC_MASK);
+	if (PC_LIKELY(tag != 0)) {
+		if (PC_UNLIKELY(size > sc_size(tag - 1)))
+			api_report("free_sized with a size larger than the "
+			    "block at", p);
+		tcache_free(p, tag - 1);
+		return;
+	}
+	api_free_slow(p, e);
+}
+
+int
+api_trim(void)
+{
+	if (!__atomic_load_n(&pc_initialized, __ATOMIC_ACQUIRE))
+		return 0;
+	tcache_flush_self();
+	size_t purged = 0;
+	for (unsigned i = 0; i < narenas; i++)
+		purged += arena_purge_all(&arenas[i]);
+	return purged != 0;
+}
+
+/* ---- Exported pc_* names ---------------------------------------------- */
+
+PC_EXPORT void *pc_malloc(size_t size) { return api_malloc(size); }
+PC_EXPORT void pc_free(void *p) { api_free(p); }
+PC_EXPORT void *pc_calloc(size_t n, size_t size) { return api_calloc(n, size); }
+PC_EXPORT void *pc_realloc(void *p, size_t size) { return api_realloc(p, size); }
+PC_EXPORT void *
+pc_reallocarray(void *p, size_t n, size_t size)
+{
+	return api_reallocarray(p, n, size);
+}
+PC_EXPORT int
+pc_posix_memalign(void **out, size_t align, size_t size)
+{
+	return api_posix_memalign(out, align, size);
+}
+PC_EXPORT void *
+pc_aligned_alloc(size_t align, size_t size)
+{
+	return api_aligned_alloc(align, size);
+}
+PC_EXPORT void *
+pc_memalign(size_t align, size_t size)
+{
+	return api_memalign(align, size);
+}
+PC_EXPORT size_t pc_malloc_usable_size(void *p) { return api_usable_size(p); }
+PC_EXPORT void pc_free_sized(void *p, size_t size) { api_free_sized(p, size); }
+PC_EXPORT int pc_trim(void) { return api_trim(); }
+PC_EXPORT const char *pc_version(void) { return PCMALLOC_VERSION; }

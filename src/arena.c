@@ -1,0 +1,564 @@
+#include <string.h>
+
+#include "arena.h"
+#include "base.h"
+#include "check.h"
+#include "pagemap.h"
+#include "slab.h"
+
+arena_t *arenas;
+unsigned narenas;
+
+int
+arena_init_all(unsigned n)
+{
+	arena_t *a = base_alloc(sizeof(arena_t) * n);
+	if (a == NULL)
+		return -1;
+	for (unsigned i = 0; i < n; i++) {
+		a[i].index = i;
+		os_lock_init(&a[i].lock);
+		for (unsigned c = 0; c < SC_NSMALL; c++)
+			os_lock_init(&a[i].bins[c].lock);
+	}
+	arenas = a;
+	narenas = n;
+	return 0;
+}
+
+/* ---- Free runs: size buckets ------------------------------------------ */
+
+static unsigned
+run_bucket(size_t npages)
+{
+	if (npages <= ARENA_EXACT_BUCKETS)
+		return (unsigned)npages - 1;
+	unsigned lg = 63 - (unsigned)__builtin_clzl(npages);
+	unsigned b = ARENA_EXACT_BUCKETS + (lg - 9) * 4 +
+	    (unsigned)((npages >> (lg - 2)) & 3);
+	return PC_MIN(b, ARENA_NBUCKETS - 1);
+}
+
+static void
+run_insert(arena_t *a, span_t *s)
+{
+	unsigned b = run_bucket(s->npages);
+	s->prev = NULL;
+	s->next = a->runs[b];
+	if (s->next != NULL)
+		s->next->prev = s;
+	a->runs[b] = s;
+	a->run_mask[b / 64] |= (uint64_t)1 << (b % 64);
+	s->in_list = 1;
+}
+
+static void
+run_remove(arena_t *a, span_t *s)
+{
+	unsigned b = run_bucket(s->npages);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		a->runs[b] = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	if (a->runs[b] == NULL)
+		a->run_mask[b / 64] &= ~((uint64_t)1 << (b % 64));
+	s->next = s->prev = NULL;
+	s->in_list = 0;
+}
+
+/* First non-empty bucket at or after b, or ARENA_NBUCKETS. */
+static unsigned
+run_next_bucket(const arena_t *a, unsigned b)
+{
+	while (b < ARENA_NBUCKETS) {
+		uint64_t m = a->run_mask[b / 64] >> (b % 64);
+		if (m != 0)
+			return b + (unsigned)__builtin_ctzll(m);
+		b = (b / 64 + 1) * 64;
+	}
+	return ARENA_NBUCKETS;
+}
+
+/* A free run of at least npages pages, or NULL. */
+static span_t *
+run_find(arena_t *a, size_t npages)
+{
+	unsigned b = run_bucket(npages);
+	if (npages > ARENA_EXACT_BUCKETS) {
+		/* Runs in a shared bucket may be smaller than asked. */
+		for (span_t *s = a->runs[b]; s != NULL; s = s->next)
+			if (s->npages >= npages)
+				return s;
+		b++;
+	}
+	b = run_next_bucket(a, b);
+	if (b >= ARENA_NBUCKETS)
+		return NULL;
+	if (b == ARENA_NBUCKETS - 1) {
+		for (span_t *s = a->runs[b]; s != NULL; s = s->next)
+			if (s->npages >= npages)
+				return s;
+		return NULL;
+	}
+	return a->runs[b];
+}
+
+static void
+set_entries(span_t *s, uintptr_t entry)
+{
+	int err = pagemap_set(s->base, s->npages, entry);
+	PC_CHECK(err == 0, "page map leaf missing in a reserved region");
+}
+
+/* ---- Regions ---------------------------------------------------------- */
+
+static span_t *
+region_grow_locked(arena_t *a, size_t npages)
+{
+	size_t size = PC_MAX(ARENA_REGION_MIN,
+	    PC_ALIGN_UP(npages << PC_PAGE_SHIFT, PC_CHUNK));
+	region_t *r = region_new();
+	span_t *s = span_new();
+	void *p = NULL;
+	if (r != NULL && s != NULL)
+		p = os_reserve(size, PC_CHUNK);
+	if (p == NULL || pagemap_reserve((uintptr_t)p, size >> PC_PAGE_SHIFT)) {
+		if (p != NULL)
+			os_release(p, size);
+		if (r != NULL)
+			region_delete(r);
+		if (s != NULL)
+			span_delete(s);
+		return NULL;
+	}
+	r->base = (uintptr_t)p;
+	r->npages = size >> PC_PAGE_SHIFT;
+	r->next = a->regions;
+	a->regions = r;
+	a->mapped += size;
+	s->base = r->base;
+	s->npages = r->npages;
+	s->region = r;
+	s->kind = SPAN_FREE;
+	s->arena = (uint16_t)a->index;
+	s->dirty = 0;
+	set_entries(s, (uintptr_t)s);
+	run_insert(a, s);
+	return s;
+}
+
+static void
+region_release_locked(arena_t *a, span_t *s)
+{
+	region_t *r = s->region;
+	PC_ASSERT(s->base == r->base && s->npages == r->npages);
+	run_remove(a, s);
+	set_entries(s, 0);
+	for (region_t **pp = &a->regions; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	}
+	if (s->dirty)
+		a->dirty -= s->npages;
+	a->mapped -= r->npages << PC_PAGE_SHIFT;
+	os_release((void *)r->base, r->npages << PC_PAGE_SHIFT);
+	region_delete(r);
+	span_delete(s);
+}
+
+static bool
+span_is_whole_region(const span_t *s)
+{
+	return s->base == s->region->base && s->npages == s->region->npages;
+}
+
+/* ---- Page heap -------------------------------------------------------- */
+
+/*
+ * Carve npages pages aligned to align_pages out of the free runs, growing
+ * the arena if needed.  The result has kind `kind`, and its page-map
+ * entries are `(uintptr_t)span | tag`.
+ */
+static span_t *
+pages_alloc_locked(arena_t *a, size_t npages, size_t align_pages,
+    uint8_t kind, bool *zeroed)
+{
+	size_t need = npages + (align_pages > 1 ? align_pages - 1 : 0);
+	/* Both descriptors we may need, taken before anything changes. */
+	span_t *mid = span_new();
+	span_t *tail = span_new();
+	span_t *run = NULL;
+	if (mid != NULL && tail != NULL) {
+		run = run_find(a, need);
+		if (run == NULL)
+			run = region_grow_locked(a, need);
+	}
+	if (run == NULL) {
+		if (mid != NULL)
+			span_delete(mid);
+		if (tail != NULL)
+			span_delete(tail);
+		return NULL;
+	}
+	if (run == a->spare)
+		a->spare = NULL;
+	run_remove(a, run);
+	uintptr_t start = PC_ALIGN_UP(run->base, align_pages << PC_PAGE_SHIFT);
+	size_t lead = (start - run->base) >> PC_PAGE_SHIFT;
+	size_t trail = run->npages - lead - npages;
+	bool dirty = run->dirty;
+	region_t *reg = run->region;
+	if (dirty)
+		a->dirty -= npages;
+
+	/* The run keeps the lead pages; the tail gets a new descriptor. */
+	if (trail > 0) {
+		*tail = *run;
+		tail->base = start + (npages << PC_PAGE_SHIFT);
+		tail->npages = trail;
+		set_entries(tail, (uintptr_t)tail);
+		run_insert(a, tail);
+		tail = NULL;
+	}
+	if (lead > 0) {
+		run->npages = lead;
+		run_insert(a, run);
+	} else {
+		span_delete(run);
+		run = NULL;
+	}
+	if (tail != NULL)
+		span_delete(tail);
+
+	mid->base = start;
+	mid->npages = npages;
+	mid->region = reg;
+	mid->kind = kind;
+	mid->arena = (uint16_t)a->index;
+	a->active += npages;
+	*zeroed = !dirty;
+	return mid;
+}
+
+static span_t *
+pages_alloc(arena_t *a, size_t npages, size_t align_pages, uint8_t kind,
+    uintptr_t tag, bool *zeroed)
+{
+	os_lock(&a->lock);
+	span_t *s = pages_alloc_locked(a, npages, align_pages, kind, zeroed);
+	if (s != NULL)
+		set_entries(s, (uintptr_t)s | tag);
+	os_unlock(&a->lock);
+	return s;
+}
+
+/* Turn span s (slab or large, its pages given back) into free pages,
+ * merging with free neighbours in the same region. */
+static void
+pages_free_locked(arena_t *a, span_t *s)
+{
+	region_t *r = s->region;
+	uintptr_t rend = r->base + (r->npages << PC_PAGE_SHIFT);
+	a->active -= s->npages;
+	a->dirty += s->npages;
+	s->kind = SPAN_FREE;
+	s->dirty = 1;
+	s->sc = 0;
+
+	span_t *keep = s;
+	if (s->base > r->base) {
+		span_t *l = (span_t *)(pagemap_lookup((void *)(s->base -
+		    PC_PAGE)) & ~PM_SC_MASK);
+		if (l != NULL && l->kind == SPAN_FREE && l->region == r) {
+			if (l == a->spare)
+				a->spare = NULL;
+			run_remove(a, l);
+			if (!l->dirty)
+				a->dirty += l->npages;
+			l->npages += s->npages;
+			l->dirty = 1;
+			keep = l;
+		}
+	}
+	if (keep != s) {
+		/* Entries of s now name the merged run. */
+		uintptr_t base = s->base;
+		size_t n = s->npages;
+		span_delete(s);
+		PC_CHECK(pagemap_set(base, n, (uintptr_t)keep) == 0, "pagemap");
+	} else {
+		set_entries(s, (uintptr_t)s);
+	}
+	uintptr_t end = keep->base + (keep->npages << PC_PAGE_SHIFT);
+	if (end < rend) {
+		span_t *rt = (span_t *)(pagemap_lookup((void *)end) &
+		    ~PM_SC_MASK);
+		if (rt != NULL && rt->kind == SPAN_FREE && rt->region == r) {
+			if (rt == a->spare)
+				a->spare = NULL;
+			run_remove(a, rt);
+			if (!rt->dirty)
+				a->dirty += rt->npages;
+			keep->npages += rt->npages;
+			set_entries(rt, (uintptr_t)keep);
+			span_delete(rt);
+		}
+	}
+	run_insert(a, keep);
+	if (span_is_whole_region(keep)) {
+		if (a->spare == NULL)
+			a->spare = keep;
+		else
+			region_release_locked(a, keep);
+	}
+}
+
+/* ---- Bins ------------------------------------------------------------- */
+
+static void
+bin_append(bin_t *b, span_t *s)
+{
+	s->next = NULL;
+	s->prev = b->tail;
+	if (b->tail != NULL)
+		b->tail->next = s;
+	else
+		b->head = s;
+	b->tail = s;
+	s->in_list = 1;
+}
+
+static void
+bin_remove(bin_t *b, span_t *s)
+{
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		b->head = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	else
+		b->tail = s->prev;
+	s->next = s->prev = NULL;
+	s->in_list = 0;
+}
+
+static span_t *
+slab_new(arena_t *a, unsigned sc)
+{
+	bool zeroed;
+	span_t *s = pages_alloc(a, sc_table[sc].npages, 1, SPAN_SLAB,
+	    (uintptr_t)sc + 1, &zeroed);
+	if (s != NULL)
+		slab_init(s, sc);
+	return s;
+}
+
+unsigned
+arena_refill(arena_t *a, unsigned sc, void **out, unsigned n)
+{
+	bin_t *b = &a->bins[sc];
+	unsigned got = 0;
+	os_lock(&b->lock);
+	b->nrefills++;
+	while (got < n) {
+		span_t *s = b->head;
+		if (s == NULL) {
+			s = slab_new(a, sc);
+			if (s == NULL)
+				break;
+			b->nslabs++;
+			b->curslabs++;
+			bin_append(b, s);
+		}
+		if (s == b->empty)
+			b->empty = NULL;
+		got += slab_pop(s, out + got, n - got);
+		if (slab_is_full(s))
+			bin_remove(b, s);
+	}
+	os_unlock(&b->lock);
+	return got;
+}
+
+static PC_NOINLINE PC_COLD void
+report_bad_free(enum slab_free_result r, void *p, unsigned sc)
+{
+	char tail[48] = " (size class ";
+	size_t n = strlen(tail);
+	n += pc_fmt_u64(tail + n, sc_table[sc].size);
+	tail[n++] = ')';
+	tail[n] = '\0';
+	pc_report_ptr(r == SLAB_DOUBLE_FREE ? "double free of" :
+	    "free of a pointer inside a block,", p, tail);
+}
+
+void
+arena_flush(arena_t *a, unsigned sc, void **ptrs, unsigned n)
+{
+	bin_t *b = &a->bins[sc];
+	os_lock(&b->lock);
+	b->nflushes++;
+	for (unsigned i = 0; i < n; i++) {
+		void *p = ptrs[i];
+		span_t *s = (span_t *)(pagemap_lookup(p) & ~PM_SC_MASK);
+		PC_ASSERT(s != NULL && s->kind == SPAN_SLAB && s->sc == sc);
+		enum slab_free_result r = slab_push(s, p);
+		if (PC_UNLIKELY(r != SLAB_FREED)) {
+			report_bad_free(r, p, sc);
+			continue;
+		}
+		if (s->nfree == 1)
+			bin_append(b, s);	/* it was full */
+		if (slab_is_empty(s)) {
+			if (b->empty == NULL) {
+				b->empty = s;
+				continue;
+			}
+			bin_remove(b, s);
+			b->curslabs--;
+			os_lock(&a->lock);
+			pages_free_locked(a, s);
+			os_unlock(&a->lock);
+		}
+	}
+	os_unlock(&b->lock);
+}
+
+/* ---- Large blocks ----------------------------------------------------- */
+
+void *
+arena_large_alloc(arena_t *a, size_t size, size_t align, bool *zeroed)
+{
+	size_t npages = PC_ALIGN_UP(size, PC_PAGE) >> PC_PAGE_SHIFT;
+	size_t align_pages = align > PC_PAGE ? align >> PC_PAGE_SHIFT : 1;
+	span_t *s = pages_alloc(a, npages, align_pages, SPAN_LARGE, 0, zeroed);
+	if (s == NULL)
+		return NULL;
+	__atomic_fetch_add(&a->nlarge_alloc, 1, __ATOMIC_RELAXED);
+	return (void *)s->base;
+}
+
+void
+arena_large_free(span_t *s)
+{
+	arena_t *a = arena_of(s);
+	os_lock(&a->lock);
+	a->nlarge_free++;
+	pages_free_locked(a, s);
+	os_unlock(&a->lock);
+}
+
+int
+arena_large_resize(span_t *s, size_t new_size)
+{
+	arena_t *a = arena_of(s);
+	size_t npages = PC_ALIGN_UP(new_size, PC_PAGE) >> PC_PAGE_SHIFT;
+	int ret = -1;
+	os_lock(&a->lock);
+	if (npages == s->npages) {
+		ret = 0;
+	} else if (npages < s->npages) {
+		span_t *t = span_new();
+		if (t != NULL) {
+			*t = *s;
+			t->base = s->base + (npages << PC_PAGE_SHIFT);
+			t->npages = s->npages - npages;
+			t->next = t->prev = NULL;
+			s->npages = npages;
+			pages_free_locked(a, t);
+			ret = 0;
+		}
+	} else {
+		region_t *r = s->region;
+		uintptr_t end = s->base + (s->npages << PC_PAGE_SHIFT);
+		uintptr_t rend = r->base + (r->npages << PC_PAGE_SHIFT);
+		size_t extra = npages - s->npages;
+		span_t *rt = end < rend ? (span_t *)(pagemap_lookup(
+		    (void *)end) & ~PM_SC_MASK) : NULL;
+		if (rt != NULL && rt->kind == SPAN_FREE && rt->region == r &&
+		    rt->npages >= extra) {
+			if (rt == a->spare)
+				a->spare = NULL;
+			run_remove(a, rt);
+			if (rt->dirty)
+				a->dirty -= extra;
+			PC_CHECK(pagemap_set(end, extra, (uintptr_t)s) == 0,
+			    "pagemap");
+			rt->base += extra << PC_PAGE_SHIFT;
+			rt->npages -= extra;
+			if (rt->npages > 0)
+				run_insert(a, rt);
+			else
+				span_delete(rt);
+			s->npages = npages;
+			a->active += extra;
+			ret = 0;
+		}
+	}
+	os_unlock(&a->lock);
+	return ret;
+}
+
+/* ---- Purging ---------------------------------------------------------- */
+
+size_t
+arena_purge_all(arena_t *a)
+{
+	size_t purged = 0;
+	os_lock(&a->lock);
+	if (a->spare != NULL) {
+		span_t *s = a->spare;
+		a->spare = NULL;
+		region_release_locked(a, s);
+	}
+	for (unsigned b = 0; b < ARENA_NBUCKETS; b++) {
+		for (span_t *s = a->runs[b]; s != NULL; s = s->next) {
+			if (!s->dirty)
+				continue;
+			os_purge((void *)s->base, s->npages << PC_PAGE_SHIFT);
+			s->dirty = 0;
+			purged += s->npages;
+			a->dirty -= s->npages;
+		}
+	}
+	a->npurged += purged;
+	os_unlock(&a->lock);
+	return purged;
+}
+
+/* ---- Fork ------------------------------------------------------------- */
+
+void
+arena_prefork(void)
+{
+	for (unsigned i = 0; i < narenas; i++)
+		for (unsigned c = 0; c < SC_NSMALL; c++)
+			os_lock(&arenas[i].bins[c].lock);
+	for (unsigned i = 0; i < narenas; i++)
+		os_lock(&arenas[i].lock);
+}
+
+void
+arena_postfork_parent(void)
+{
+	for (unsigned i = 0; i < narenas; i++)
+		os_unlock(&arenas[i].lock);
+	for (unsigned i = 0; i < narenas; i++)
+		for (unsigned c = 0; c < SC_NSMALL; c++)
+			os_unlock(&arenas[i].bins[c].lock);
+}
+
+void
+arena_postfork_child(void)
+{
+	for (unsigned i = 0; i < narenas; i++) {
+		os_lock_init(&arenas[i].lock);
+		for (unsigned c = 0; c < SC_NSMALL; c++)
+			os_lock_init(&arenas[i].bins[c].lock);
+	}
+}

@@ -1,0 +1,84 @@
+/*
+ * Arenas: one per CPU (by default), each with a bin per size class and a page
+ * heap.  Threads pick the arena of the CPU they run on whenever they refill,
+ * so arenas stay mostly CPU-local and their locks mostly uncontended.
+ *
+ * A bin holds the slabs of one class that have free objects (bin->lock).
+ * The page heap (arena->lock) carves slabs and large blocks out of regions
+ * reserved from the OS, keeps free runs in size buckets, and coalesces
+ * neighbouring free runs.  Lock order: bin -> arena page heap -> pagemap,
+ * base.  Only one bin lock is held at a time.
+ */
+#ifndef PC_ARENA_H
+#define PC_ARENA_H
+
+#include "os.h"
+#include "span.h"
+
+#define ARENA_EXACT_BUCKETS 512
+#define ARENA_NBUCKETS (ARENA_EXACT_BUCKETS + 4 * 10)
+#define ARENA_REGION_MIN ((size_t)4 << 20)
+
+typedef struct bin {
+	os_lock_t lock;
+	span_t *head;		/* slabs with free objects; bin->lock */
+	span_t *tail;
+	span_t *empty;		/* one empty slab kept to avoid churn */
+	uint64_t nrefills;	/* stats */
+	uint64_t nflushes;
+	uint64_t nslabs;	/* slabs created */
+	uint64_t curslabs;	/* slabs live now */
+} PC_ALIGNED(PC_CACHELINE) bin_t;
+
+typedef struct arena {
+	bin_t bins[SC_NSMALL];
+	os_lock_t lock;		/* everything below */
+	span_t *runs[ARENA_NBUCKETS];	/* free runs by size */
+	uint64_t run_mask[(ARENA_NBUCKETS + 63) / 64];
+	region_t *regions;
+	span_t *spare;		/* a free run covering a whole region */
+	unsigned index;
+	size_t mapped;		/* bytes in regions */
+	size_t active;		/* pages in slabs and large blocks */
+	size_t dirty;		/* free pages that may be resident */
+	uint64_t nlarge_alloc;
+	uint64_t nlarge_free;
+	uint64_t npurged;	/* pages purged */
+} arena_t;
+
+extern arena_t *arenas;
+extern unsigned narenas;
+
+int arena_init_all(unsigned n);
+
+static PC_INLINE arena_t *
+arena_choose(void)
+{
+	return &arenas[os_cpu() % narenas];
+}
+
+static PC_INLINE arena_t *
+arena_of(const span_t *s)
+{
+	return &arenas[s->arena];
+}
+
+/* Bins (take and release the bin lock themselves). */
+unsigned arena_refill(arena_t *a, unsigned sc, void **out, unsigned n);
+/* Return objects of class sc whose slabs belong to arena a; all of them. */
+void arena_flush(arena_t *a, unsigned sc, void **ptrs, unsigned n);
+
+/* Large blocks: whole pages, 16 KiB < size < PC_HUGE_MIN. */
+void *arena_large_alloc(arena_t *a, size_t size, size_t align, bool *zeroed);
+void arena_large_free(span_t *s);
+/* Resize a large block in place; 0 on success. */
+int arena_large_resize(span_t *s, size_t new_size);
+
+/* Give every dirty free page back to the OS; returns pages purged. */
+size_t arena_purge_all(arena_t *a);
+
+void arena_prefork(void);
+void arena_postfork_parent(void);
+void arena_postfork_child(void);
+
+#endif

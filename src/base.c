@@ -1,0 +1,113 @@
+#include <string.h>
+
+#include "base.h"
+#include "os.h"
+
+#define BASE_BLOCK ((size_t)2 << 20)
+
+static os_lock_t base_lock = OS_LOCK_INIT;
+static uintptr_t base_cur;	/* base_lock */
+static uintptr_t base_end;	/* base_lock */
+static size_t base_mapped;	/* base_lock */
+static span_t *span_free_list;	/* base_lock, linked through next */
+static region_t *region_free_list; /* base_lock */
+
+static void *
+base_alloc_locked(size_t size)
+{
+	size = PC_ALIGN_UP(size, 64);
+	if (base_end - base_cur < size) {
+		size_t block = PC_MAX(BASE_BLOCK, PC_ALIGN_UP(size, PC_PAGE));
+		void *p = os_reserve(block, PC_PAGE);
+		if (p == NULL)
+			return NULL;
+		base_mapped += block;
+		base_cur = (uintptr_t)p;
+		base_end = base_cur + block;
+	}
+	void *r = (void *)base_cur;
+	base_cur += size;
+	return r;
+}
+
+void *
+base_alloc(size_t size)
+{
+	os_lock(&base_lock);
+	void *p = base_alloc_locked(size);
+	os_unlock(&base_lock);
+	return p;
+}
+
+span_t *
+span_new(void)
+{
+	os_lock(&base_lock);
+	span_t *s = span_free_list;
+	if (s != NULL)
+		span_free_list = s->next;
+	else
+		s = base_alloc_locked(sizeof(span_t));
+	os_unlock(&base_lock);
+	if (s != NULL)
+		memset(s, 0, sizeof(*s));
+	return s;
+}
+
+void
+span_delete(span_t *s)
+{
+	s->kind = SPAN_NONE;
+	os_lock(&base_lock);
+	s->next = span_free_list;
+	span_free_list = s;
+	os_unlock(&base_lock);
+}
+
+region_t *
+region_new(void)
+{
+	os_lock(&base_lock);
+	region_t *r = region_free_list;
+	if (r != NULL)
+		region_free_list = r->next;
+	else
+		r = base_alloc_locked(sizeof(region_t));
+	os_unlock(&base_lock);
+	if (r != NULL)
+		memset(r, 0, sizeof(*r));
+	return r;
+}
+
+void
+region_delete(region_t *r)
+{
+	os_lock(&base_lock);
+	r->next = region_free_list;
+	region_free_list = r;
+	os_unlock(&base_lock);
+}
+
+size_t
+base_mapped_bytes(void)
+{
+	return __atomic_load_n(&base_mapped, __ATOMIC_RELAXED);
+}
+
+void
+base_prefork(void)
+{
+	os_lock(&base_lock);
+}
+
+void
+base_postfork_parent(void)
+{
+	os_unlock(&base_lock);
+}
+
+void
+base_postfork_child(void)
+{
+	os_lock_init(&base_lock);
+}

@@ -1,0 +1,28 @@
+/*
+ * Metadata memory: span descriptors, regions, arenas and thread caches.
+ * It comes from its own OS reservations, never from user-data chunks, so a
+ * buffer overflow in user data cannot reach allocator metadata.  Memory is
+ * bump-allocated and only recycled through typed free lists.
+ */
+#ifndef PC_BASE_H
+#define PC_BASE_H
+
+#include "span.h"
+
+/* Zeroed, 64-byte aligned, never freed.  NULL when the OS refuses. */
+void *base_alloc(size_t size);
+
+/* A zeroed span descriptor, or NULL. */
+span_t *span_new(void);
+void span_delete(span_t *s);
+
+region_t *region_new(void);
+void region_delete(region_t *r);
+
+size_t base_mapped_bytes(void);
+
+void base_prefork(void);
+void base_postfork_parent(void);
+void base_postfork_child(void);
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * Checks and error reports.  PC_CHECK is always on and guards against bad
+ * input; PC_ASSERT checks internal invariants in debug builds only.
+ * Reporting never allocates: messages are formatted on the stack.
+ */
+#ifndef PC_CHECK_H
+#define PC_CHECK_H
+
+#include "config.h"
+
+PC_NORETURN PC_COLD void pc_fatal(const char *msg, const char *file,
+    int line);
+
+/* Write "pcmalloc: <msg> 0x<ptr><tail>\n" to stderr. */
+PC_COLD void pc_report_ptr(const char *msg, const void *p, const char *tail);
+/* Write "pcmalloc: <msg>\n" to stderr. */
+PC_COLD void pc_report(const char *msg);
+
+/* Format helpers, usable by stats printing: return chars written. */
+size_t pc_fmt_u64(char *buf, uint64_t v);
+size_t pc_fmt_hex(char *buf, uintptr_t v);
+
+#define PC_CHECK(e, msg) \
+	(PC_LIKELY(e) ? (void)0 : pc_fatal(msg, __FILE__, __LINE__))
+#if PC_DEBUG
+#define PC_ASSERT(e) PC_CHECK(e, #e)
+#else
+#define PC_ASSERT(e) ((void)sizeof(e))
+#endif
+
+#endif

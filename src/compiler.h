@@ -1,0 +1,36 @@
+/*
+ * Compiler abstractions.  The fast paths are written with these so that the
+ * intent (inline hot path, out-of-line cold path) is visible in the source.
+ */
+#ifndef PC_COMPILER_H
+#define PC_COMPILER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define PC_INLINE	inline __attribute__((always_inline))
+#define PC_NOINLINE	__attribute__((noinline))
+#define PC_COLD		__attribute__((cold))
+#define PC_LIKELY(x)	__builtin_expect(!!(x), 1)
+#define PC_UNLIKELY(x)	__builtin_expect(!!(x), 0)
+#define PC_EXPORT	__attribute__((visibility("default")))
+#define PC_NORETURN	__attribute__((noreturn))
+#define PC_ALIGNED(n)	__attribute__((aligned(n)))
+#define PC_CACHELINE	64
+
+#if defined(_WIN32)
+/* mingw emulates _Thread_local through malloc: the OS layer uses TLS slots. */
+#define PC_TLS
+#else
+/* Initial-exec: first access never allocates and never calls into ld.so. */
+#define PC_TLS __thread __attribute__((tls_model("initial-exec")))
+#endif
+
+#define PC_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define PC_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define PC_ALIGN_UP(x, a) (((x) + ((a) - 1)) & ~((uintptr_t)(a) - 1))
+#define PC_ALIGN_DOWN(x, a) ((x) & ~((uintptr_t)(a) - 1))
+#define PC_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

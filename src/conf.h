@@ -1,0 +1,28 @@
+/*
+ * Run-time options, read once from PCMALLOC_CONF ("key:value,key:value")
+ * before the first allocation, without allocating.  A bad key or value is
+ * reported on stderr and the default kept.
+ */
+#ifndef PC_CONF_H
+#define PC_CONF_H
+
+#include "config.h"
+
+/* X(name, default, min, max, doc) -- all options are unsigned integers;
+ * booleans accept true/false/on/off/1/0. */
+#define CONF_OPTIONS(X) \
+	X(narenas,	0,	0,	PC_MAX_ARENAS,	"arenas; 0 = one per CPU") \
+	X(tcache,	1,	0,	1,		"thread caches on/off") \
+	X(tcache_max,	32768,	0,	32768,		"largest cached size") \
+	X(abort_on_error, 0,	0,	1,		"abort on a bad free")
+
+#define CONF_DECLARE(name, def, lo, hi, doc) extern size_t opt_##name;
+CONF_OPTIONS(CONF_DECLARE)
+#undef CONF_DECLARE
+
+void conf_init(void);
+/* Parse a configuration string; used by conf_init and tests.  Returns the
+ * number of errors reported. */
+int conf_parse(const char *s);
+
+#endif

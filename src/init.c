@@ -1,0 +1,92 @@
+/*
+ * Bootstrap and fork protocol.
+ *
+ * Lock order (outer first): bin locks (one at a time) -> arena page-heap
+ * locks -> tcache recycle lock -> base lock -> page-map lock.  The init lock
+ * is only taken with none of the others held.
+ *
+ * Fork: the prepare handler takes every lock in that order, so no other
+ * thread is inside the allocator when the address space is copied; the
+ * parent releases them, and the child re-initialises them (it is the only
+ * thread, and the locks' owners are gone).  pthread_atfork runs prepare
+ * handlers in reverse order of registration: ours is registered at the
+ * first allocation, so it runs after handlers of later-loaded code, which
+ * may still allocate.
+ */
+#include <errno.h>
+
+#include "init.h"
+#include "arena.h"
+#include "base.h"
+#include "conf.h"
+#include "os.h"
+#include "pagemap.h"
+#include "sizeclass.h"
+#include "tcache.h"
+
+bool pc_initialized;
+bool pc_hooks_ready;
+static os_lock_t init_lock = OS_LOCK_INIT;
+static bool init_failed;
+
+static void
+pc_prefork(void)
+{
+	if (!pc_initialized)
+		return;
+	os_lock(&init_lock);
+	arena_prefork();
+	tcache_prefork();
+	base_prefork();
+	pagemap_prefork();
+}
+
+static void
+pc_postfork_parent(void)
+{
+	if (!pc_initialized)
+		return;
+	pagemap_postfork_parent();
+	base_postfork_parent();
+	tcache_postfork_parent();
+	arena_postfork_parent();
+	os_unlock(&init_lock);
+}
+
+static void
+pc_postfork_child(void)
+{
+	if (!pc_initialized)
+		return;
+	pagemap_postfork_child();
+	base_postfork_child();
+	tcache_postfork_child();
+	arena_postfork_child();
+	os_lock_init(&init_lock);
+}
+
+int
+pc_init_slow(void)
+{
+	os_lock(&init_lock);
+	if (pc_initialized || init_failed) {
+		os_unlock(&init_lock);
+		return pc_initialized ? 0 : ENOMEM;
+	}
+	conf_init();
+	sc_init();
+	unsigned n = opt_narenas ? (unsigned)opt_narenas : os_ncpus();
+	n = PC_MIN(PC_MAX(n, 1u), PC_MAX_ARENAS);
+	if (arena_init_all(n) != 0) {
+		init_failed = true;
+		os_unlock(&init_lock);
+		return ENOMEM;
+	}
+	__atomic_store_n(&pc_initialized, true, __ATOMIC_RELEASE);
+	/* These may allocate; we can serve that now (without caches). */
+	if (os_thread_exit_init(tcache_thread_exit) == 0 &&
+	    os_atfork(pc_prefork, pc_postfork_parent, pc_postfork_child) == 0)
+		__atomic_store_n(&pc_hooks_ready, true, __ATOMIC_RELEASE);
+	os_unlock(&init_lock);
+	return 0;
+}

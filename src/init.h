@@ -1,0 +1,26 @@
+/*
+ * Bootstrap: global set-up on the first allocation (which may come from
+ * inside the dynamic loader, before any constructor), thread-exit and fork
+ * hooks.
+ */
+#ifndef PC_INIT_H
+#define PC_INIT_H
+
+#include "config.h"
+
+extern bool pc_initialized;
+/* Thread-exit and fork hooks are registered: thread caches may be used. */
+extern bool pc_hooks_ready;
+
+int pc_init_slow(void) PC_NOINLINE PC_COLD;
+
+/* 0 once the allocator can serve requests, ENOMEM if it cannot start. */
+static PC_INLINE int
+pc_ensure_init(void)
+{
+	if (PC_LIKELY(__atomic_load_n(&pc_initialized, __ATOMIC_ACQUIRE)))
+		return 0;
+	return pc_init_slow();
+}
+
+#endif

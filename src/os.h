@@ -1,0 +1,66 @@
+/*
+ * The OS contract.  Everything platform specific sits behind these
+ * functions; src/os_linux.c and src/os_windows.c implement them and no other
+ * file tests the platform.  None of them allocates through malloc.
+ */
+#ifndef PC_OS_H
+#define PC_OS_H
+
+#include "compiler.h"
+
+/*
+ * Memory.  os_reserve returns readable, writable, zero-filled memory of
+ * `size` bytes aligned to `align` (a power of two, at least a page), or NULL.
+ * os_purge gives the pages back to the OS; they read as zero afterwards.
+ * os_remap resizes a region from os_reserve whose alignment is only the page
+ * size; it returns the (possibly moved) region or NULL if the OS cannot.
+ */
+void *os_reserve(size_t size, size_t align);
+void  os_release(void *p, size_t size);
+void  os_purge(void *p, size_t size);
+void *os_remap(void *p, size_t old_size, size_t new_size);
+/* Shrink a region from os_reserve in place, releasing its tail. */
+void  os_release_tail(void *p, size_t old_size, size_t new_size);
+size_t os_page_size(void);
+
+/* Fault injection for tests: the n-th reservation from now fails (0: off). */
+void os_fail_reserve_after(unsigned long n);
+
+/* CPUs.  os_cpu may return any number; callers reduce it to a range. */
+unsigned os_cpu(void);
+unsigned os_ncpus(void);
+
+/* Diagnostics: write to stderr without allocating. */
+void os_write_err(const char *s, size_t n);
+/* Look up an environment variable without allocating; NULL if unset or
+ * not yet available. */
+const char *os_getenv(const char *name);
+
+/*
+ * Threads.  os_thread_exit_init registers `fn` to be called with the value
+ * given to os_thread_exit_arm when a thread that armed it exits.
+ */
+int  os_thread_exit_init(void (*fn)(void *));
+int  os_thread_exit_arm(void *arg);
+int  os_atfork(void (*prepare)(void), void (*parent)(void),
+    void (*child)(void));
+void os_yield(void);
+
+/* Locks: never allocate, statically initialisable, re-initialised in the
+ * child after fork. */
+#if defined(_WIN32)
+typedef struct { void *srw; } os_lock_t;
+#define OS_LOCK_INIT { 0 }
+#else
+#include <pthread.h>
+typedef struct { pthread_mutex_t m; } os_lock_t;
+#define OS_LOCK_INIT { PTHREAD_MUTEX_INITIALIZER }
+#endif
+void os_lock_init(os_lock_t *l);
+void os_lock(os_lock_t *l);
+void os_unlock(os_lock_t *l);
+
+/* Monotonic time in nanoseconds. */
+uint64_t os_now_ns(void);
+
+#endif

@@ -1,0 +1,240 @@
+/*
+ * Linux implementation of the OS contract (os.h).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "os.h"
+#include "config.h"
+
+static unsigned long os_fail_countdown;
+
+void
+os_fail_reserve_after(unsigned long n)
+{
+	__atomic_store_n(&os_fail_countdown, n, __ATOMIC_RELAXED);
+}
+
+static bool
+os_injected_failure(void)
+{
+	unsigned long n = __atomic_load_n(&os_fail_countdown, __ATOMIC_RELAXED);
+	while (n != 0) {
+		if (__atomic_compare_exchange_n(&os_fail_countdown, &n, n - 1,
+		    false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			return n == 1;
+	}
+	return false;
+}
+
+static void *
+os_map(void *hint, size_t size)
+{
+	void *p = mmap(hint, size, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void *
+os_reserve(size_t size, size_t align)
+{
+	if (os_injected_failure())
+		return NULL;
+	if (size == 0 || size > PC_MAX_ALLOC)
+		return NULL;
+	if (align <= PC_PAGE)
+		return os_map(NULL, size);
+	/* Try the exact size first: a fresh mapping next to our previous
+	 * ones is often aligned already. */
+	void *p = os_map(NULL, size);
+	if (p == NULL)
+		return NULL;
+	if (((uintptr_t)p & (align - 1)) == 0)
+		return p;
+	munmap(p, size);
+	if (size + align < size)
+		return NULL;
+	size_t over = size + align - PC_PAGE;
+	p = os_map(NULL, over);
+	if (p == NULL)
+		return NULL;
+	uintptr_t start = (uintptr_t)p;
+	uintptr_t aligned = PC_ALIGN_UP(start, align);
+	size_t lead = aligned - start;
+	size_t trail = over - lead - size;
+	if (lead)
+		munmap(p, lead);
+	if (trail)
+		munmap((void *)(aligned + size), trail);
+	return (void *)aligned;
+}
+
+void
+os_release(void *p, size_t size)
+{
+	munmap(p, size);
+}
+
+void
+os_release_tail(void *p, size_t old_size, size_t new_size)
+{
+	if (new_size < old_size)
+		munmap((char *)p + new_size, old_size - new_size);
+}
+
+void
+os_purge(void *p, size_t size)
+{
+	madvise(p, size, MADV_DONTNEED);
+}
+
+void *
+os_remap(void *p, size_t old_size, size_t new_size)
+{
+	if (os_injected_failure())
+		return NULL;
+	void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE);
+	return q == MAP_FAILED ? NULL : q;
+}
+
+size_t
+os_page_size(void)
+{
+	return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/*
+ * glibc 2.35+ registers rseq for every thread and publishes where its area
+ * is; reading cpu_id from it costs one load.  Registering our own would fail
+ * (one registration per thread), so we only read glibc's.
+ */
+extern const ptrdiff_t __rseq_offset __attribute__((weak));
+extern const unsigned int __rseq_size __attribute__((weak));
+
+unsigned
+os_cpu(void)
+{
+#if defined(__x86_64__)
+	if (&__rseq_size != NULL && __rseq_size != 0) {
+		char *tp;
+		__asm__("mov %%fs:0, %0" : "=r"(tp));
+		/* struct rseq: u32 cpu_id_start, u32 cpu_id, ... */
+		int32_t cpu = *(volatile int32_t *)(tp + __rseq_offset + 4);
+		if (cpu >= 0)
+			return (unsigned)cpu;
+	}
+#endif
+	int c = sched_getcpu();
+	return c < 0 ? 0 : (unsigned)c;
+}
+
+unsigned
+os_ncpus(void)
+{
+	/* The affinity mask, not sysconf: sysconf may read /sys through
+	 * opendir, which allocates. */
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	if (sched_getaffinity(0, sizeof(set), &set) != 0)
+		return 1;
+	int n = CPU_COUNT(&set);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+void
+os_write_err(const char *s, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(STDERR_FILENO, s, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+extern char **environ;
+/* Set by ld.so before any user code runs; points at argc on the stack. */
+extern void *__libc_stack_end;
+
+const char *
+os_getenv(const char *name)
+{
+	char **env = environ;
+	if (env == NULL && __libc_stack_end != NULL) {
+		/* malloc can run inside ld.so before libc has set environ:
+		 * the process stack holds argc, argv[], NULL, envp[]. */
+		long *sp = (long *)__libc_stack_end;
+		long argc = sp[0];
+		if (argc >= 0 && argc < (1L << 24))
+			env = (char **)(sp + 1 + argc + 1);
+	}
+	if (env == NULL)
+		return NULL;
+	size_t len = strlen(name);
+	for (; *env != NULL; env++) {
+		if (strncmp(*env, name, len) == 0 && (*env)[len] == '=')
+			return *env + len + 1;
+	}
+	return NULL;
+}
+
+static pthread_key_t os_exit_key;
+
+int
+os_thread_exit_init(void (*fn)(void *))
+{
+	return pthread_key_create(&os_exit_key, fn);
+}
+
+int
+os_thread_exit_arm(void *arg)
+{
+	return pthread_setspecific(os_exit_key, arg);
+}
+
+int
+os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void))
+{
+	return pthread_atfork(prepare, parent, child);
+}
+
+void
+os_yield(void)
+{
+	sched_yield();
+}
+
+void
+os_lock_init(os_lock_t *l)
+{
+	pthread_mutex_init(&l->m, NULL);
+}
+
+void
+os_lock(os_lock_t *l)
+{
+	pthread_mutex_lock(&l->m);
+}
+
+void
+os_unlock(os_lock_t *l)
+{
+	pthread_mutex_unlock(&l->m);
+}
+
+uint64_t
+os_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

@@ -1,0 +1,50 @@
+/*
+ * The page map: a two-level radix tree from a page address to the entry of
+ * the span that owns it.  An entry is a span pointer (spans are 64-byte
+ * aligned) whose low bits hold the size class + 1 for slab spans, so free()
+ * learns the class of a small block from one lookup without touching the
+ * span.  Entry 0 means "not pcmalloc's".
+ *
+ * Invariants: every page of a slab, large or free span inside an arena
+ * region maps to that span; a huge span maps only its first page.  Leaves
+ * are created under pagemap_lock and never freed; readers take no lock.
+ */
+#ifndef PC_PAGEMAP_H
+#define PC_PAGEMAP_H
+
+#include "config.h"
+
+#define PM_LEAF_BITS	18
+#define PM_ROOT_BITS	(PC_VA_BITS - PC_PAGE_SHIFT - PM_LEAF_BITS)
+#define PM_LEAF_LEN	((size_t)1 << PM_LEAF_BITS)
+#define PM_ROOT_LEN	((size_t)1 << PM_ROOT_BITS)
+#define PM_SC_MASK	((uintptr_t)63)
+
+extern uintptr_t *pagemap_root[PM_ROOT_LEN];
+
+static PC_INLINE uintptr_t
+pagemap_lookup(const void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+	if (PC_UNLIKELY(a >> PC_VA_BITS))
+		return 0;
+	uintptr_t *leaf = __atomic_load_n(
+	    &pagemap_root[a >> (PC_PAGE_SHIFT + PM_LEAF_BITS)],
+	    __ATOMIC_ACQUIRE);
+	if (PC_UNLIKELY(leaf == NULL))
+		return 0;
+	return __atomic_load_n(&leaf[(a >> PC_PAGE_SHIFT) & (PM_LEAF_LEN - 1)],
+	    __ATOMIC_RELAXED);
+}
+
+/* Set `npages` entries from page address `base`.  Returns 0 or ENOMEM (a
+ * leaf could not be mapped; nothing was changed then). */
+int pagemap_set(uintptr_t base, size_t npages, uintptr_t entry);
+/* Make sure leaves exist for the range, so a later set cannot fail. */
+int pagemap_reserve(uintptr_t base, size_t npages);
+
+void pagemap_prefork(void);
+void pagemap_postfork_parent(void);
+void pagemap_postfork_child(void);
+
+#endif

@@ -1,0 +1,76 @@
+#include "sizeclass.h"
+#include "check.h"
+
+sc_info_t sc_table[SC_NSMALL];
+uint8_t sc_lut[SC_LUT_MAX / 16 + 1];
+
+static size_t
+sc_class_size(unsigned i)
+{
+	if (i < 4)
+		return 16 * (i + 1);
+	unsigned group = (i - 4) / 4;	/* doubling above 64 */
+	unsigned step = (i - 4) % 4 + 1;
+	size_t base = (size_t)64 << group;
+	return base + step * (base / 4);
+}
+
+/*
+ * Fewest pages (at most SC_SLAB_MAX_PAGES) that hold enough objects (8, or
+ * as many as fit) with tail waste under 1/32 of the slab; otherwise the
+ * least wasteful.  Enough objects per slab keeps refills off the page heap.
+ */
+#define SC_SLAB_MAX_PAGES 32
+
+static unsigned
+sc_slab_pages(size_t size)
+{
+	size_t min_objs = PC_MIN((size_t)8,
+	    SC_SLAB_MAX_PAGES * PC_PAGE / size);
+	unsigned best = 0;
+	size_t best_waste = 0;
+	for (unsigned p = 1; p <= SC_SLAB_MAX_PAGES; p++) {
+		size_t bytes = p * PC_PAGE;
+		size_t n = bytes / size;
+		if (n < min_objs)
+			continue;
+		if (n > SC_MAX_OBJS)
+			break;
+		size_t waste = bytes - n * size;
+		if (waste * 32 <= bytes)
+			return p;
+		/* Compare waste fractions: waste / bytes. */
+		if (best == 0 || waste * (best * PC_PAGE) < best_waste * bytes) {
+			best = p;
+			best_waste = waste;
+		}
+	}
+	return best;
+}
+
+void
+sc_init(void)
+{
+	for (unsigned i = 0; i < SC_NSMALL; i++) {
+		size_t size = sc_class_size(i);
+		sc_info_t *c = &sc_table[i];
+		c->size = (uint32_t)size;
+		c->npages = (uint16_t)sc_slab_pages(size);
+		c->nobjs = (uint16_t)(c->npages * PC_PAGE / size);
+		c->recip = (uint32_t)(((1ull << 32) + size - 1) / size);
+		/* About 32 KiB per class in each thread, 8 to 128 slots. */
+		size_t cap = 32768 / size;
+		cap = PC_MAX(cap, 8);
+		cap = PC_MIN(cap, 128);
+		c->tcache_cap = (uint16_t)cap;
+		c->batch = (uint16_t)PC_MAX(cap / 2, 1);
+	}
+	PC_CHECK(sc_table[SC_NSMALL - 1].size == SC_SMALL_MAX, "class table");
+	unsigned sc = 0;
+	for (size_t i = 0; i <= SC_LUT_MAX / 16; i++) {
+		size_t size = i * 16;
+		while (sc_table[sc].size < size)
+			sc++;
+		sc_lut[i] = (uint8_t)sc;
+	}
+}

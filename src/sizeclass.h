@@ -1,0 +1,55 @@
+/*
+ * Size classes.  Small requests are rounded up to one of SC_NSMALL classes:
+ * 16-byte steps up to 64, then four classes per doubling up to SC_SMALL_MAX,
+ * so internal waste stays under 20% and every class is a multiple of 16.
+ * The tables are computed once by sc_init() before the first allocation and
+ * never change.
+ */
+#ifndef PC_SIZECLASS_H
+#define PC_SIZECLASS_H
+
+#include "config.h"
+
+#define SC_NSMALL	40
+#define SC_SMALL_MAX	((size_t)32768)
+#define SC_LUT_MAX	1024
+#define SC_MAX_OBJS	512	/* objects per slab, bounds the bitmap */
+
+typedef struct sc_info {
+	uint32_t size;		/* object size */
+	uint16_t npages;	/* pages per slab */
+	uint16_t nobjs;		/* objects per slab */
+	uint32_t recip;		/* ceil(2^32 / size): offset -> index */
+	uint16_t tcache_cap;	/* thread cache slots */
+	uint16_t batch;		/* objects moved per refill or flush */
+} sc_info_t;
+
+extern sc_info_t sc_table[SC_NSMALL];
+extern uint8_t sc_lut[SC_LUT_MAX / 16 + 1];
+
+void sc_init(void);
+
+/* Class of a small request (size <= SC_SMALL_MAX); 0 maps to class 0. */
+static PC_INLINE unsigned
+sc_index(size_t size)
+{
+	if (PC_LIKELY(size <= SC_LUT_MAX))
+		return sc_lut[(size + 15) >> 4];
+	unsigned lg = 63 - (unsigned)__builtin_clzl(size - 1);
+	return (lg - 6) * 4 + (unsigned)((size - 1) >> (lg - 2));
+}
+
+static PC_INLINE size_t
+sc_size(unsigned sc)
+{
+	return sc_table[sc].size;
+}
+
+/* Object index of byte offset `off` inside a slab of class sc. */
+static PC_INLINE unsigned
+sc_obj_index(unsigned sc, size_t off)
+{
+	return (unsigned)(((uint64_t)off * sc_table[sc].recip) >> 32);
+}
+
+#endif

@@ -1,0 +1,56 @@
+/*
+ * Spans: the descriptor of a run of pages.  A span is a slab (objects of one
+ * size class), a large block, a free run inside an arena region, or a huge
+ * block mapped directly.  Descriptors live in metadata memory (base.c), away
+ * from user data, and are 64-byte aligned so the page map can keep the size
+ * class in an entry's low bits.
+ *
+ * Locking: a slab's free bitmap, nfree and list links belong to its bin's
+ * lock; a free or large span's fields belong to its arena's page lock; a
+ * huge span is immutable while live.
+ */
+#ifndef PC_SPAN_H
+#define PC_SPAN_H
+
+#include "config.h"
+#include "sizeclass.h"
+
+enum span_kind {
+	SPAN_NONE = 0,
+	SPAN_FREE,	/* unused pages of an arena region */
+	SPAN_SLAB,	/* small objects of one size class */
+	SPAN_LARGE,	/* one block of whole pages from an arena */
+	SPAN_HUGE,	/* one block mapped directly from the OS */
+};
+
+#define SPAN_BITMAP_WORDS (SC_MAX_OBJS / 64)
+
+struct region;
+
+typedef struct span {
+	uintptr_t base;		/* first byte */
+	size_t npages;		/* length in pages */
+	struct span *next;	/* bin partial list or free-run bucket */
+	struct span *prev;
+	struct region *region;	/* arena region holding it (not huge) */
+	uint8_t kind;		/* enum span_kind */
+	uint8_t sc;		/* slab: size class */
+	uint8_t dirty;		/* free: pages may be resident */
+	uint8_t in_list;	/* linked in a bin or bucket list */
+	uint16_t arena;		/* owner arena index */
+	uint16_t nfree;		/* slab: free objects */
+	size_t size;		/* huge: usable size; large: requested pages */
+	uint64_t bitmap[SPAN_BITMAP_WORDS]; /* slab: bit set = object free */
+} PC_ALIGNED(64) span_t;
+
+_Static_assert(sizeof(span_t) % 64 == 0, "span_t keeps 64-byte alignment");
+_Static_assert(SC_NSMALL + 1 <= 63, "class fits in a page-map entry");
+
+/* A contiguous reservation an arena carves spans from. */
+typedef struct region {
+	uintptr_t base;
+	size_t npages;
+	struct region *next;
+} region_t;
+
+#endif

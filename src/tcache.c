@@ -1,0 +1,210 @@
+#include <errno.h>
+#include <string.h>
+
+#include "tcache.h"
+#include "arena.h"
+#include "base.h"
+#include "check.h"
+#include "conf.h"
+#include "init.h"
+#include "pagemap.h"
+
+enum tcache_state {
+	TS_NEW = 0,	/* no cache yet */
+	TS_BUSY,	/* setting up: nested calls bypass the cache */
+	TS_ACTIVE,
+	TS_DEAD,	/* cache flushed at thread exit: bypass from now on */
+};
+
+static tcache_t tcache_empty;	/* all bins n == cap == 0 */
+PC_TLS tcache_t *tcache_tls = &tcache_empty;
+static PC_TLS uint8_t tcache_state;
+
+static os_lock_t tcache_lock = OS_LOCK_INIT;
+static tcache_t *tcache_recycled;	/* tcache_lock */
+
+static size_t
+tcache_bytes(void)
+{
+	size_t slots = 0;
+	for (unsigned sc = 0; sc < SC_NSMALL; sc++)
+		slots += sc_table[sc].tcache_cap;
+	return sizeof(tcache_t) + slots * sizeof(void *);
+}
+
+static tcache_t *
+tcache_create(void)
+{
+	os_lock(&tcache_lock);
+	tcache_t *tc = tcache_recycled;
+	if (tc != NULL)
+		tcache_recycled = tc->next;
+	os_unlock(&tcache_lock);
+	if (tc == NULL) {
+		tc = base_alloc(tcache_bytes());
+		if (tc == NULL)
+			return NULL;
+	}
+	void **slot = (void **)(tc + 1);
+	for (unsigned sc = 0; sc < SC_NSMALL; sc++) {
+		tbin_t *b = &tc->bins[sc];
+		b->n = 0;
+		b->cap = sc_table[sc].size <= opt_tcache_max ?
+		    sc_table[sc].tcache_cap : 0;
+		b->slots = slot;
+		slot += sc_table[sc].tcache_cap;
+	}
+	tc->next = NULL;
+	return tc;
+}
+
+static tcache_t *
+tcache_setup(void)
+{
+	if (tcache_state != TS_NEW)
+		return NULL;
+	if (pc_ensure_init() != 0 || !pc_hooks_ready || !opt_tcache)
+		return NULL;
+	tcache_state = TS_BUSY;
+	tcache_t *tc = tcache_create();
+	if (tc == NULL) {
+		tcache_state = TS_NEW;
+		return NULL;
+	}
+	/* May allocate (pthread_setspecific for a high key): that nested
+	 * call sees TS_BUSY and bypasses the cache. */
+	if (os_thread_exit_arm(tc) != 0) {
+		tcache_state = TS_NEW;
+		os_lock(&tcache_lock);
+		tc->next = tcache_recycled;
+		tcache_recycled = tc;
+		os_unlock(&tcache_lock);
+		return NULL;
+	}
+	tcache_tls = tc;
+	tcache_state = TS_ACTIVE;
+	return tc;
+}
+
+/* Return slots[0..count) of bin sc to their arenas, a batch per arena. */
+static void
+tcache_flush_bin(tbin_t *b, unsigned sc, unsigned count)
+{
+	void **v = b->slots;
+	unsigned left = count;
+	while (left > 0) {
+		span_t *s0 = (span_t *)(pagemap_lookup(v[0]) & ~PM_SC_MASK);
+		unsigned owner = s0->arena;
+		unsigned k = 1;
+		for (unsigned i = 1; i < left; i++) {
+			span_t *s = (span_t *)(pagemap_lookup(v[i]) &
+			    ~PM_SC_MASK);
+			if (s->arena == owner) {
+				void *t = v[k];
+				v[k++] = v[i];
+				v[i] = t;
+			}
+		}
+		arena_flush(&arenas[owner], sc, v, k);
+		v += k;
+		left -= k;
+	}
+	b->n -= count;
+	memmove(b->slots, b->slots + count, b->n * sizeof(void *));
+}
+
+void *
+tcache_alloc_slow(size_t size)
+{
+	unsigned sc = sc_index(size);
+	tcache_t *tc = tcache_tls;
+	if (tc == &tcache_empty)
+		tc = tcache_setup();
+	if (tc == NULL || tc->bins[sc].cap == 0) {
+		if (pc_ensure_init() != 0)
+			return NULL;
+		void *p;
+		if (arena_refill(arena_choose(), sc, &p, 1) == 1)
+			return p;
+		errno = ENOMEM;
+		return NULL;
+	}
+	tbin_t *b = &tc->bins[sc];
+	tc->nmalloc_slow++;
+	unsigned got = arena_refill(arena_choose(), sc, b->slots,
+	    sc_table[sc].batch);
+	if (got == 0) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	b->n = got - 1;
+	return b->slots[got - 1];
+}
+
+void
+tcache_free_slow(void *p, unsigned sc)
+{
+	tcache_t *tc = tcache_tls;
+	if (tc == &tcache_empty)
+		tc = tcache_setup();
+	if (tc == NULL || tc->bins[sc].cap == 0) {
+		span_t *s = (span_t *)(pagemap_lookup(p) & ~PM_SC_MASK);
+		arena_flush(arena_of(s), sc, &p, 1);
+		return;
+	}
+	tbin_t *b = &tc->bins[sc];
+	tc->nfree_slow++;
+	if (b->n == b->cap)
+		tcache_flush_bin(b, sc, PC_MAX(sc_table[sc].batch, 1));
+	b->slots[b->n++] = p;
+}
+
+static void
+tcache_flush_all(tcache_t *tc)
+{
+	for (unsigned sc = 0; sc < SC_NSMALL; sc++) {
+		tbin_t *b = &tc->bins[sc];
+		if (b->n > 0)
+			tcache_flush_bin(b, sc, b->n);
+	}
+}
+
+void
+tcache_flush_self(void)
+{
+	if (tcache_tls != &tcache_empty)
+		tcache_flush_all(tcache_tls);
+}
+
+void
+tcache_thread_exit(void *arg)
+{
+	tcache_t *tc = arg;
+	/* From here on this thread bypasses caches: other destructors may
+	 * still allocate and free. */
+	tcache_state = TS_DEAD;
+	tcache_tls = &tcache_empty;
+	tcache_flush_all(tc);
+	os_lock(&tcache_lock);
+	tc->next = tcache_recycled;
+	tcache_recycled = tc;
+	os_unlock(&tcache_lock);
+}
+
+void
+tcache_prefork(void)
+{
+	os_lock(&tcache_lock);
+}
+
+void
+tcache_postfork_parent(void)
+{
+	os_unlock(&tcache_lock);
+}
+
+void
+tcache_postfork_child(void)
+{
+	os_lock_init(&tcache_lock);
+}

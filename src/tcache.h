@@ -1,0 +1,66 @@
+/*
+ * Thread caches: per-thread stacks of free small objects, one per size
+ * class, in front of the arenas.  A hit on malloc or free touches only the
+ * thread's own cache: no lock, no atomic.  Misses move a batch between the
+ * cache and an arena (refill, flush).
+ *
+ * The thread's cache pointer is initial-exec TLS and starts at a shared,
+ * empty, zero-capacity cache, so the first malloc or free of a thread misses
+ * and the slow path sets the thread up; no fast path checks for
+ * initialisation.  When a thread exits, its cache is flushed to the owning
+ * arenas and the pointer returns to the empty cache.
+ */
+#ifndef PC_TCACHE_H
+#define PC_TCACHE_H
+
+#include "sizeclass.h"
+
+typedef struct tbin {
+	uint32_t n;		/* cached objects */
+	uint32_t cap;		/* 0 disables the bin */
+	void **slots;		/* slots[0..n) */
+} tbin_t;
+
+typedef struct tcache {
+	tbin_t bins[SC_NSMALL];
+	struct tcache *next;	/* recycle list */
+	uint64_t nmalloc_slow;	/* owner thread */
+	uint64_t nfree_slow;
+} tcache_t;
+
+extern PC_TLS tcache_t *tcache_tls;
+
+void *tcache_alloc_slow(size_t size) PC_NOINLINE;
+void tcache_free_slow(void *p, unsigned sc) PC_NOINLINE;
+
+/* Allocate a small object (size <= SC_SMALL_MAX). */
+static PC_INLINE void *
+tcache_alloc(size_t size)
+{
+	tbin_t *b = &tcache_tls->bins[sc_index(size)];
+	if (PC_UNLIKELY(b->n == 0))
+		return tcache_alloc_slow(size);
+	return b->slots[--b->n];
+}
+
+/* Free a small object of class sc. */
+static PC_INLINE void
+tcache_free(void *p, unsigned sc)
+{
+	tbin_t *b = &tcache_tls->bins[sc];
+	if (PC_UNLIKELY(b->n == b->cap)) {
+		tcache_free_slow(p, sc);
+		return;
+	}
+	b->slots[b->n++] = p;
+}
+
+/* Flush the calling thread's cache completely. */
+void tcache_flush_self(void);
+void tcache_thread_exit(void *tc);
+
+void tcache_prefork(void);
+void tcache_postfork_parent(void);
+void tcache_postfork_child(void);
+
+#endif

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Build pcmalloc and run the whole test suite: gcc and clang, Release and
+# Debug (Debug turns on internal assertions).  Installs what the tests need
+# with apt when it is missing.  Usage: tests/run.sh [--quick]
+#   --quick  only the gcc Release build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v cmake >/dev/null || need+=(cmake)
+command -v gcc >/dev/null || need+=(gcc)
+command -v clang >/dev/null || need+=(clang)
+command -v g++ >/dev/null || need+=(g++)
+[ -f /usr/include/cmocka.h ] || need+=(libcmocka-dev)
+command -v python3 >/dev/null || need+=(python3)
+command -v perl >/dev/null || need+=(perl)
+command -v sqlite3 >/dev/null || need+=(sqlite3)
+if [ ${#need[@]} -gt 0 ]; then
+	echo "tests/run.sh: installing ${need[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get -o DPkg::Lock::Timeout=600 update -qq
+	apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need[@]}" >/dev/null
+fi
+
+configs=("gcc Release" "clang Debug" "gcc Debug" "clang Release")
+[ "${1:-}" = "--quick" ] && configs=("gcc Release")
+
+status=0
+for cfg in "${configs[@]}"; do
+	set -- $cfg
+	cc=$1 type=$2
+	dir=build-test/$cc-$type
+	echo "=== $cc $type ==="
+	CC=$cc cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE="$type" \
+		-DPCMALLOC_BUILD_TESTS=ON >/dev/null
+	cmake --build "$dir" -j2 >/dev/null
+	if ! ctest --test-dir "$dir" --output-on-failure -j2; then
+		status=1
+	fi
+done
+exit $status

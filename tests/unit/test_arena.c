@@ -1,0 +1,137 @@
+/* Arena page heap and bins: coalescing, in-place resize, region reuse,
+ * refill/flush accounting. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "arena.h"
+#include "pagemap.h"
+#include "pcmalloc.h"
+
+static span_t *
+span_at(void *p)
+{
+	return (span_t *)(pagemap_lookup(p) & ~PM_SC_MASK);
+}
+
+static void
+test_large_coalesce(void **state)
+{
+	(void)state;
+	arena_t *a = &arenas[0];
+	bool z;
+	char *x = arena_large_alloc(a, 10 * 4096, 4096, &z);
+	char *y = arena_large_alloc(a, 10 * 4096, 4096, &z);
+	char *w = arena_large_alloc(a, 10 * 4096, 4096, &z);
+	assert_non_null(x);
+	assert_non_null(y);
+	assert_non_null(w);
+	size_t active = a->active;
+	/* Carved front to back from one run. */
+	assert_ptr_equal(y, x + 10 * 4096);
+	assert_ptr_equal(w, y + 10 * 4096);
+	arena_large_free(span_at(y));
+	assert_int_equal(span_at(y)->kind, SPAN_FREE);
+	arena_large_free(span_at(x));
+	span_t *f = span_at(x);
+	assert_int_equal(f->kind, SPAN_FREE);
+	assert_ptr_equal(span_at(y), f);	/* merged */
+	assert_true(f->base <= (uintptr_t)x && f->npages >= 20);
+	arena_large_free(span_at(w));
+	f = span_at(x);
+	assert_ptr_equal(span_at(w + 9 * 4096), f);
+	assert_true(f->npages >= 30);
+	assert_int_equal(a->active, active - 30);
+}
+
+static void
+test_large_resize(void **state)
+{
+	(void)state;
+	arena_t *a = &arenas[0];
+	bool z;
+	char *x = arena_large_alloc(a, 10 * 4096, 4096, &z);
+	assert_non_null(x);
+	memset(x, 7, 10 * 4096);
+	span_t *s = span_at(x);
+	assert_int_equal(arena_large_resize(s, 30 * 4096), 0);
+	assert_int_equal(s->npages, 30);
+	assert_ptr_equal(span_at(x + 29 * 4096), s);
+	memset(x, 7, 30 * 4096);
+	assert_int_equal(arena_large_resize(s, 12 * 4096), 0);
+	assert_int_equal(s->npages, 12);
+	assert_int_equal(span_at(x + 12 * 4096)->kind, SPAN_FREE);
+	assert_int_equal(x[12 * 4096 - 1], 7);
+	arena_large_free(s);
+}
+
+static void
+test_aligned_large(void **state)
+{
+	(void)state;
+	arena_t *a = &arenas[0];
+	bool z;
+	for (size_t align = 8192; align <= ((size_t)2 << 20); align <<= 1) {
+		char *x = arena_large_alloc(a, 5 * 4096, align, &z);
+		assert_non_null(x);
+		assert_int_equal((uintptr_t)x % align, 0);
+		assert_int_equal(span_at(x)->npages, 5);
+		arena_large_free(span_at(x));
+	}
+}
+
+static void
+test_refill_flush(void **state)
+{
+	(void)state;
+	arena_t *a = &arenas[0];
+	unsigned sc = sc_index(100);
+	void *objs[600];
+	unsigned got = arena_refill(a, sc, objs, 600);
+	assert_int_equal(got, 600);
+	for (unsigned i = 0; i < got; i++) {
+		uintptr_t e = pagemap_lookup(objs[i]);
+		assert_int_equal(e & PM_SC_MASK, sc + 1);
+		for (unsigned j = 0; j < i; j += 97)
+			assert_ptr_not_equal(objs[i], objs[j]);
+	}
+	size_t slabs = a->bins[sc].curslabs;
+	assert_true(slabs >= 600 / sc_table[sc].nobjs);
+	arena_flush(a, sc, objs, got);
+	/* All but one empty slab went back to the page heap. */
+	assert_true(a->bins[sc].curslabs <= 2);
+}
+
+static void
+test_purge(void **state)
+{
+	(void)state;
+	char *p = pc_malloc(500000);
+	memset(p, 1, 500000);
+	pc_free(p);
+	assert_int_equal(pc_trim(), 1);
+	size_t dirty = 0;
+	for (unsigned i = 0; i < narenas; i++)
+		dirty += arenas[i].dirty;
+	assert_int_equal(dirty, 0);
+}
+
+int
+main(void)
+{
+	/* One arena keeps the layout predictable. */
+	setenv("PCMALLOC_CONF", "narenas:1", 1);
+	pc_free(pc_malloc(1));
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_large_coalesce),
+		cmocka_unit_test(test_large_resize),
+		cmocka_unit_test(test_aligned_large),
+		cmocka_unit_test(test_refill_flush),
+		cmocka_unit_test(test_purge),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

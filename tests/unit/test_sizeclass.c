@@ -1,0 +1,74 @@
+/* Size classes: a wrong table or index function hands out blocks smaller
+ * than asked (heap overflow) or wastes memory; these catch both. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "sizeclass.h"
+#include "pcmalloc.h"
+
+static void
+test_sc_covers(void **state)
+{
+	(void)state;
+	for (size_t n = 0; n <= SC_SMALL_MAX; n++) {
+		unsigned sc = sc_index(n);
+		assert_true(sc < SC_NSMALL);
+		assert_true(sc_size(sc) >= n);
+		/* The smallest class that fits. */
+		if (sc > 0)
+			assert_true(sc_size(sc - 1) < n);
+	}
+}
+
+static void
+test_sc_table(void **state)
+{
+	(void)state;
+	for (unsigned sc = 0; sc < SC_NSMALL; sc++) {
+		const sc_info_t *c = &sc_table[sc];
+		assert_int_equal(c->size % 16, 0);
+		if (sc > 0)
+			assert_true(c->size > sc_table[sc - 1].size);
+		if (c->size > 64) {
+			/* Waste under 25% of the class for the next-size
+			 * request (geometric spacing). */
+			assert_true((c->size - sc_table[sc - 1].size) * 4 <=
+			    c->size);
+		}
+		assert_true(c->nobjs >= 1 && c->nobjs <= SC_MAX_OBJS);
+		/* Enough objects that a refill rarely needs a new slab. */
+		assert_true(c->nobjs >= 4);
+		assert_int_equal(c->nobjs, c->npages * 4096 / c->size);
+		assert_true(c->batch >= 1 && c->batch <= c->tcache_cap);
+	}
+	assert_int_equal(sc_table[SC_NSMALL - 1].size, SC_SMALL_MAX);
+}
+
+static void
+test_sc_obj_index(void **state)
+{
+	(void)state;
+	for (unsigned sc = 0; sc < SC_NSMALL; sc++) {
+		size_t size = sc_size(sc);
+		size_t bytes = (size_t)sc_table[sc].npages * 4096;
+		for (size_t off = 0; off < bytes; off += 16) {
+			unsigned idx = sc_obj_index(sc, off);
+			assert_int_equal(idx, off / size);
+		}
+	}
+}
+
+int
+main(void)
+{
+	pc_free(pc_malloc(1));	/* initialises the tables */
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sc_covers),
+		cmocka_unit_test(test_sc_table),
+		cmocka_unit_test(test_sc_obj_index),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
