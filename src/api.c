@@ -198,7 +198,8 @@ api_memalign(size_t align, size_t size)
 		}
 		align = (size_t)1 << (64 - __builtin_clzl(align));
 	}
-	if (size > PC_MAX_ALLOC || align > PC_MAX_ALLOC) {
+	if (size > PC_MAX_ALLOC || align > PC_MAX_ALLOC ||
+	    pc_ensure_init() != 0) {
 		errno = ENOMEM;
 		return NULL;
 	}

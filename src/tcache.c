@@ -116,13 +116,17 @@ tcache_flush_bin(tbin_t *b, unsigned sc, unsigned count)
 void *
 tcache_alloc_slow(size_t size)
 {
+	/* The class tables are only valid after init: the fast path's
+	 * class of the very first request may be wrong, so recompute. */
+	if (pc_ensure_init() != 0) {
+		errno = ENOMEM;
+		return NULL;
+	}
 	unsigned sc = sc_index(size);
 	tcache_t *tc = tcache_tls;
 	if (tc == &tcache_empty)
 		tc = tcache_setup();
 	if (tc == NULL || tc->bins[sc].cap == 0) {
-		if (pc_ensure_init() != 0)
-			return NULL;
 		void *p;
 		if (arena_refill(arena_choose(), sc, &p, 1) == 1)
 			return p;
