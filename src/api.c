@@ -41,6 +41,7 @@ api_large_aligned(size_t size, size_t align, bool *zeroed)
 		return NULL;
 	}
 	void *p;
+	size = PC_MAX(size, 1);	/* an aligned request of 0 bytes */
 	if (size >= PC_HUGE_MIN || align > PC_CHUNK) {
 		p = huge_alloc(size, align);
 		*zeroed = true;

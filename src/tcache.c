@@ -9,16 +9,9 @@
 #include "init.h"
 #include "pagemap.h"
 
-enum tcache_state {
-	TS_NEW = 0,	/* no cache yet */
-	TS_BUSY,	/* setting up: nested calls bypass the cache */
-	TS_ACTIVE,
-	TS_DEAD,	/* cache flushed at thread exit: bypass from now on */
-};
-
-static tcache_t tcache_empty;	/* all bins n == cap == 0 */
-PC_TLS tcache_t *tcache_tls = &tcache_empty;
-static PC_TLS uint8_t tcache_state;
+/* Zero-capacity caches whose identity is the thread's state. */
+static tcache_t tcache_new, tcache_busy, tcache_dead;
+OS_TLS_DEFINE(tcache_t *, tcache_tls, &tcache_new);
 
 static os_lock_t tcache_lock = OS_LOCK_INIT;
 static tcache_t *tcache_recycled;	/* tcache_lock */
@@ -61,28 +54,27 @@ tcache_create(void)
 static tcache_t *
 tcache_setup(void)
 {
-	if (tcache_state != TS_NEW)
+	if (OS_TLS_GET(tcache_tls) != &tcache_new)
 		return NULL;
 	if (pc_ensure_init() != 0 || !pc_hooks_ready || !opt_tcache)
 		return NULL;
-	tcache_state = TS_BUSY;
+	OS_TLS_SET(tcache_tls, &tcache_busy);
 	tcache_t *tc = tcache_create();
 	if (tc == NULL) {
-		tcache_state = TS_NEW;
+		OS_TLS_SET(tcache_tls, &tcache_new);
 		return NULL;
 	}
 	/* May allocate (pthread_setspecific for a high key): that nested
-	 * call sees TS_BUSY and bypasses the cache. */
+	 * call sees tcache_busy and bypasses the cache. */
 	if (os_thread_exit_arm(tc) != 0) {
-		tcache_state = TS_NEW;
+		OS_TLS_SET(tcache_tls, &tcache_new);
 		os_lock(&tcache_lock);
 		tc->next = tcache_recycled;
 		tcache_recycled = tc;
 		os_unlock(&tcache_lock);
 		return NULL;
 	}
-	tcache_tls = tc;
-	tcache_state = TS_ACTIVE;
+	OS_TLS_SET(tcache_tls, tc);
 	return tc;
 }
 
@@ -123,8 +115,8 @@ tcache_alloc_slow(size_t size)
 		return NULL;
 	}
 	unsigned sc = sc_index(size);
-	tcache_t *tc = tcache_tls;
-	if (tc == &tcache_empty)
+	tcache_t *tc = OS_TLS_GET(tcache_tls);
+	if (tc->bins[0].slots == NULL)	/* one of the state caches */
 		tc = tcache_setup();
 	if (tc == NULL || tc->bins[sc].cap == 0) {
 		void *p;
@@ -148,8 +140,8 @@ tcache_alloc_slow(size_t size)
 void
 tcache_free_slow(void *p, unsigned sc)
 {
-	tcache_t *tc = tcache_tls;
-	if (tc == &tcache_empty)
+	tcache_t *tc = OS_TLS_GET(tcache_tls);
+	if (tc->bins[0].slots == NULL)	/* one of the state caches */
 		tc = tcache_setup();
 	if (tc == NULL || tc->bins[sc].cap == 0) {
 		span_t *s = (span_t *)(pagemap_lookup(p) & ~PM_SC_MASK);
@@ -176,8 +168,9 @@ tcache_flush_all(tcache_t *tc)
 void
 tcache_flush_self(void)
 {
-	if (tcache_tls != &tcache_empty)
-		tcache_flush_all(tcache_tls);
+	tcache_t *tc = OS_TLS_GET(tcache_tls);
+	if (tc->bins[0].slots != NULL)
+		tcache_flush_all(tc);
 }
 
 void
@@ -186,8 +179,7 @@ tcache_thread_exit(void *arg)
 	tcache_t *tc = arg;
 	/* From here on this thread bypasses caches: other destructors may
 	 * still allocate and free. */
-	tcache_state = TS_DEAD;
-	tcache_tls = &tcache_empty;
+	OS_TLS_SET(tcache_tls, &tcache_dead);
 	tcache_flush_all(tc);
 	os_lock(&tcache_lock);
 	tc->next = tcache_recycled;

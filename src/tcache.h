@@ -4,15 +4,17 @@
  * thread's own cache: no lock, no atomic.  Misses move a batch between the
  * cache and an arena (refill, flush).
  *
- * The thread's cache pointer is initial-exec TLS and starts at a shared,
- * empty, zero-capacity cache, so the first malloc or free of a thread misses
- * and the slow path sets the thread up; no fast path checks for
- * initialisation.  When a thread exits, its cache is flushed to the owning
- * arenas and the pointer returns to the empty cache.
+ * The thread's cache pointer (os_tls.h) starts at a shared, zero-capacity
+ * cache, so the first malloc or free of a thread misses and the slow path
+ * sets the thread up; no fast path checks for initialisation.  The thread's
+ * state is which cache it points to: tcache_new (not set up yet),
+ * tcache_busy (being set up: nested calls bypass caches), tcache_dead
+ * (flushed at thread exit: bypass from now on), or its own cache.
  */
 #ifndef PC_TCACHE_H
 #define PC_TCACHE_H
 
+#include "os_tls.h"
 #include "sizeclass.h"
 
 typedef struct tbin {
@@ -28,7 +30,7 @@ typedef struct tcache {
 	uint64_t nfree_slow;
 } tcache_t;
 
-extern PC_TLS tcache_t *tcache_tls;
+OS_TLS_DECLARE(tcache_t *, tcache_tls);
 
 void *tcache_alloc_slow(size_t size) PC_NOINLINE;
 void tcache_free_slow(void *p, unsigned sc) PC_NOINLINE;
@@ -37,7 +39,7 @@ void tcache_free_slow(void *p, unsigned sc) PC_NOINLINE;
 static PC_INLINE void *
 tcache_alloc(size_t size)
 {
-	tbin_t *b = &tcache_tls->bins[sc_index(size)];
+	tbin_t *b = &OS_TLS_GET(tcache_tls)->bins[sc_index(size)];
 	if (PC_UNLIKELY(b->n == 0))
 		return tcache_alloc_slow(size);
 	return b->slots[--b->n];
@@ -47,7 +49,7 @@ tcache_alloc(size_t size)
 static PC_INLINE void
 tcache_free(void *p, unsigned sc)
 {
-	tbin_t *b = &tcache_tls->bins[sc];
+	tbin_t *b = &OS_TLS_GET(tcache_tls)->bins[sc];
 	if (PC_UNLIKELY(b->n == b->cap)) {
 		tcache_free_slow(p, sc);
 		return;

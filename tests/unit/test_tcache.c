@@ -35,8 +35,9 @@ test_bounded(void **state)
 	for (int i = 0; i < N; i++)
 		pc_free(v[i]);
 	unsigned sc = sc_index(64);
-	assert_true(tcache_tls->bins[sc].n <= tcache_tls->bins[sc].cap);
-	assert_true(tcache_tls->bins[sc].cap > 0);
+	tcache_t *tc = OS_TLS_GET(tcache_tls);
+	assert_true(tc->bins[sc].n <= tc->bins[sc].cap);
+	assert_true(tc->bins[sc].cap > 0);
 }
 
 static size_t
