@@ -52,6 +52,19 @@ PCMALLOC_API void  pc_free_sized(void *ptr, size_t size);
 /* Return unused memory to the operating system; returns 1 if any was. */
 PCMALLOC_API int   pc_trim(void);
 
+/*
+ * Statistics.  pc_stats_print writes a human-readable report through
+ * write_cb (stderr when it is NULL), a line or less per call.
+ * pc_stat_get reads one figure: "allocated", "active", "resident",
+ * "dirty", "retained", "mapped", "metadata", "huge", "nhuge", "npurged",
+ * "nmalloc", "nfree", "nrefills", "nflushes", "narenas", or per arena
+ * "arena.<i>.<mapped|active|dirty|allocated|resident|npurged|
+ * nlarge_alloc|nlarge_free>".  Returns 0, or ENOENT for an unknown name.
+ */
+PCMALLOC_API void pc_stats_print(void (*write_cb)(void *opaque,
+    const char *text), void *opaque);
+PCMALLOC_API int pc_stat_get(const char *name, unsigned long long *value);
+
 /* The library's version string, e.g. "0.1.0". */
 PCMALLOC_API const char *pc_version(void);
 

@@ -3,6 +3,7 @@
 #include "arena.h"
 #include "base.h"
 #include "check.h"
+#include "conf.h"
 #include "pagemap.h"
 #include "slab.h"
 
@@ -133,6 +134,7 @@ region_grow_locked(arena_t *a, size_t npages)
 			span_delete(s);
 		return NULL;
 	}
+	os_hugepage(p, size, (int)opt_thp);
 	r->base = (uintptr_t)p;
 	r->npages = size >> PC_PAGE_SHIFT;
 	r->next = a->regions;
@@ -176,6 +178,64 @@ span_is_whole_region(const span_t *s)
 	return s->base == s->region->base && s->npages == s->region->npages;
 }
 
+/* ---- Decay ------------------------------------------------------------ */
+
+/*
+ * Dirty free runs go back to the OS once they have stayed free for
+ * decay_ms.  Passes run from slow paths (page frees, and a tick in the
+ * thread caches' refill/flush) or the background thread, at most every
+ * decay_ms / 8.
+ */
+static size_t
+decay_locked(arena_t *a, uint64_t now, bool all)
+{
+	uint64_t decay_ns = (uint64_t)opt_decay_ms * 1000000u;
+	if (!all && decay_ns != 0 && now < a->next_decay_ns)
+		return 0;
+	size_t purged = 0;
+	for (unsigned b = run_next_bucket(a, 0); b < ARENA_NBUCKETS;
+	    b = run_next_bucket(a, b + 1)) {
+		span_t *next;
+		for (span_t *s = a->runs[b]; s != NULL; s = next) {
+			next = s->next;
+			if (!all && (!s->dirty || s->dirty_ns + decay_ns > now))
+				continue;
+			if (s->dirty)
+				purged += s->npages;
+			/* A region that stayed wholly free goes back whole:
+			 * address space too. */
+			if (span_is_whole_region(s)) {
+				region_release_locked(a, s);
+				continue;
+			}
+			if (!s->dirty)
+				continue;
+			os_purge((void *)s->base, s->npages << PC_PAGE_SHIFT);
+			s->dirty = 0;
+			a->dirty -= s->npages;
+		}
+	}
+	a->npurged += purged;
+	if (purged)
+		a->npurge_passes++;
+	uint64_t step = PC_MAX(decay_ns / 8, (uint64_t)1000000);
+	__atomic_store_n(&a->next_decay_ns, now + step, __ATOMIC_RELAXED);
+	return purged;
+}
+
+void
+arena_decay_tick(arena_t *a)
+{
+	if (__atomic_load_n(&a->dirty, __ATOMIC_RELAXED) == 0)
+		return;
+	uint64_t now = os_now_ns();
+	if (now < __atomic_load_n(&a->next_decay_ns, __ATOMIC_RELAXED))
+		return;
+	os_lock(&a->lock);
+	decay_locked(a, now, false);
+	os_unlock(&a->lock);
+}
+
 /* ---- Page heap -------------------------------------------------------- */
 
 /*
@@ -204,8 +264,6 @@ pages_alloc_locked(arena_t *a, size_t npages, size_t align_pages,
 			span_delete(tail);
 		return NULL;
 	}
-	if (run == a->spare)
-		a->spare = NULL;
 	run_remove(a, run);
 	uintptr_t start = PC_ALIGN_UP(run->base, align_pages << PC_PAGE_SHIFT);
 	size_t lead = (start - run->base) >> PC_PAGE_SHIFT;
@@ -263,6 +321,7 @@ pages_free_locked(arena_t *a, span_t *s)
 {
 	region_t *r = s->region;
 	uintptr_t rend = r->base + (r->npages << PC_PAGE_SHIFT);
+	uint64_t now = os_now_ns();
 	a->active -= s->npages;
 	a->dirty += s->npages;
 	s->kind = SPAN_FREE;
@@ -274,8 +333,6 @@ pages_free_locked(arena_t *a, span_t *s)
 		span_t *l = (span_t *)(pagemap_lookup((void *)(s->base -
 		    PC_PAGE)) & ~PM_SC_MASK);
 		if (l != NULL && l->kind == SPAN_FREE && l->region == r) {
-			if (l == a->spare)
-				a->spare = NULL;
 			run_remove(a, l);
 			if (!l->dirty)
 				a->dirty += l->npages;
@@ -298,8 +355,6 @@ pages_free_locked(arena_t *a, span_t *s)
 		span_t *rt = (span_t *)(pagemap_lookup((void *)end) &
 		    ~PM_SC_MASK);
 		if (rt != NULL && rt->kind == SPAN_FREE && rt->region == r) {
-			if (rt == a->spare)
-				a->spare = NULL;
 			run_remove(a, rt);
 			if (!rt->dirty)
 				a->dirty += rt->npages;
@@ -308,13 +363,9 @@ pages_free_locked(arena_t *a, span_t *s)
 			span_delete(rt);
 		}
 	}
+	keep->dirty_ns = now;
 	run_insert(a, keep);
-	if (span_is_whole_region(keep)) {
-		if (a->spare == NULL)
-			a->spare = keep;
-		else
-			region_release_locked(a, keep);
-	}
+	decay_locked(a, now, false);
 }
 
 /* ---- Bins ------------------------------------------------------------- */
@@ -381,6 +432,7 @@ arena_refill(arena_t *a, unsigned sc, void **out, unsigned n)
 		if (slab_is_full(s))
 			bin_remove(b, s);
 	}
+	b->nobj_out += got;
 	os_unlock(&b->lock);
 	return got;
 }
@@ -412,6 +464,7 @@ arena_flush(arena_t *a, unsigned sc, void **ptrs, unsigned n)
 			report_bad_free(r, p, sc);
 			continue;
 		}
+		b->nobj_in++;
 		if (s->nfree == 1)
 			bin_append(b, s);	/* it was full */
 		if (slab_is_empty(s)) {
@@ -440,6 +493,7 @@ arena_large_alloc(arena_t *a, size_t size, size_t align, bool *zeroed)
 	if (s == NULL)
 		return NULL;
 	__atomic_fetch_add(&a->nlarge_alloc, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&a->large_pages, npages, __ATOMIC_RELAXED);
 	return (void *)s->base;
 }
 
@@ -449,6 +503,7 @@ arena_large_free(span_t *s)
 	arena_t *a = arena_of(s);
 	os_lock(&a->lock);
 	a->nlarge_free++;
+	__atomic_fetch_sub(&a->large_pages, s->npages, __ATOMIC_RELAXED);
 	pages_free_locked(a, s);
 	os_unlock(&a->lock);
 }
@@ -469,6 +524,8 @@ arena_large_resize(span_t *s, size_t new_size)
 			t->base = s->base + (npages << PC_PAGE_SHIFT);
 			t->npages = s->npages - npages;
 			t->next = t->prev = NULL;
+			__atomic_fetch_sub(&a->large_pages, t->npages,
+			    __ATOMIC_RELAXED);
 			s->npages = npages;
 			pages_free_locked(a, t);
 			ret = 0;
@@ -482,8 +539,6 @@ arena_large_resize(span_t *s, size_t new_size)
 		    (void *)end) & ~PM_SC_MASK) : NULL;
 		if (rt != NULL && rt->kind == SPAN_FREE && rt->region == r &&
 		    rt->npages >= extra) {
-			if (rt == a->spare)
-				a->spare = NULL;
 			run_remove(a, rt);
 			if (rt->dirty)
 				a->dirty -= extra;
@@ -497,6 +552,8 @@ arena_large_resize(span_t *s, size_t new_size)
 				span_delete(rt);
 			s->npages = npages;
 			a->active += extra;
+			__atomic_fetch_add(&a->large_pages, extra,
+			    __ATOMIC_RELAXED);
 			ret = 0;
 		}
 	}
@@ -509,24 +566,8 @@ arena_large_resize(span_t *s, size_t new_size)
 size_t
 arena_purge_all(arena_t *a)
 {
-	size_t purged = 0;
 	os_lock(&a->lock);
-	if (a->spare != NULL) {
-		span_t *s = a->spare;
-		a->spare = NULL;
-		region_release_locked(a, s);
-	}
-	for (unsigned b = 0; b < ARENA_NBUCKETS; b++) {
-		for (span_t *s = a->runs[b]; s != NULL; s = s->next) {
-			if (!s->dirty)
-				continue;
-			os_purge((void *)s->base, s->npages << PC_PAGE_SHIFT);
-			s->dirty = 0;
-			purged += s->npages;
-			a->dirty -= s->npages;
-		}
-	}
-	a->npurged += purged;
+	size_t purged = decay_locked(a, os_now_ns(), true);
 	os_unlock(&a->lock);
 	return purged;
 }

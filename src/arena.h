@@ -28,6 +28,8 @@ typedef struct bin {
 	uint64_t nflushes;
 	uint64_t nslabs;	/* slabs created */
 	uint64_t curslabs;	/* slabs live now */
+	uint64_t nobj_out;	/* objects handed to caches or callers */
+	uint64_t nobj_in;	/* objects given back */
 } PC_ALIGNED(PC_CACHELINE) bin_t;
 
 typedef struct arena {
@@ -36,14 +38,16 @@ typedef struct arena {
 	span_t *runs[ARENA_NBUCKETS];	/* free runs by size */
 	uint64_t run_mask[(ARENA_NBUCKETS + 63) / 64];
 	region_t *regions;
-	span_t *spare;		/* a free run covering a whole region */
 	unsigned index;
 	size_t mapped;		/* bytes in regions */
 	size_t active;		/* pages in slabs and large blocks */
 	size_t dirty;		/* free pages that may be resident */
 	uint64_t nlarge_alloc;
 	uint64_t nlarge_free;
+	size_t large_pages;	/* pages in large blocks (atomic) */
 	uint64_t npurged;	/* pages purged */
+	uint64_t npurge_passes;
+	uint64_t next_decay_ns;	/* next decay pass is due */
 } arena_t;
 
 extern arena_t *arenas;
@@ -74,8 +78,11 @@ void arena_large_free(span_t *s);
 /* Resize a large block in place; 0 on success. */
 int arena_large_resize(span_t *s, size_t new_size);
 
-/* Give every dirty free page back to the OS; returns pages purged. */
+/* Give every dirty free page back to the OS, unmapping wholly free regions;
+ * returns the pages purged. */
 size_t arena_purge_all(arena_t *a);
+/* Purge what has decayed, if a pass is due; cheap when none is. */
+void arena_decay_tick(arena_t *a);
 
 void arena_prefork(void);
 void arena_postfork_parent(void);

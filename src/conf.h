@@ -14,7 +14,11 @@
 	X(narenas,	0,	0,	PC_MAX_ARENAS,	"arenas; 0 = one per CPU") \
 	X(tcache,	1,	0,	1,		"thread caches on/off") \
 	X(tcache_max,	32768,	0,	32768,		"largest cached size") \
-	X(abort_on_error, 0,	0,	1,		"abort on a bad free")
+	X(abort_on_error, 0,	0,	1,		"abort on a bad free") \
+	X(decay_ms,	10000,	0,	86400000,	"ms before free dirty pages go back to the OS") \
+	X(background_thread, 0,	0,	1,		"purge from a background thread") \
+	X(thp,		0,	0,	2,		"huge pages: default, always, never") \
+	X(stats_print,	0,	0,	1,		"print statistics at exit")
 
 #define CONF_DECLARE(name, def, lo, hi, doc) extern size_t opt_##name;
 CONF_OPTIONS(CONF_DECLARE)

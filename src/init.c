@@ -21,8 +21,12 @@
 #include "conf.h"
 #include "os.h"
 #include "pagemap.h"
+#include "pcmalloc.h"
 #include "sizeclass.h"
 #include "tcache.h"
+
+static void pc_background_start(void);
+static void pc_atfork_child_restart(void);
 
 bool pc_initialized;
 bool pc_hooks_ready;
@@ -53,11 +57,15 @@ pc_postfork_parent(void)
 	os_unlock(&init_lock);
 }
 
+static bool background_running;
+
 static void
 pc_postfork_child(void)
 {
 	if (!pc_initialized)
 		return;
+	/* The purging thread did not survive the fork. */
+	background_running = false;
 	pagemap_postfork_child();
 	base_postfork_child();
 	tcache_postfork_child();
@@ -85,8 +93,58 @@ pc_init_slow(void)
 	__atomic_store_n(&pc_initialized, true, __ATOMIC_RELEASE);
 	/* These may allocate; we can serve that now (without caches). */
 	if (os_thread_exit_init(tcache_thread_exit) == 0 &&
-	    os_atfork(pc_prefork, pc_postfork_parent, pc_postfork_child) == 0)
+	    os_atfork(pc_prefork, pc_postfork_parent, pc_postfork_child) == 0 &&
+	    os_atfork(NULL, NULL, pc_atfork_child_restart) == 0)
 		__atomic_store_n(&pc_hooks_ready, true, __ATOMIC_RELEASE);
 	os_unlock(&init_lock);
 	return 0;
+}
+
+/* ---- Background purging ------------------------------------------------ */
+
+static void
+pc_background_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		uint64_t step = opt_decay_ms / 8;
+		os_sleep_ms((unsigned)PC_MIN(PC_MAX(step, 10u), 1000u));
+		for (unsigned i = 0; i < narenas; i++)
+			arena_decay_tick(&arenas[i]);
+	}
+}
+
+static void
+pc_background_start(void)
+{
+	if (!opt_background_thread || background_running)
+		return;
+	background_running = true;
+	if (os_thread_start(pc_background_main, NULL) != 0)
+		background_running = false;
+}
+
+/*
+ * Constructors run once libc is fully up, which the first allocation may
+ * precede: work that needs a working libc (threads) starts here.
+ */
+__attribute__((constructor)) static void
+pc_constructor(void)
+{
+	if (pc_ensure_init() == 0)
+		pc_background_start();
+}
+
+static void
+pc_atfork_child_restart(void)
+{
+	if (pc_initialized)
+		pc_background_start();
+}
+
+__attribute__((destructor)) static void
+pc_destructor(void)
+{
+	if (pc_initialized && opt_stats_print)
+		pc_stats_print(NULL, NULL);
 }

@@ -22,6 +22,9 @@ void *os_remap(void *p, size_t old_size, size_t new_size);
 /* Shrink a region from os_reserve in place, releasing its tail. */
 void  os_release_tail(void *p, size_t old_size, size_t new_size);
 size_t os_page_size(void);
+/* Transparent huge pages for a region: 0 leave the system default,
+ * 1 ask for them, 2 refuse them. */
+void  os_hugepage(void *p, size_t size, int mode);
 
 /* Fault injection for tests: the n-th reservation from now fails (0: off). */
 void os_fail_reserve_after(unsigned long n);
@@ -45,6 +48,9 @@ int  os_thread_exit_arm(void *arg);
 int  os_atfork(void (*prepare)(void), void (*parent)(void),
     void (*child)(void));
 void os_yield(void);
+/* Start a detached helper thread; 0 or an errno code. */
+int  os_thread_start(void (*fn)(void *), void *arg);
+void os_sleep_ms(unsigned ms);
 
 /* Locks: never allocate, statically initialisable, re-initialised in the
  * child after fork. */

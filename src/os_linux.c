@@ -94,6 +94,15 @@ os_purge(void *p, size_t size)
 	madvise(p, size, MADV_DONTNEED);
 }
 
+void
+os_hugepage(void *p, size_t size, int mode)
+{
+	if (mode == 1)
+		madvise(p, size, MADV_HUGEPAGE);
+	else if (mode == 2)
+		madvise(p, size, MADV_NOHUGEPAGE);
+}
+
 void *
 os_remap(void *p, size_t old_size, size_t new_size)
 {
@@ -211,6 +220,47 @@ void
 os_yield(void)
 {
 	sched_yield();
+}
+
+struct os_thread_arg {
+	void (*fn)(void *);
+	void *arg;
+};
+
+static void *
+os_thread_main(void *p)
+{
+	struct os_thread_arg a = *(struct os_thread_arg *)p;
+	__atomic_store_n(&((struct os_thread_arg *)p)->fn, NULL,
+	    __ATOMIC_RELEASE);
+	a.fn(a.arg);
+	return NULL;
+}
+
+int
+os_thread_start(void (*fn)(void *), void *arg)
+{
+	struct os_thread_arg a = { fn, arg };
+	pthread_attr_t attr;
+	pthread_t t;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	int err = pthread_create(&t, &attr, os_thread_main, &a);
+	pthread_attr_destroy(&attr);
+	if (err != 0)
+		return err;
+	/* `a` lives on this stack until the thread has copied it. */
+	while (__atomic_load_n(&a.fn, __ATOMIC_ACQUIRE) != NULL)
+		sched_yield();
+	return 0;
+}
+
+void
+os_sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
 }
 
 void

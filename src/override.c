@@ -95,8 +95,8 @@ mallinfo2(void)
 	mi.arena = t.arena_mapped;
 	mi.hblks = t.nhuge;
 	mi.hblkhd = t.huge;
-	mi.uordblks = t.active + t.huge;
-	mi.fordblks = t.arena_mapped - t.active;
+	mi.uordblks = t.allocated;
+	mi.fordblks = t.dirty + t.retained;	/* free pages in arenas */
 	mi.keepcost = t.dirty;
 	return mi;
 }

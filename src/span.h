@@ -39,8 +39,11 @@ typedef struct span {
 	uint8_t in_list;	/* linked in a bin or bucket list */
 	uint16_t arena;		/* owner arena index */
 	uint16_t nfree;		/* slab: free objects */
-	size_t size;		/* huge: usable size; large: requested pages */
-	uint64_t bitmap[SPAN_BITMAP_WORDS]; /* slab: bit set = object free */
+	size_t size;		/* huge: usable size */
+	union {
+		uint64_t bitmap[SPAN_BITMAP_WORDS]; /* slab: set = free */
+		uint64_t dirty_ns;	/* free: when it became dirty */
+	};
 } PC_ALIGNED(64) span_t;
 
 _Static_assert(sizeof(span_t) % 64 == 0, "span_t keeps 64-byte alignment");

@@ -1,7 +1,8 @@
 /*
- * Statistics: figures gathered from the arenas' own counters (kept under
- * their locks, read here without them, so they are a consistent-enough
- * snapshot, not an exact one).
+ * Statistics: figures gathered from the arenas' own counters, which are
+ * kept under their locks or updated atomically in slow paths (never on a
+ * fast path).  Reads take no lock, so a snapshot is consistent enough for
+ * monitoring, not exact while other threads run.
  */
 #ifndef PC_STATS_H
 #define PC_STATS_H
@@ -9,13 +10,21 @@
 #include "config.h"
 
 typedef struct stats_totals {
+	size_t allocated;	/* bytes in blocks handed out (incl. caches) */
+	size_t active;		/* bytes of pages in slabs, large, huge */
+	size_t dirty;		/* free arena bytes that may be resident */
+	size_t retained;	/* free arena bytes already given back */
 	size_t mapped;		/* arena regions + huge + metadata */
 	size_t arena_mapped;	/* arena regions */
-	size_t active;		/* bytes in slabs and large blocks */
-	size_t dirty;		/* free arena bytes that may be resident */
+	size_t resident;	/* upper estimate: active + dirty + metadata */
 	size_t huge;		/* bytes in huge blocks */
 	size_t nhuge;
 	size_t metadata;
+	uint64_t npurged;	/* pages given back so far */
+	uint64_t nrefills;
+	uint64_t nflushes;
+	uint64_t nmalloc;	/* objects out of slabs, large and huge allocs */
+	uint64_t nfree;		/* objects back into slabs, large frees */
 } stats_totals_t;
 
 void stats_totals(stats_totals_t *t);

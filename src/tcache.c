@@ -47,6 +47,8 @@ tcache_create(void)
 		b->slots = slot;
 		slot += sc_table[sc].tcache_cap;
 	}
+	memset(tc->busy, 0, sizeof(tc->busy));
+	tc->events = 0;
 	tc->next = NULL;
 	return tc;
 }
@@ -105,6 +107,24 @@ tcache_flush_bin(tbin_t *b, unsigned sc, unsigned count)
 	memmove(b->slots, b->slots + count, b->n * sizeof(void *));
 }
 
+/* Runs on slow paths only: decay of the arena's dirty pages and the
+ * cache's own GC. */
+static void
+tcache_event(tcache_t *tc, unsigned sc)
+{
+	tc->busy[sc] = 1;
+	if (PC_LIKELY(++tc->events < TCACHE_GC_EVENTS))
+		return;
+	tc->events = 0;
+	for (unsigned c = 0; c < SC_NSMALL; c++) {
+		tbin_t *b = &tc->bins[c];
+		if (!tc->busy[c] && b->n > 0)
+			tcache_flush_bin(b, c, (b->n + 1) / 2);
+		tc->busy[c] = 0;
+	}
+	arena_decay_tick(arena_choose());
+}
+
 void *
 tcache_alloc_slow(size_t size)
 {
@@ -126,7 +146,7 @@ tcache_alloc_slow(size_t size)
 		return NULL;
 	}
 	tbin_t *b = &tc->bins[sc];
-	tc->nmalloc_slow++;
+	tcache_event(tc, sc);
 	unsigned got = arena_refill(arena_choose(), sc, b->slots,
 	    sc_table[sc].batch);
 	if (got == 0) {
@@ -149,7 +169,7 @@ tcache_free_slow(void *p, unsigned sc)
 		return;
 	}
 	tbin_t *b = &tc->bins[sc];
-	tc->nfree_slow++;
+	tcache_event(tc, sc);
 	if (b->n == b->cap)
 		tcache_flush_bin(b, sc, PC_MAX(sc_table[sc].batch, 1));
 	b->slots[b->n++] = p;

@@ -23,11 +23,16 @@ typedef struct tbin {
 	void **slots;		/* slots[0..n) */
 } tbin_t;
 
+/* Every TCACHE_GC_EVENTS slow-path events a thread runs a GC step: bins
+ * that saw no refill or flush since the previous step give back half of
+ * what they hold, so an unused class does not pin memory. */
+#define TCACHE_GC_EVENTS 128
+
 typedef struct tcache {
 	tbin_t bins[SC_NSMALL];
+	uint8_t busy[SC_NSMALL];	/* refilled or flushed since GC */
+	uint32_t events;	/* slow-path events since the GC step */
 	struct tcache *next;	/* recycle list */
-	uint64_t nmalloc_slow;	/* owner thread */
-	uint64_t nfree_slow;
 } tcache_t;
 
 OS_TLS_DECLARE(tcache_t *, tcache_tls);
