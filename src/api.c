@@ -20,16 +20,22 @@ span_of(uintptr_t entry)
 
 static unsigned api_reports;
 
-/* Bad pointers are reported, not acted on: the heap stays consistent. */
+/*
+ * Bad pointers are reported, not acted on: the heap stays consistent.  A
+ * pointer that was never ours (misuse: true only for double and interior
+ * frees of our blocks) is left alone and the program goes on; misuse of
+ * our blocks aborts unless abort_on_error is off.
+ */
 static PC_NOINLINE PC_COLD void
-api_report(const char *what, const void *p)
+api_report(const char *what, const void *p, bool misuse)
 {
 	unsigned n = __atomic_fetch_add(&api_reports, 1, __ATOMIC_RELAXED);
-	if (n < 16)
+	if (n < 16 || misuse)
 		pc_report_ptr(what, p, n == 15 ?
 		    " (further reports suppressed)" : "");
-	if (opt_abort_on_error)
-		pc_fatal("abort_on_error is set", __FILE__, __LINE__);
+	if (misuse && opt_abort_on_error)
+		pc_fatal("heap misuse detected (abort_on_error:false only "
+		    "warns)", __FILE__, __LINE__);
 }
 
 static void *
@@ -68,17 +74,17 @@ api_free_slow(void *p, uintptr_t entry)
 	int saved = errno;
 	span_t *s = span_of(entry);
 	if (s == NULL)
-		api_report("free of foreign pointer", p);
+		api_report("free of foreign pointer", p, false);
 	else if (s->kind == SPAN_FREE)
-		api_report("double free of", p);
+		api_report("double free of", p, true);
 	else if ((uintptr_t)p != s->base)
-		api_report("free of a pointer inside a block,", p);
+		api_report("free of a pointer inside a block,", p, true);
 	else if (s->kind == SPAN_LARGE)
 		arena_large_free(s);
 	else if (s->kind == SPAN_HUGE)
 		huge_free(s);
 	else
-		api_report("free of an invalid pointer", p);
+		api_report("free of an invalid pointer", p, true);
 	errno = saved;
 }
 
@@ -157,7 +163,7 @@ api_realloc(void *p, size_t size)
 	if (s == NULL || (uintptr_t)p != s->base ||
 	    (s->kind != SPAN_LARGE && s->kind != SPAN_HUGE)) {
 		api_report(s == NULL ? "realloc of foreign pointer" :
-		    "realloc of an invalid pointer", p);
+		    "realloc of an invalid pointer", p, s != NULL);
 		errno = EINVAL;
 		return NULL;
 	}
@@ -264,7 +270,7 @@ api_free_sized(void *p, size_t size)
 	if (PC_LIKELY(tag != 0)) {
 		if (PC_UNLIKELY(size > sc_size(tag - 1)))
 			api_report("free_sized with a size larger than the "
-			    "block at", p);
+			    "block at", p, true);
 		tcache_free(p, tag - 1);
 		return;
 	}

@@ -437,16 +437,19 @@ arena_refill(arena_t *a, unsigned sc, void **out, unsigned n)
 	return got;
 }
 
-static PC_NOINLINE PC_COLD void
-report_bad_free(enum slab_free_result r, void *p, unsigned sc)
+void
+arena_report_bad_free(bool double_free, void *p, unsigned sc)
 {
 	char tail[48] = " (size class ";
 	size_t n = strlen(tail);
 	n += pc_fmt_u64(tail + n, sc_table[sc].size);
 	tail[n++] = ')';
 	tail[n] = '\0';
-	pc_report_ptr(r == SLAB_DOUBLE_FREE ? "double free of" :
+	pc_report_ptr(double_free ? "double free of" :
 	    "free of a pointer inside a block,", p, tail);
+	if (opt_abort_on_error)
+		pc_fatal("heap misuse detected (abort_on_error:false only "
+		    "warns)", __FILE__, __LINE__);
 }
 
 void
@@ -461,7 +464,10 @@ arena_flush(arena_t *a, unsigned sc, void **ptrs, unsigned n)
 		PC_ASSERT(s != NULL && s->kind == SPAN_SLAB && s->sc == sc);
 		enum slab_free_result r = slab_push(s, p);
 		if (PC_UNLIKELY(r != SLAB_FREED)) {
-			report_bad_free(r, p, sc);
+			/* Unlock first: abort_on_error may abort. */
+			os_unlock(&b->lock);
+			arena_report_bad_free(r == SLAB_DOUBLE_FREE, p, sc);
+			os_lock(&b->lock);
 			continue;
 		}
 		b->nobj_in++;

@@ -72,6 +72,11 @@ unsigned arena_refill(arena_t *a, unsigned sc, void **out, unsigned n);
 /* Return objects of class sc whose slabs belong to arena a; all of them. */
 void arena_flush(arena_t *a, unsigned sc, void **ptrs, unsigned n);
 
+/* Report a double free or a free of an interior pointer; aborts unless
+ * abort_on_error is off. */
+void arena_report_bad_free(bool double_free, void *p, unsigned sc)
+    PC_NOINLINE PC_COLD;
+
 /* Large blocks: whole pages, 16 KiB < size < PC_HUGE_MIN. */
 void *arena_large_alloc(arena_t *a, size_t size, size_t align, bool *zeroed);
 void arena_large_free(span_t *s);

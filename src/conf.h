@@ -14,7 +14,7 @@
 	X(narenas,	0,	0,	PC_MAX_ARENAS,	"arenas; 0 = one per CPU") \
 	X(tcache,	1,	0,	1,		"thread caches on/off") \
 	X(tcache_max,	32768,	0,	32768,		"largest cached size") \
-	X(abort_on_error, 0,	0,	1,		"abort on a bad free") \
+	X(abort_on_error, 1,	0,	1,		"abort after reporting a double or invalid free") \
 	X(decay_ms,	10000,	0,	86400000,	"ms before free dirty pages go back to the OS") \
 	X(background_thread, 0,	0,	1,		"purge from a background thread") \
 	X(thp,		0,	0,	2,		"huge pages: default, always, never") \

@@ -21,7 +21,7 @@ tcache_bytes(void)
 {
 	size_t slots = 0;
 	for (unsigned sc = 0; sc < SC_NSMALL; sc++)
-		slots += sc_table[sc].tcache_cap;
+		slots += sc_table[sc].tcache_cap + 1;
 	return sizeof(tcache_t) + slots * sizeof(void *);
 }
 
@@ -44,8 +44,11 @@ tcache_create(void)
 		b->n = 0;
 		b->cap = sc_table[sc].size <= opt_tcache_max ?
 		    sc_table[sc].tcache_cap : 0;
-		b->slots = slot;
-		slot += sc_table[sc].tcache_cap;
+		/* slots[-1] is a NULL guard: the double-free check on the
+		 * fast path reads the top slot without testing n. */
+		slot[0] = NULL;
+		b->slots = slot + 1;
+		slot += sc_table[sc].tcache_cap + 1;
 	}
 	memset(tc->busy, 0, sizeof(tc->busy));
 	tc->events = 0;
@@ -155,6 +158,12 @@ tcache_alloc_slow(size_t size)
 	}
 	b->n = got - 1;
 	return b->slots[got - 1];
+}
+
+void
+tcache_double_free(void *p, unsigned sc)
+{
+	arena_report_bad_free(true, p, sc);
 }
 
 void

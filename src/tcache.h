@@ -39,6 +39,7 @@ OS_TLS_DECLARE(tcache_t *, tcache_tls);
 
 void *tcache_alloc_slow(size_t size) PC_NOINLINE;
 void tcache_free_slow(void *p, unsigned sc) PC_NOINLINE;
+void tcache_double_free(void *p, unsigned sc) PC_NOINLINE PC_COLD;
 
 /* Allocate a small object (size <= SC_SMALL_MAX). */
 static PC_INLINE void *
@@ -57,6 +58,13 @@ tcache_free(void *p, unsigned sc)
 	tbin_t *b = &OS_TLS_GET(tcache_tls)->bins[sc];
 	if (PC_UNLIKELY(b->n == b->cap)) {
 		tcache_free_slow(p, sc);
+		return;
+	}
+	/* The commonest double free, free(p); free(p), costs one compare to
+	 * catch here (slots[-1] is NULL); the others are caught when the
+	 * object reaches its slab's bitmap. */
+	if (PC_UNLIKELY((b->slots + b->n)[-1] == p)) {
+		tcache_double_free(p, sc);
 		return;
 	}
 	b->slots[b->n++] = p;
