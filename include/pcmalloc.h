@@ -65,6 +65,14 @@ PCMALLOC_API void pc_stats_print(void (*write_cb)(void *opaque,
     const char *text), void *opaque);
 PCMALLOC_API int pc_stat_get(const char *name, unsigned long long *value);
 
+/*
+ * Check the heap's internal consistency (arenas, slabs, free runs, page
+ * map, the calling thread's cache).  Reports each problem found on stderr
+ * ("pcmalloc: ... (pc_check)") and returns how many; 0 means consistent.
+ * It stops each arena while it runs: for tests and debugging.
+ */
+PCMALLOC_API int pc_check(void);
+
 /* The library's version string, e.g. "0.1.0". */
 PCMALLOC_API const char *pc_version(void);
 

@@ -31,7 +31,6 @@ static void pc_atfork_child_restart(void);
 bool pc_initialized;
 bool pc_hooks_ready;
 static os_lock_t init_lock = OS_LOCK_INIT;
-static bool init_failed;
 
 static void
 pc_prefork(void)
@@ -77,16 +76,16 @@ int
 pc_init_slow(void)
 {
 	os_lock(&init_lock);
-	if (pc_initialized || init_failed) {
+	if (pc_initialized) {
 		os_unlock(&init_lock);
-		return pc_initialized ? 0 : ENOMEM;
+		return 0;
 	}
 	conf_init();
 	sc_init();
 	unsigned n = opt_narenas ? (unsigned)opt_narenas : os_ncpus();
 	n = PC_MIN(PC_MAX(n, 1u), PC_MAX_ARENAS);
 	if (arena_init_all(n) != 0) {
-		init_failed = true;
+		/* Out of memory: the next request tries again. */
 		os_unlock(&init_lock);
 		return ENOMEM;
 	}

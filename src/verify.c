@@ -1,0 +1,194 @@
+/*
+ * pc_check(): the heap consistency checker.  It stops each arena (all its
+ * locks, in lock order) and verifies every invariant the allocator relies
+ * on, then checks the calling thread's cache against the slabs.  It reports
+ * the first violation found in each structure and returns how many it
+ * found.  Used by stress tests, the fuzzer and debug builds.
+ *
+ * Invariants:
+ *  - regions are tiled exactly by spans; every page of a span maps to it;
+ *  - no two free runs are adjacent (coalescing is complete);
+ *  - every free run is in the bucket its size selects; dirty and active
+ *    page counts equal the arena's counters;
+ *  - a slab's nfree equals the bits set in its bitmap, no bit is set past
+ *    its object count, and it is in its bin's list iff it has a free object;
+ *  - an object in a thread cache belongs to a slab of that class and is
+ *    allocated in the slab's bitmap (not both free and cached), and appears
+ *    once.
+ */
+#include "pcmalloc.h"
+#include "arena.h"
+#include "check.h"
+#include "init.h"
+#include "pagemap.h"
+#include "slab.h"
+#include "tcache.h"
+
+static unsigned
+violation(const char *what, const void *where)
+{
+	pc_report_ptr(what, where, " (pc_check)");
+	return 1;
+}
+
+static span_t *
+span_at(uintptr_t a)
+{
+	return (span_t *)(pagemap_lookup((void *)a) & ~PM_SC_MASK);
+}
+
+static unsigned
+check_slab(arena_t *a, span_t *s)
+{
+	unsigned nobjs = sc_table[s->sc].nobjs;
+	unsigned bits = 0;
+	for (unsigned w = 0; w < SPAN_BITMAP_WORDS; w++) {
+		uint64_t m = s->bitmap[w];
+		bits += (unsigned)__builtin_popcountll(m);
+		unsigned lo = w * 64;
+		uint64_t valid = nobjs >= lo + 64 ? ~(uint64_t)0 :
+		    nobjs > lo ? ((uint64_t)1 << (nobjs - lo)) - 1 : 0;
+		if (m & ~valid)
+			return violation("slab bitmap has bits past its objects",
+			    (void *)s->base);
+	}
+	if (bits != s->nfree)
+		return violation("slab nfree disagrees with its bitmap",
+		    (void *)s->base);
+	if (s->npages != sc_table[s->sc].npages)
+		return violation("slab has the wrong page count",
+		    (void *)s->base);
+	bool listed = false;
+	for (span_t *t = a->bins[s->sc].head; t != NULL; t = t->next)
+		if (t == s)
+			listed = true;
+	if (listed != (s->nfree > 0))
+		return violation("slab in its bin's list iff it has free objects"
+		    " is false for", (void *)s->base);
+	return 0;
+}
+
+static unsigned
+check_arena_locked(arena_t *a)
+{
+	size_t active = 0, dirty = 0;
+	unsigned bad = 0;
+	for (region_t *r = a->regions; r != NULL && !bad; r = r->next) {
+		uintptr_t end = r->base + (r->npages << PC_PAGE_SHIFT);
+		bool prev_free = false;
+		for (uintptr_t p = r->base; p < end && !bad;) {
+			span_t *s = span_at(p);
+			if (s == NULL || s->base != p || s->npages == 0 ||
+			    s->region != r || s->arena != a->index) {
+				bad += violation("region not tiled by its spans at",
+				    (void *)p);
+				break;
+			}
+			uintptr_t send = p + (s->npages << PC_PAGE_SHIFT);
+			if (send > end) {
+				bad += violation("span runs past its region",
+				    (void *)p);
+				break;
+			}
+			for (uintptr_t q = p; q < send; q += PC_PAGE) {
+				uintptr_t e = pagemap_lookup((void *)q);
+				uintptr_t want = (uintptr_t)s | (s->kind ==
+				    SPAN_SLAB ? s->sc + 1u : 0u);
+				if (e != want) {
+					bad += violation("page map entry wrong at",
+					    (void *)q);
+					break;
+				}
+			}
+			switch (s->kind) {
+			case SPAN_FREE:
+				if (prev_free)
+					bad += violation("adjacent free runs at",
+					    (void *)p);
+				if (!s->in_list)
+					bad += violation("free run not in a "
+					    "bucket", (void *)p);
+				if (s->dirty)
+					dirty += s->npages;
+				break;
+			case SPAN_SLAB:
+				bad += check_slab(a, s);
+				active += s->npages;
+				break;
+			case SPAN_LARGE:
+				active += s->npages;
+				break;
+			default:
+				bad += violation("span of unknown kind at",
+				    (void *)p);
+			}
+			prev_free = s->kind == SPAN_FREE;
+			p = send;
+		}
+	}
+	if (!bad && active != a->active)
+		bad += violation("arena active page count is off; arena at", a);
+	if (!bad && dirty != a->dirty)
+		bad += violation("arena dirty page count is off; arena at", a);
+	return bad;
+}
+
+static unsigned
+check_own_cache(void)
+{
+	tcache_t *tc = OS_TLS_GET(tcache_tls);
+	if (tc->bins[0].slots == NULL)
+		return 0;
+	unsigned bad = 0;
+	for (unsigned sc = 0; sc < SC_NSMALL && !bad; sc++) {
+		tbin_t *b = &tc->bins[sc];
+		if (b->n > b->cap)
+			return violation("thread cache bin over capacity", b);
+		for (unsigned i = 0; i < b->n && !bad; i++) {
+			void *p = b->slots[i];
+			uintptr_t e = pagemap_lookup(p);
+			span_t *s = (span_t *)(e & ~PM_SC_MASK);
+			if ((e & PM_SC_MASK) != sc + 1 || s == NULL) {
+				bad += violation("cached object not in a slab of "
+				    "its class:", p);
+				break;
+			}
+			arena_t *a = arena_of(s);
+			os_lock(&a->bins[sc].lock);
+			size_t off = (uintptr_t)p - s->base;
+			unsigned idx = sc_obj_index(sc, off);
+			if ((size_t)idx * sc_size(sc) != off)
+				bad += violation("cached pointer inside an "
+				    "object:", p);
+			else if (s->bitmap[idx / 64] & ((uint64_t)1 << idx % 64))
+				bad += violation("object both cached and free:",
+				    p);
+			os_unlock(&a->bins[sc].lock);
+			for (unsigned j = i + 1; j < b->n && !bad; j++)
+				if (b->slots[j] == p)
+					bad += violation("object cached twice:",
+					    p);
+		}
+	}
+	return bad;
+}
+
+PC_EXPORT int
+pc_check(void)
+{
+	if (!__atomic_load_n(&pc_initialized, __ATOMIC_ACQUIRE))
+		return 0;
+	unsigned bad = 0;
+	for (unsigned i = 0; i < narenas; i++) {
+		arena_t *a = &arenas[i];
+		for (unsigned c = 0; c < SC_NSMALL; c++)
+			os_lock(&a->bins[c].lock);
+		os_lock(&a->lock);
+		bad += check_arena_locked(a);
+		os_unlock(&a->lock);
+		for (unsigned c = SC_NSMALL; c-- > 0;)
+			os_unlock(&a->bins[c].lock);
+	}
+	bad += check_own_cache();
+	return (int)bad;
+}
