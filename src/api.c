@@ -67,6 +67,16 @@ api_malloc_large(size_t size)
 }
 
 void
+api_free_miss(void *p, uintptr_t entry)
+{
+	unsigned tag = (unsigned)(entry & PM_SC_MASK);
+	if (tag != 0)
+		tcache_free_slow(p, tag - 1);
+	else
+		api_free_slow(p, entry);
+}
+
+void
 api_free_slow(void *p, uintptr_t entry)
 {
 	if (p == NULL)

@@ -15,6 +15,7 @@
 
 void *api_malloc_large(size_t size) PC_NOINLINE;
 void api_free_slow(void *p, uintptr_t entry) PC_NOINLINE;
+void api_free_miss(void *p, uintptr_t entry) PC_NOINLINE;
 void *api_calloc(size_t n, size_t size);
 void *api_realloc(void *p, size_t size);
 void *api_reallocarray(void *p, size_t n, size_t size);
@@ -30,8 +31,10 @@ int api_trim(void);
 static PC_INLINE void *
 api_malloc(size_t size)
 {
-	if (PC_LIKELY(size <= SC_SMALL_MAX))
-		return tcache_alloc(size);
+	if (PC_LIKELY(size <= SC_LUT_MAX))
+		return tcache_alloc_sc(sc_index_lut(size), size);
+	if (size <= SC_SMALL_MAX)
+		return tcache_alloc_sc(sc_index_big(size), size);
 	return api_malloc_large(size);
 }
 
@@ -39,12 +42,18 @@ static PC_INLINE void
 api_free(void *p)
 {
 	uintptr_t e = pagemap_lookup(p);
-	unsigned tag = (unsigned)(e & PM_SC_MASK);
-	if (PC_LIKELY(tag != 0)) {
-		tcache_free(p, tag - 1);
+	tbin_t *b = tcache_bin_of_tag((unsigned)(e & PM_SC_MASK));
+	if (PC_UNLIKELY(b->n == b->cap)) {
+		api_free_miss(p, e);	/* full, or not a small block */
 		return;
 	}
-	api_free_slow(p, e);
+	/* free(p); free(p) costs one compare to catch (slots[-1] is a NULL
+	 * guard); other double frees are caught at the slab's bitmap. */
+	if (PC_UNLIKELY((b->slots + b->n)[-1] == p)) {
+		tcache_double_free(p, (unsigned)(e & PM_SC_MASK) - 1);
+		return;
+	}
+	b->slots[b->n++] = p;
 }
 
 #endif

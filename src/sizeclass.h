@@ -29,14 +29,28 @@ extern uint8_t sc_lut[SC_LUT_MAX / 16 + 1];
 
 void sc_init(void);
 
-/* Class of a small request (size <= SC_SMALL_MAX); 0 maps to class 0. */
+/* Class of a request of at most SC_LUT_MAX bytes (0 maps to class 0). */
+static PC_INLINE unsigned
+sc_index_lut(size_t size)
+{
+	return sc_lut[(size + 15) >> 4];
+}
+
+/* Class of a request in (SC_LUT_MAX, SC_SMALL_MAX]: four per doubling. */
+static PC_INLINE unsigned
+sc_index_big(size_t size)
+{
+	unsigned lg = 63 - (unsigned)__builtin_clzl(size - 1);
+	return (lg - 6) * 4 + (unsigned)((size - 1) >> (lg - 2));
+}
+
+/* Class of a small request (size <= SC_SMALL_MAX). */
 static PC_INLINE unsigned
 sc_index(size_t size)
 {
 	if (PC_LIKELY(size <= SC_LUT_MAX))
-		return sc_lut[(size + 15) >> 4];
-	unsigned lg = 63 - (unsigned)__builtin_clzl(size - 1);
-	return (lg - 6) * 4 + (unsigned)((size - 1) >> (lg - 2));
+		return sc_index_lut(size);
+	return sc_index_big(size);
 }
 
 static PC_INLINE size_t

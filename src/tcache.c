@@ -39,8 +39,9 @@ tcache_create(void)
 			return NULL;
 	}
 	void **slot = (void **)(tc + 1);
+	tc->bin[0] = (tbin_t){ 0, 0, NULL };
 	for (unsigned sc = 0; sc < SC_NSMALL; sc++) {
-		tbin_t *b = &tc->bins[sc];
+		tbin_t *b = TBIN(tc, sc);
 		b->n = 0;
 		b->cap = sc_table[sc].size <= opt_tcache_max ?
 		    sc_table[sc].tcache_cap : 0;
@@ -120,7 +121,7 @@ tcache_event(tcache_t *tc, unsigned sc)
 		return;
 	tc->events = 0;
 	for (unsigned c = 0; c < SC_NSMALL; c++) {
-		tbin_t *b = &tc->bins[c];
+		tbin_t *b = TBIN(tc, c);
 		if (!tc->busy[c] && b->n > 0)
 			tcache_flush_bin(b, c, (b->n + 1) / 2);
 		tc->busy[c] = 0;
@@ -139,16 +140,16 @@ tcache_alloc_slow(size_t size)
 	}
 	unsigned sc = sc_index(size);
 	tcache_t *tc = OS_TLS_GET(tcache_tls);
-	if (tc->bins[0].slots == NULL)	/* one of the state caches */
+	if (TBIN(tc, 0)->slots == NULL)	/* one of the state caches */
 		tc = tcache_setup();
-	if (tc == NULL || tc->bins[sc].cap == 0) {
+	if (tc == NULL || TBIN(tc, sc)->cap == 0) {
 		void *p;
 		if (arena_refill(arena_choose(), sc, &p, 1) == 1)
 			return p;
 		errno = ENOMEM;
 		return NULL;
 	}
-	tbin_t *b = &tc->bins[sc];
+	tbin_t *b = TBIN(tc, sc);
 	tcache_event(tc, sc);
 	unsigned got = arena_refill(arena_choose(), sc, b->slots,
 	    sc_table[sc].batch);
@@ -170,14 +171,14 @@ void
 tcache_free_slow(void *p, unsigned sc)
 {
 	tcache_t *tc = OS_TLS_GET(tcache_tls);
-	if (tc->bins[0].slots == NULL)	/* one of the state caches */
+	if (TBIN(tc, 0)->slots == NULL)	/* one of the state caches */
 		tc = tcache_setup();
-	if (tc == NULL || tc->bins[sc].cap == 0) {
+	if (tc == NULL || TBIN(tc, sc)->cap == 0) {
 		span_t *s = (span_t *)(pagemap_lookup(p) & ~PM_SC_MASK);
 		arena_flush(arena_of(s), sc, &p, 1);
 		return;
 	}
-	tbin_t *b = &tc->bins[sc];
+	tbin_t *b = TBIN(tc, sc);
 	tcache_event(tc, sc);
 	if (b->n == b->cap)
 		tcache_flush_bin(b, sc, PC_MAX(sc_table[sc].batch, 1));
@@ -188,7 +189,7 @@ static void
 tcache_flush_all(tcache_t *tc)
 {
 	for (unsigned sc = 0; sc < SC_NSMALL; sc++) {
-		tbin_t *b = &tc->bins[sc];
+		tbin_t *b = TBIN(tc, sc);
 		if (b->n > 0)
 			tcache_flush_bin(b, sc, b->n);
 	}
@@ -198,7 +199,7 @@ void
 tcache_flush_self(void)
 {
 	tcache_t *tc = OS_TLS_GET(tcache_tls);
-	if (tc->bins[0].slots != NULL)
+	if (TBIN(tc, 0)->slots != NULL)
 		tcache_flush_all(tc);
 }
 

@@ -28,8 +28,16 @@ typedef struct tbin {
  * what they hold, so an unused class does not pin memory. */
 #define TCACHE_GC_EVENTS 128
 
+/*
+ * bin[0] is a dummy that is always full (n == cap == 0); class c lives in
+ * bin[c + 1].  A page-map entry's tag is 0 for "not a small block" and
+ * c + 1 for class c, so free() indexes bin[tag] directly and large or
+ * foreign pointers fall into the miss path without a test of their own.
+ */
+#define TBIN(tc, sc) (&(tc)->bin[(sc) + 1])
+
 typedef struct tcache {
-	tbin_t bins[SC_NSMALL];
+	tbin_t bin[SC_NSMALL + 1];
 	uint8_t busy[SC_NSMALL];	/* refilled or flushed since GC */
 	uint32_t events;	/* slow-path events since the GC step */
 	struct tcache *next;	/* recycle list */
@@ -41,21 +49,36 @@ void *tcache_alloc_slow(size_t size) PC_NOINLINE;
 void tcache_free_slow(void *p, unsigned sc) PC_NOINLINE;
 void tcache_double_free(void *p, unsigned sc) PC_NOINLINE PC_COLD;
 
+/* Allocate an object of class sc for a request of `size` bytes (the slow
+ * path recomputes the class: before init the tables are empty). */
+static PC_INLINE void *
+tcache_alloc_sc(unsigned sc, size_t size)
+{
+	tbin_t *b = TBIN(OS_TLS_GET(tcache_tls), sc);
+	if (PC_UNLIKELY(b->n == 0))
+		return tcache_alloc_slow(size);
+	return b->slots[--b->n];
+}
+
 /* Allocate a small object (size <= SC_SMALL_MAX). */
 static PC_INLINE void *
 tcache_alloc(size_t size)
 {
-	tbin_t *b = &OS_TLS_GET(tcache_tls)->bins[sc_index(size)];
-	if (PC_UNLIKELY(b->n == 0))
-		return tcache_alloc_slow(size);
-	return b->slots[--b->n];
+	return tcache_alloc_sc(sc_index(size), size);
+}
+
+/* The bin for a page-map tag (0: the always-full dummy). */
+static PC_INLINE tbin_t *
+tcache_bin_of_tag(unsigned tag)
+{
+	return &OS_TLS_GET(tcache_tls)->bin[tag];
 }
 
 /* Free a small object of class sc. */
 static PC_INLINE void
 tcache_free(void *p, unsigned sc)
 {
-	tbin_t *b = &OS_TLS_GET(tcache_tls)->bins[sc];
+	tbin_t *b = TBIN(OS_TLS_GET(tcache_tls), sc);
 	if (PC_UNLIKELY(b->n == b->cap)) {
 		tcache_free_slow(p, sc);
 		return;

@@ -137,11 +137,11 @@ static unsigned
 check_own_cache(void)
 {
 	tcache_t *tc = OS_TLS_GET(tcache_tls);
-	if (tc->bins[0].slots == NULL)
+	if (TBIN(tc, 0)->slots == NULL)
 		return 0;
 	unsigned bad = 0;
 	for (unsigned sc = 0; sc < SC_NSMALL && !bad; sc++) {
-		tbin_t *b = &tc->bins[sc];
+		tbin_t *b = TBIN(tc, sc);
 		if (b->n > b->cap)
 			return violation("thread cache bin over capacity", b);
 		for (unsigned i = 0; i < b->n && !bad; i++) {

@@ -36,8 +36,8 @@ test_bounded(void **state)
 		pc_free(v[i]);
 	unsigned sc = sc_index(64);
 	tcache_t *tc = OS_TLS_GET(tcache_tls);
-	assert_true(tc->bins[sc].n <= tc->bins[sc].cap);
-	assert_true(tc->bins[sc].cap > 0);
+	assert_true(TBIN(tc, sc)->n <= TBIN(tc, sc)->cap);
+	assert_true(TBIN(tc, sc)->cap > 0);
 }
 
 static size_t
