@@ -15,7 +15,8 @@ done
 # Build output goes to stderr: stdout is the Markdown report.
 if [ "$build" = 1 ]; then
 	if [ ! -f build/CMakeCache.txt ]; then
-		cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >&2 ||
+		cmake -S . -B build -DCMAKE_BUILD_TYPE=Release \
+			-DPCMALLOC_BUILD_TESTS=OFF >&2 ||
 			echo "run.sh: configuring build/ failed" >&2
 	elif ! grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' build/CMakeCache.txt; then
 		echo "run.sh: WARNING: build/ is not a Release build; pcmalloc" \
