@@ -115,9 +115,15 @@ set_entries(span_t *s, uintptr_t entry)
 
 /* ---- Regions ---------------------------------------------------------- */
 
+static size_t decay_locked(arena_t *a, uint64_t now, bool all);
+
 static span_t *
 region_grow_locked(arena_t *a, size_t npages)
 {
+	/* Nothing free fits.  Many dirty pages that fit nothing are
+	 * fragmentation: give them back before mapping more. */
+	if (a->dirty > a->active / 4 + 256)
+		decay_locked(a, os_now_ns(), true);
 	size_t size = PC_MAX(ARENA_REGION_MIN,
 	    PC_ALIGN_UP(npages << PC_PAGE_SHIFT, PC_CHUNK));
 	region_t *r = region_new();

@@ -22,7 +22,7 @@ static const int config_debug = PC_DEBUG;
 #define PC_CHUNK	((size_t)1 << PC_CHUNK_SHIFT)
 
 /* Requests at or above this size are mapped directly ("huge"). */
-#define PC_HUGE_MIN	((size_t)8 << 20)
+#define PC_HUGE_MIN	((size_t)64 << 20)
 
 /* User-space virtual addresses fit in this many bits (x86-64 4-level). */
 #define PC_VA_BITS	47

@@ -43,8 +43,8 @@ sequence(void **keep)
 {
 	failures = 0;
 	int k = 0;
-	size_t sizes[] = { 24, 3000, 30000, 100000, 3 << 20, 9 << 20 };
-	for (size_t i = 0; i < 6; i++) {
+	size_t sizes[] = { 24, 3000, 30000, 100000, 3 << 20, 9 << 20, (size_t)70 << 20 };
+	for (size_t i = 0; i < 7; i++) {
 		errno = 0;
 		keep[k++] = attempt(pc_malloc(sizes[i]), sizes[i]);
 	}
@@ -56,18 +56,18 @@ sequence(void **keep)
 	keep[k++] = attempt(pc_aligned_alloc(1 << 24, 1 << 20), 1 << 20);
 	/* Grow a huge block: remap (or copy) may fail; the old block must
 	 * then stay intact. */
-	char *h = pc_malloc(10 << 20);
+	char *h = pc_malloc((size_t)70 << 20);
 	if (h != NULL) {
-		memset(h, 0x77, 10 << 20);
+		memset(h, 0x77, (size_t)70 << 20);
 		errno = 0;
-		char *g = pc_realloc(h, 40 << 20);
+		char *g = pc_realloc(h, (size_t)140 << 20);
 		if (g == NULL) {
 			if (errno != ENOMEM)
 				exit(4);
 			failures++;
 			g = h;
 		}
-		for (size_t i = 0; i < (10u << 20); i += 4093)
+		for (size_t i = 0; i < ((size_t)70 << 20); i += 4093)
 			if (g[i] != 0x77)
 				exit(5);
 		keep[k++] = g;

@@ -84,9 +84,9 @@ test_counters_add_up(void **state)
 	(void)state;
 	unsigned long long a0 = stat("allocated");
 	void *volatile big = malloc(200000);
-	void *volatile huge = malloc(20 << 20);
-	assert_true(stat("allocated") >= a0 + 200000 + (20 << 20));
-	assert_true(stat("huge") >= (20 << 20));
+	void *volatile huge = malloc((size_t)80 << 20);
+	assert_true(stat("allocated") >= a0 + 200000 + ((size_t)80 << 20));
+	assert_true(stat("huge") >= ((size_t)80 << 20));
 	assert_true(stat("nhuge") >= 1);
 	assert_true(stat("mapped") >= stat("active"));
 	assert_true(stat("active") >= stat("allocated") - stat("huge") - 0);

@@ -37,7 +37,7 @@ child(const char *mode)
 		free(p);
 		free(p);
 	} else if (strcmp(mode, "huge") == 0) {
-		char *p = malloc(20 << 20);
+		char *p = malloc((size_t)80 << 20);
 		free(p + 4096);
 		free(p);
 	} else if (strcmp(mode, "interior") == 0) {

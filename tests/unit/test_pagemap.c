@@ -50,7 +50,7 @@ static void
 test_live_blocks_mapped(void **state)
 {
 	(void)state;
-	size_t sizes[] = { 1, 100, 4000, 32768, 40000, 1 << 20, 9 << 20 };
+	size_t sizes[] = { 1, 100, 4000, 32768, 40000, 1 << 20, 9 << 20, (size_t)70 << 20 };
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		char *p = pc_malloc(sizes[i]);
 		assert_non_null(p);
