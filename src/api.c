@@ -9,6 +9,7 @@
 #include "arena.h"
 #include "check.h"
 #include "conf.h"
+#include "debug.h"
 #include "init.h"
 #include "large.h"
 
@@ -103,6 +104,8 @@ api_usable_size(const void *p)
 {
 	uintptr_t e = pagemap_lookup(p);
 	unsigned tag = (unsigned)(e & PM_SC_MASK);
+	if (PC_UNLIKELY(opt_debug) && tag != 0)
+		return debug_usable_small(p, span_of(e));
 	if (PC_LIKELY(tag != 0))
 		return sc_size(tag - 1);
 	span_t *s = span_of(e);
@@ -165,6 +168,8 @@ api_realloc(void *p, size_t size)
 	unsigned tag = (unsigned)(e & PM_SC_MASK);
 	if (PC_LIKELY(tag != 0)) {
 		unsigned sc = tag - 1;
+		if (PC_UNLIKELY(opt_debug))	/* re-records the size */
+			return api_move(p, api_usable_size(p), size);
 		if (size <= SC_SMALL_MAX && sc_index(size) == sc)
 			return p;
 		return api_move(p, sc_size(sc), size);

@@ -3,6 +3,7 @@
 #include "arena.h"
 #include "base.h"
 #include "check.h"
+#include "debug.h"
 #include "conf.h"
 #include "pagemap.h"
 #include "slab.h"
@@ -328,6 +329,8 @@ pages_free_locked(arena_t *a, span_t *s)
 	region_t *r = s->region;
 	uintptr_t rend = r->base + (r->npages << PC_PAGE_SHIFT);
 	uint64_t now = os_now_ns();
+	if (s->dbg_sizes != NULL)
+		debug_slab_fini(s);
 	a->active -= s->npages;
 	a->dirty += s->npages;
 	s->kind = SPAN_FREE;
@@ -410,8 +413,15 @@ slab_new(arena_t *a, unsigned sc)
 	bool zeroed;
 	span_t *s = pages_alloc(a, sc_table[sc].npages, 1, SPAN_SLAB,
 	    (uintptr_t)sc + 1, &zeroed);
-	if (s != NULL)
-		slab_init(s, sc);
+	if (s == NULL)
+		return NULL;
+	slab_init(s, sc);
+	if (opt_debug && debug_slab_init(s) != 0) {
+		os_lock(&a->lock);
+		pages_free_locked(a, s);
+		os_unlock(&a->lock);
+		return NULL;
+	}
 	return s;
 }
 

@@ -88,6 +88,30 @@ region_delete(region_t *r)
 	os_unlock(&base_lock);
 }
 
+static void *dbg_free_list;	/* base_lock */
+
+uint32_t *
+base_dbg_sizes_new(void)
+{
+	os_lock(&base_lock);
+	void *a = dbg_free_list;
+	if (a != NULL)
+		dbg_free_list = *(void **)a;
+	else
+		a = base_alloc_locked(SC_MAX_OBJS * sizeof(uint32_t));
+	os_unlock(&base_lock);
+	return a;
+}
+
+void
+base_dbg_sizes_delete(uint32_t *a)
+{
+	os_lock(&base_lock);
+	*(void **)a = dbg_free_list;
+	dbg_free_list = a;
+	os_unlock(&base_lock);
+}
+
 size_t
 base_mapped_bytes(void)
 {

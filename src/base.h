@@ -19,6 +19,10 @@ void span_delete(span_t *s);
 region_t *region_new(void);
 void region_delete(region_t *r);
 
+/* Debug mode: an array of SC_MAX_OBJS requested sizes for one slab. */
+uint32_t *base_dbg_sizes_new(void);
+void base_dbg_sizes_delete(uint32_t *a);
+
 size_t base_mapped_bytes(void);
 
 void base_prefork(void);

@@ -18,7 +18,8 @@
 	X(decay_ms,	10000,	0,	86400000,	"ms before free dirty pages go back to the OS") \
 	X(background_thread, 0,	0,	1,		"purge from a background thread") \
 	X(thp,		0,	0,	2,		"huge pages: default, always, never") \
-	X(stats_print,	0,	0,	1,		"print statistics at exit")
+	X(stats_print,	0,	0,	1,		"print statistics at exit") \
+	X(debug,	0,	0,	1,		"junk-fill freed blocks, redzones (slow)")
 
 #define CONF_DECLARE(name, def, lo, hi, doc) extern size_t opt_##name;
 CONF_OPTIONS(CONF_DECLARE)

@@ -81,6 +81,8 @@ pc_init_slow(void)
 		return 0;
 	}
 	conf_init();
+	if (opt_debug)
+		opt_tcache = 0;	/* every small block takes the checked path */
 	sc_init();
 	unsigned n = opt_narenas ? (unsigned)opt_narenas : os_ncpus();
 	n = PC_MIN(PC_MAX(n, 1u), PC_MAX_ARENAS);

@@ -390,6 +390,56 @@ os_yield(void)
 	SwitchToThread();
 }
 
+struct os_thread_arg {
+	void (*fn)(void *);
+	void *arg;
+};
+
+static DWORD WINAPI
+os_thread_main(LPVOID p)
+{
+	struct os_thread_arg a = *(struct os_thread_arg *)p;
+	HeapFree(GetProcessHeap(), 0, p);
+	a.fn(a.arg);
+	return 0;
+}
+
+/*
+ * The arguments go in a process-heap block the thread frees, rather than
+ * on our stack with a wait as on Linux: in the DLL this runs from a
+ * constructor, i.e. inside DllMain under the loader lock, and the new
+ * thread cannot start before DllMain returns.
+ */
+int
+os_thread_start(void (*fn)(void *), void *arg)
+{
+	DWORD saved = GetLastError();
+	int err = 0;
+	struct os_thread_arg *a = HeapAlloc(GetProcessHeap(), 0, sizeof(*a));
+	if (a == NULL) {
+		err = ENOMEM;
+	} else {
+		a->fn = fn;
+		a->arg = arg;
+		HANDLE h = CreateThread(NULL, 64 * 1024, os_thread_main, a,
+		    STACK_SIZE_PARAM_IS_A_RESERVATION, NULL);
+		if (h != NULL) {
+			CloseHandle(h);	/* detached */
+		} else {
+			HeapFree(GetProcessHeap(), 0, a);
+			err = EAGAIN;
+		}
+	}
+	SetLastError(saved);
+	return err;
+}
+
+void
+os_sleep_ms(unsigned ms)
+{
+	Sleep(ms);
+}
+
 /* ---- Locks: SRWLOCK, whose all-zero state is "unlocked" ------------------ */
 
 void

@@ -31,6 +31,9 @@
 #include "api.h"
 #include "check.h"
 
+/* Newer than what mingw-w64's msvcrt headers declare. */
+size_t _aligned_msize(void *p, size_t align, size_t offset);
+
 #ifdef PCMALLOC_DLL
 #define OVERRIDE __declspec(dllexport)
 #else

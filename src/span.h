@@ -40,6 +40,7 @@ typedef struct span {
 	uint16_t arena;		/* owner arena index */
 	uint16_t nfree;		/* slab: free objects */
 	size_t size;		/* huge: usable size */
+	uint32_t *dbg_sizes;	/* slab, debug mode: requested sizes */
 	union {
 		uint64_t bitmap[SPAN_BITMAP_WORDS]; /* slab: set = free */
 		uint64_t dirty_ns;	/* free: when it became dirty */

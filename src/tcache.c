@@ -6,6 +6,7 @@
 #include "base.h"
 #include "check.h"
 #include "conf.h"
+#include "debug.h"
 #include "init.h"
 #include "pagemap.h"
 
@@ -143,6 +144,8 @@ tcache_alloc_slow(size_t size)
 	if (TBIN(tc, 0)->slots == NULL)	/* one of the state caches */
 		tc = tcache_setup();
 	if (tc == NULL || TBIN(tc, sc)->cap == 0) {
+		if (opt_debug)
+			return debug_alloc_small(size);
 		void *p;
 		if (arena_refill(arena_choose(), sc, &p, 1) == 1)
 			return p;
@@ -174,6 +177,10 @@ tcache_free_slow(void *p, unsigned sc)
 	if (TBIN(tc, 0)->slots == NULL)	/* one of the state caches */
 		tc = tcache_setup();
 	if (tc == NULL || TBIN(tc, sc)->cap == 0) {
+		if (opt_debug) {
+			debug_free_small(p, sc);
+			return;
+		}
 		span_t *s = (span_t *)(pagemap_lookup(p) & ~PM_SC_MASK);
 		arena_flush(arena_of(s), sc, &p, 1);
 		return;

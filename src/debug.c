@@ -1,0 +1,117 @@
+#include <errno.h>
+#include <string.h>
+
+#include "debug.h"
+#include "arena.h"
+#include "base.h"
+#include "check.h"
+#include "conf.h"
+#include "pagemap.h"
+
+static span_t *
+slab_of(const void *p)
+{
+	return (span_t *)(pagemap_lookup(p) & ~PM_SC_MASK);
+}
+
+static unsigned
+obj_index(const span_t *s, const void *p)
+{
+	return sc_obj_index(s->sc, (uintptr_t)p - s->base);
+}
+
+int
+debug_slab_init(span_t *s)
+{
+	s->dbg_sizes = base_dbg_sizes_new();
+	if (s->dbg_sizes == NULL)
+		return ENOMEM;
+	memset((void *)s->base, DEBUG_JUNK, s->npages << PC_PAGE_SHIFT);
+	return 0;
+}
+
+void
+debug_slab_fini(span_t *s)
+{
+	if (s->dbg_sizes != NULL)
+		base_dbg_sizes_delete(s->dbg_sizes);
+	s->dbg_sizes = NULL;
+}
+
+static PC_COLD void
+debug_report(const char *what, const void *p, const span_t *s, size_t off)
+{
+	char tail[96] = " (size class ";
+	size_t n = strlen(tail);
+	n += pc_fmt_u64(tail + n, sc_size(s->sc));
+	memcpy(tail + n, ", byte ", 7);
+	n += 7;
+	n += pc_fmt_u64(tail + n, off);
+	tail[n++] = ')';
+	tail[n] = '\0';
+	pc_report_ptr(what, p, tail);
+	if (opt_abort_on_error)
+		pc_fatal("heap corruption detected (debug mode)", __FILE__,
+		    __LINE__);
+}
+
+void *
+debug_alloc_small(size_t size)
+{
+	/* At least one redzone byte whenever the classes allow it. */
+	size_t want = size < SC_SMALL_MAX ? size + 1 : size;
+	unsigned sc = sc_index(want);
+	void *p;
+	if (arena_refill(arena_choose(), sc, &p, 1) != 1) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	span_t *s = slab_of(p);
+	size_t usable = sc_size(sc);
+	const unsigned char *c = p;
+	for (size_t i = 0; i < usable; i++) {
+		if (c[i] != DEBUG_JUNK) {
+			debug_report("write to a freed block at", p, s, i);
+			break;
+		}
+	}
+	s->dbg_sizes[obj_index(s, p)] = (uint32_t)size;
+	memset((char *)p + size, DEBUG_REDZONE, usable - size);
+	return p;
+}
+
+void
+debug_free_small(void *p, unsigned sc)
+{
+	span_t *s = slab_of(p);
+	size_t usable = sc_size(sc);
+	size_t off = (uintptr_t)p - s->base;
+	unsigned idx = sc_obj_index(sc, off);
+	bool is_free = s->bitmap[idx / 64] & ((uint64_t)1 << idx % 64);
+	/* Interior pointers and double frees are the bin's to report. */
+	if ((size_t)idx * usable == off && !is_free) {
+		size_t size = s->dbg_sizes[idx];
+		const unsigned char *c = p;
+		if (size > usable) {
+			debug_report("size record destroyed for block", p, s, 0);
+		} else {
+			for (size_t i = size; i < usable; i++) {
+				if (c[i] != DEBUG_REDZONE) {
+					debug_report("write past the end of "
+					    "block", p, s, i);
+					break;
+				}
+			}
+		}
+		memset(p, DEBUG_JUNK, usable);
+	}
+	arena_flush(arena_of(s), sc, &p, 1);
+}
+
+size_t
+debug_usable_small(const void *p, const span_t *s)
+{
+	if (s->dbg_sizes == NULL)
+		return sc_size(s->sc);
+	return s->dbg_sizes[obj_index(s, p)];
+}

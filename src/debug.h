@@ -1,0 +1,25 @@
+/*
+ * Debug mode (PCMALLOC_CONF=debug:true, no rebuild): small blocks bypass
+ * the thread caches; free memory is filled with a junk pattern that is
+ * checked when the block is handed out again (a write after free is
+ * reported), and the bytes between the requested size and the class size
+ * are a redzone checked on free (a write past the end is reported).  The
+ * requested sizes live in a per-slab side array in metadata memory.
+ * malloc_usable_size reports the requested size, so the redzone is never
+ * legitimately writable.  Large and huge blocks are not covered.
+ */
+#ifndef PC_DEBUG_H
+#define PC_DEBUG_H
+
+#include "span.h"
+
+#define DEBUG_JUNK	0xde
+#define DEBUG_REDZONE	0xab
+
+int debug_slab_init(span_t *s);		/* 0 or ENOMEM */
+void debug_slab_fini(span_t *s);
+void *debug_alloc_small(size_t size);
+void debug_free_small(void *p, unsigned sc);
+size_t debug_usable_small(const void *p, const span_t *s);
+
+#endif

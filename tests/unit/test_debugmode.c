@@ -1,0 +1,130 @@
+/* Debug mode (PCMALLOC_CONF=debug:true): a write after free and a write
+ * past the requested size are reported with the block's address and size
+ * class; a correct program runs silently; usable size is the requested
+ * size.  Each case runs in a child with the option set. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <malloc.h>
+#include <signal.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+
+static void *volatile sink;
+
+static int
+child(const char *mode)
+{
+	if (strcmp(mode, "uaf") == 0) {
+		char *p = malloc(100);
+		free(p);
+		p[10] = 1;	/* write after free */
+		for (int i = 0; i < 10000; i++) {
+			sink = malloc(100);	/* reuse checks the junk */
+		}
+	} else if (strcmp(mode, "overflow") == 0) {
+		char *p = malloc(100);
+		p[100] = 1;	/* one past the end */
+		free(p);
+	} else if (strcmp(mode, "clean") == 0) {
+		void *v[1000];
+		for (int r = 0; r < 20; r++) {
+			for (int i = 0; i < 1000; i++) {
+				size_t n = (size_t)(i * 37 + r) % 5000;
+				v[i] = malloc(n);
+				if (malloc_usable_size(v[i]) != n)
+					return 2;
+				memset(v[i], 7, n);
+			}
+			for (int i = 0; i < 1000; i += 2)
+				v[i] = realloc(v[i], (size_t)i * 3);
+			for (int i = 0; i < 1000; i++)
+				free(v[i]);
+		}
+		char *c = calloc(10, 10);
+		for (int i = 0; i < 100; i++)
+			if (c[i] != 0)
+				return 3;
+		free(c);
+	}
+	return 0;
+}
+
+static void
+run(const char *mode, int *status, char *err, size_t cap)
+{
+	int fd[2];
+	assert_int_equal(pipe(fd), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(fd[1], 2);
+		close(fd[0]);
+		setenv("PCMALLOC_CONF", "debug:true", 1);
+		execl("/proc/self/exe", "test_debugmode", mode, (char *)NULL);
+		_exit(127);
+	}
+	close(fd[1]);
+	size_t n = 0;
+	ssize_t r;
+	while (n < cap - 1 && (r = read(fd[0], err + n, cap - 1 - n)) > 0)
+		n += (size_t)r;
+	err[n] = '\0';
+	close(fd[0]);
+	waitpid(pid, status, 0);
+}
+
+static void
+test_write_after_free(void **state)
+{
+	(void)state;
+	char err[4096];
+	int st;
+	run("uaf", &st, err, sizeof(err));
+	assert_non_null(strstr(err, "pcmalloc: write to a freed block at 0x"));
+	assert_non_null(strstr(err, "size class 112, byte 10"));
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+}
+
+static void
+test_overflow(void **state)
+{
+	(void)state;
+	char err[4096];
+	int st;
+	run("overflow", &st, err, sizeof(err));
+	assert_non_null(strstr(err, "pcmalloc: write past the end of block 0x"));
+	assert_non_null(strstr(err, "byte 100"));
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+}
+
+static void
+test_clean_program(void **state)
+{
+	(void)state;
+	char err[4096];
+	int st;
+	run("clean", &st, err, sizeof(err));
+	assert_string_equal(err, "");
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc > 1)
+		return child(argv[1]);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_write_after_free),
+		cmocka_unit_test(test_overflow),
+		cmocka_unit_test(test_clean_program),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
