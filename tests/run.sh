@@ -38,4 +38,18 @@ for cfg in "${configs[@]}"; do
 		status=1
 	fi
 done
+# The embedding variant: only the pc_* names are exported.
+echo "=== prefixed-only build (PCMALLOC_OVERRIDE=OFF) ==="
+dir=build-test/prefixed
+cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DPCMALLOC_OVERRIDE=OFF \
+	-DPCMALLOC_BUILD_TESTS=OFF -DPCMALLOC_BUILD_BENCH=OFF >/dev/null
+cmake --build "$dir" -j2 >/dev/null
+bad=$(nm -D --defined-only "$dir/libpcmalloc.so" | awk '{print $3}' |
+	grep -v '^pc_' || true)
+if [ -n "$bad" ]; then
+	echo "FAIL: the prefixed-only library exports: $bad"
+	status=1
+else
+	echo "prefixed-only library exports only pc_* names: ok"
+fi
 exit $status
