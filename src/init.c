@@ -26,7 +26,6 @@
 #include "tcache.h"
 
 static void pc_background_start(void);
-static void pc_atfork_child_restart(void);
 
 bool pc_initialized;
 bool pc_hooks_ready;
@@ -63,7 +62,9 @@ pc_postfork_child(void)
 {
 	if (!pc_initialized)
 		return;
-	/* The purging thread did not survive the fork. */
+	/* The purging thread did not survive the fork; pc_background_poll
+	 * restarts it on a later slow path, not in this handler: most
+	 * children exec at once. */
 	background_running = false;
 	pagemap_postfork_child();
 	base_postfork_child();
@@ -94,8 +95,7 @@ pc_init_slow(void)
 	__atomic_store_n(&pc_initialized, true, __ATOMIC_RELEASE);
 	/* These may allocate; we can serve that now (without caches). */
 	if (os_thread_exit_init(tcache_thread_exit) == 0 &&
-	    os_atfork(pc_prefork, pc_postfork_parent, pc_postfork_child) == 0 &&
-	    os_atfork(NULL, NULL, pc_atfork_child_restart) == 0)
+	    os_atfork(pc_prefork, pc_postfork_parent, pc_postfork_child) == 0)
 		__atomic_store_n(&pc_hooks_ready, true, __ATOMIC_RELEASE);
 	os_unlock(&init_lock);
 	return 0;
@@ -118,11 +118,11 @@ pc_background_main(void *arg)
 static void
 pc_background_start(void)
 {
-	if (!opt_background_thread || background_running)
+	if (!opt_background_thread ||
+	    __atomic_exchange_n(&background_running, true, __ATOMIC_ACQ_REL))
 		return;
-	background_running = true;
 	if (os_thread_start(pc_background_main, NULL) != 0)
-		background_running = false;
+		__atomic_store_n(&background_running, false, __ATOMIC_RELEASE);
 }
 
 /*
@@ -136,10 +136,11 @@ pc_constructor(void)
 		pc_background_start();
 }
 
-static void
-pc_atfork_child_restart(void)
+void
+pc_background_poll(void)
 {
-	if (pc_initialized)
+	if (opt_background_thread && pc_hooks_ready &&
+	    !__atomic_load_n(&background_running, __ATOMIC_RELAXED))
 		pc_background_start();
 }
 

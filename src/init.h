@@ -13,6 +13,9 @@ extern bool pc_initialized;
 extern bool pc_hooks_ready;
 
 int pc_init_slow(void) PC_NOINLINE PC_COLD;
+/* Start the background purging thread if it is wanted and not running
+ * (after a fork); called from slow paths. */
+void pc_background_poll(void);
 
 /* 0 once the allocator can serve requests, ENOMEM if it cannot start. */
 static PC_INLINE int

@@ -128,6 +128,7 @@ tcache_event(tcache_t *tc, unsigned sc)
 		tc->busy[c] = 0;
 	}
 	arena_decay_tick(arena_choose());
+	pc_background_poll();
 }
 
 void *
