@@ -15,6 +15,8 @@ command -v g++ >/dev/null || need+=(g++)
 command -v python3 >/dev/null || need+=(python3)
 command -v perl >/dev/null || need+=(perl)
 command -v sqlite3 >/dev/null || need+=(sqlite3)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v groff >/dev/null || need+=(groff-base)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "tests/run.sh: installing ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive
