@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -177,6 +178,9 @@ extern void *__libc_stack_end;
 const char *
 os_getenv(const char *name)
 {
+	/* As secure_getenv: set-user-ID and similar programs ignore it. */
+	if (getauxval(AT_SECURE))
+		return NULL;
 	char **env = environ;
 	if (env == NULL && __libc_stack_end != NULL) {
 		/* malloc can run inside ld.so before libc has set environ:
