@@ -132,8 +132,11 @@ pc_background_start(void)
 __attribute__((constructor)) static void
 pc_constructor(void)
 {
-	if (pc_ensure_init() == 0)
-		pc_background_start();
+	if (pc_ensure_init() != 0)
+		return;
+	if (opt_stats_print)
+		os_keep_stderr();
+	pc_background_start();
 }
 
 void

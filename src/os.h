@@ -35,6 +35,9 @@ unsigned os_ncpus(void);
 
 /* Diagnostics: write to stderr without allocating. */
 void os_write_err(const char *s, size_t n);
+/* Keep a private copy of stderr for reports at exit, which programs that
+ * close their standard streams at exit would otherwise swallow. */
+void os_keep_stderr(void);
 /* Look up an environment variable without allocating; NULL if unset or
  * not yet available. */
 const char *os_getenv(const char *name);

@@ -2,6 +2,7 @@
  * Linux implementation of the OS contract (os.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
@@ -157,11 +158,21 @@ os_ncpus(void)
 	return n > 0 ? (unsigned)n : 1;
 }
 
+static int os_err_fd = STDERR_FILENO;
+
+void
+os_keep_stderr(void)
+{
+	int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+	if (fd >= 0)
+		os_err_fd = fd;
+}
+
 void
 os_write_err(const char *s, size_t n)
 {
 	while (n > 0) {
-		ssize_t w = write(STDERR_FILENO, s, n);
+		ssize_t w = write(os_err_fd, s, n);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)

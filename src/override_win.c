@@ -330,6 +330,28 @@ _aligned_realloc(void *p, size_t size, size_t align)
 	return q;
 }
 
+/* msvcrt.dll has no _aligned_recalloc before Windows 8, nor has wine's:
+ * the CRT's _aligned_msize and _aligned_realloc do the same.  Without the
+ * old size the new bytes cannot be zeroed: refuse. */
+static PC_NOINLINE PC_COLD void *
+aligned_recalloc_foreign(void *p, size_t n, size_t size, size_t align)
+{
+	crt_init();
+	if (crt.aligned_recalloc != NULL)
+		return crt.aligned_recalloc(p, n, size, align);
+	if (crt.aligned_msize == NULL || crt.aligned_realloc == NULL) {
+		no_crt("_aligned_recalloc of foreign pointer", p);
+		errno = EINVAL;
+		return NULL;
+	}
+	size_t total = n * size;	/* the caller checked for overflow */
+	size_t old = crt.aligned_msize(p, align, 0);
+	void *q = crt.aligned_realloc(p, total, align);
+	if (q != NULL && total > old)
+		memset((char *)q + old, 0, total - old);
+	return q;
+}
+
 OVERRIDE void *
 _aligned_recalloc(void *p, size_t n, size_t size, size_t align)
 {
@@ -338,14 +360,8 @@ _aligned_recalloc(void *p, size_t n, size_t size, size_t align)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (is_foreign(p)) {
-		crt_init();
-		if (crt.aligned_recalloc != NULL)
-			return crt.aligned_recalloc(p, n, size, align);
-		no_crt("_aligned_recalloc of foreign pointer", p);
-		errno = EINVAL;
-		return NULL;
-	}
+	if (is_foreign(p))
+		return aligned_recalloc_foreign(p, n, size, align);
 	size_t old = p != NULL ? api_usable_size(p) : 0;
 	void *q = _aligned_realloc(p, total, align);
 	if (q != NULL)
