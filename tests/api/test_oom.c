@@ -1,0 +1,229 @@
+/*
+ * Running out of memory for real (RLIMIT_AS lowered in a forked child).
+ * Catches: crashes or aborts instead of NULL/ENOMEM when mmap fails in a
+ * slow path (slab refill, large run, huge mapping, metadata/base
+ * allocation, page-map growth), errno not set to ENOMEM, a failed
+ * realloc damaging the old block, posix_memalign writing *out on failure,
+ * and a heap that stays broken (or leaks the memory) after the failure.
+ */
+#include "api_common.h"
+
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <pthread.h>
+
+static size_t
+vm_size(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long size = 0;
+	if (f) {
+		if (fscanf(f, "%lu", &size) != 1)
+			size = 0;
+		fclose(f);
+	}
+	return (size_t)size * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+#define CHILD_FAIL(code, ...) do { \
+	fprintf(stderr, "child: " __VA_ARGS__); fputc('\n', stderr); \
+	_exit(code); } while (0)
+
+#define MAXB (1 << 20)
+static void *blocks[MAXB];
+
+/* Allocate `size`-byte blocks until malloc fails; returns the count. */
+static size_t
+fill(size_t first, size_t size, int vary)
+{
+	size_t n = first;
+	while (n < MAXB) {
+		size_t sz = vary ? size + (n % 64) * 16 : size;
+		errno = 0;
+		void *p = malloc(sz);
+		if (p == NULL) {
+			if (errno != ENOMEM)
+				CHILD_FAIL(20, "malloc(%zu) failed with errno %d",
+				    sz, errno);
+			return n;
+		}
+		memset(p, 0x5a, sz < 4096 ? sz : 4096);
+		blocks[n++] = p;
+	}
+	CHILD_FAIL(21, "never ran out of memory");
+}
+
+static void
+oom_child(size_t budget)
+{
+	child_default_signals();
+	struct rlimit rl;
+	size_t vm = vm_size();
+	rl.rlim_cur = rl.rlim_max = vm + budget;
+	if (setrlimit(RLIMIT_AS, &rl) != 0)
+		CHILD_FAIL(2, "setrlimit");
+
+	/* 1: large blocks until failure */
+	size_t n = fill(0, 1 * MiB, 0);
+	if (n < 8)
+		CHILD_FAIL(3, "only %zu MiB before ENOMEM", n);
+
+	/* at the limit: every entry point fails cleanly */
+	unsigned char *keep = blocks[0];
+	memset(keep, 0x77, MiB);
+	errno = 0;
+	if (realloc(keep, 64 * MiB) != NULL || errno != ENOMEM)
+		CHILD_FAIL(4, "realloc at OOM did not fail with ENOMEM");
+	for (size_t i = 0; i < MiB; i++)
+		if (keep[i] != 0x77)
+			CHILD_FAIL(5, "failed realloc damaged the block");
+	errno = 0;
+	if (calloc(64, MiB) != NULL || errno != ENOMEM)
+		CHILD_FAIL(6, "calloc at OOM");
+	void *out = (void *)0x1234;
+	if (posix_memalign(&out, 4096, 64 * MiB) != ENOMEM ||
+	    out != (void *)0x1234)
+		CHILD_FAIL(7, "posix_memalign at OOM");
+	errno = 0;
+	if (aligned_alloc(2 * MiB, 64 * MiB) != NULL || errno != ENOMEM)
+		CHILD_FAIL(8, "aligned_alloc at OOM");
+
+	/* 2: give back half, then small blocks until failure */
+	for (size_t i = 1; i < n; i += 2) {
+		free(blocks[i]);
+		blocks[i] = NULL;
+	}
+	size_t m = fill(n, 16, 1);
+	if (m == n)
+		CHILD_FAIL(9, "no small block fits after freeing large ones");
+	/* small and aligned requests at the limit fail cleanly too */
+	for (int i = 0; i < 100; i++) {
+		void *p = malloc((size_t)i * 8);
+		if (p != NULL)
+			blocks[m < MAXB ? m++ : 0] = p;	/* got some: fine */
+		else if (errno != ENOMEM)
+			CHILD_FAIL(10, "small malloc at OOM: errno %d", errno);
+	}
+
+	/* 3: free everything; the memory must be usable again */
+	for (size_t i = 0; i < m; i++)
+		free(blocks[i]);
+	malloc_trim(0);
+	size_t big = budget / 4;
+	void *p = malloc(big);
+	if (p == NULL)
+		CHILD_FAIL(11, "malloc(%zu MiB) failed after freeing everything",
+		    big >> 20);
+	memset(p, 1, big);
+	free(p);
+	size_t k = fill(0, 256 * KiB, 0);
+	if (k * 256 * KiB < budget / 2)
+		CHILD_FAIL(12, "only %zu KiB allocatable after freeing all "
+		    "(budget %zu KiB)", k * 256, budget >> 10);
+	for (size_t i = 0; i < k; i++)
+		free(blocks[i]);
+	fprintf(stderr, "oom child: budget %zu MiB: %zu x 1 MiB, then %zu small, "
+	    "then %zu x 256 KiB\n", budget >> 20, n, m - n, k);
+	_exit(0);
+}
+
+static void
+run_oom(size_t budget)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		oom_child(budget);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("out-of-memory child (budget %zu MiB) %s %d", budget >> 20,
+		    WIFEXITED(status) ? "exited with" : "killed by signal",
+		    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+}
+
+static void
+test_runs_on_pcmalloc(void **state)
+{
+	(void)state;
+	pc_check_active();
+}
+
+static void
+test_oom_256m(void **state)
+{
+	(void)state;
+	run_oom(256 * MiB);
+}
+
+static void
+test_oom_64m(void **state)
+{
+	(void)state;
+	run_oom(64 * MiB);
+}
+
+/* A fresh thread in an exhausted process: its first allocation (thread
+ * cache setup) must fail cleanly or succeed, not crash. */
+static void *
+oom_thread(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 1000; i++) {
+		void *p = malloc((size_t)(i % 100) * 16 + 1);
+		if (p == NULL && errno != ENOMEM)
+			return (void *)1;
+		free(p);
+	}
+	return NULL;
+}
+
+static void
+test_oom_new_thread(void **state)
+{
+	(void)state;
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		child_default_signals();
+		pthread_t t;
+		/* create the thread while there is memory for its stack */
+		struct rlimit rl;
+		rl.rlim_cur = rl.rlim_max = vm_size() + 96 * MiB;
+		if (setrlimit(RLIMIT_AS, &rl) != 0)
+			_exit(2);
+		size_t n = fill(0, 64 * KiB, 0);
+		for (size_t i = 0; i < n && i < 8; i++) {
+			free(blocks[i]);
+			blocks[i] = NULL;
+		}
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, 64 * KiB);
+		if (pthread_create(&t, &attr, oom_thread, NULL) != 0)
+			_exit(0);	/* no memory for a thread at all: fine */
+		void *r;
+		pthread_join(t, &r);
+		_exit(r == NULL ? 0 : 3);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("thread at OOM: child %s %d",
+		    WIFEXITED(status) ? "exited with" : "killed by signal",
+		    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_runs_on_pcmalloc),
+		cmocka_unit_test(test_oom_256m),
+		cmocka_unit_test(test_oom_64m),
+		cmocka_unit_test(test_oom_new_thread),
+	};
+	return cmocka_run_group_tests_name("oom", tests, NULL, NULL);
+}

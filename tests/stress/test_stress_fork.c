@@ -1,0 +1,293 @@
+/*
+ * fork() while other threads are inside malloc/free.  50 times: with busy
+ * threads allocating/freeing (all size regimes, cross-thread frees), fork
+ * from the main thread or from a helper thread; the child verifies and
+ * frees blocks inherited from the parent, mallocs/frees a lot, does the
+ * same from a new thread, sometimes forks again, and _exit(0)s.  The
+ * parent waits at most 10 s per child; a hang means a lock was held across
+ * fork (missing or wrong atfork handlers: arena, huge-mapping, base
+ * allocator or thread-registry locks).  Catches deadlocks and heap
+ * corruption in the child.
+ */
+#include "stress_common.h"
+
+#include <sys/wait.h>
+#include <time.h>
+
+#define FORKS 50
+#define CHILD_TIMEOUT_MS 10000
+
+static atomic_int stop;
+static atomic_int paused;	/* set while a child runs: leave it the CPUs */
+static atomic_long busy_ops;
+
+/* blocks handed between busy threads (cross-thread frees in flight) */
+#define HANDOFF 64
+static pthread_mutex_t handoff_mu = PTHREAD_MUTEX_INITIALIZER;
+static item_t handoff[HANDOFF];
+
+static void *
+busy_thread(void *arg)
+{
+	rng_t r;
+	rng_seed(&r, 300 + (uintptr_t)arg);
+	item_t live[64];
+	memset(live, 0, sizeof(live));
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		if (atomic_load_explicit(&paused, memory_order_relaxed)) {
+			struct timespec ts = { 0, 500000 };
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		item_t *s = &live[rng_below(&r, 64)];
+		if (s->p) {
+			PAT_VERIFY(s->p, s->size, s->seed, "busy");
+			if (rng_below(&r, 4) == 0) {
+				pthread_mutex_lock(&handoff_mu);
+				item_t *h = &handoff[rng_below(&r, HANDOFF)];
+				item_t old = *h;
+				*h = *s;
+				pthread_mutex_unlock(&handoff_mu);
+				if (old.p) {
+					PAT_VERIFY(old.p, old.size, old.seed,
+					    "handoff");
+					free(old.p);
+				}
+			} else if (rng_below(&r, 3) == 0) {
+				size_t n = rng_size(&r, 2) + 1;
+				void *q = realloc(s->p, n);
+				CHECK(q != NULL, "realloc %zu", n);
+				s->p = q;
+				s->size = n;
+				s->seed = block_seed(q, n);
+				pat_fill(q, n, s->seed);
+				continue;
+			} else {
+				free(s->p);
+			}
+			s->p = NULL;
+		}
+		s->size = rng_size(&r, 2);
+		s->p = rng_below(&r, 5) == 0 ?
+		    aligned_alloc(64, s->size) : malloc(s->size);
+		CHECK(s->p != NULL, "malloc %zu", s->size);
+		s->seed = block_seed(s->p, s->size);
+		pat_fill(s->p, s->size, s->seed);
+		atomic_fetch_add_explicit(&busy_ops, 1, memory_order_relaxed);
+	}
+	for (int i = 0; i < 64; i++)
+		if (live[i].p)
+			free(live[i].p);
+	return NULL;
+}
+
+/* ---- child side: exit codes identify the failure ------------------- */
+
+static int
+child_churn(unsigned seed, int ops)
+{
+	rng_t r;
+	rng_seed(&r, seed);
+	item_t live[128];
+	memset(live, 0, sizeof(live));
+	for (int i = 0; i < ops; i++) {
+		item_t *s = &live[rng_below(&r, 128)];
+		if (s->p) {
+			if (pat_find_bad(s->p, s->size, s->seed) != SIZE_MAX)
+				return 3;
+			free(s->p);
+		}
+		s->size = rng_size(&r, 2);
+		s->p = rng_below(&r, 4) == 0 ? calloc(1, s->size) :
+		    malloc(s->size);
+		if (s->p == NULL)
+			return 4;
+		s->seed = block_seed(s->p, s->size);
+		pat_fill(s->p, s->size, s->seed);
+	}
+	for (int i = 0; i < 128; i++)
+		free(live[i].p);
+	return 0;
+}
+
+static void *
+child_thread(void *arg)
+{
+	return (void *)(intptr_t)child_churn((unsigned)(uintptr_t)arg, 5000);
+}
+
+/* blocks the main thread holds across the fork */
+#define HELD 256
+static item_t held[HELD];
+
+static int
+wait_child(pid_t pid, int *status)
+{
+	struct timespec ts = { 0, 1000000 };	/* 1 ms */
+	for (int waited = 0; waited < CHILD_TIMEOUT_MS; waited++) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+		if (r == pid)
+			return 1;
+		if (r < 0 && errno != EINTR)
+			return -1;
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, status, 0);
+	return 0;
+}
+
+static void
+child_main(int iter)
+{
+	alarm(0);
+	/* inherited blocks are intact and freeable */
+	for (int i = 0; i < HELD; i++) {
+		if (pat_find_bad(held[i].p, held[i].size, held[i].seed) != SIZE_MAX)
+			_exit(2);
+		if (i % 2)
+			free(held[i].p);
+	}
+	/* inherited handoff blocks: allocated by threads that do not exist
+	 * in the child */
+	for (int i = 0; i < HANDOFF; i += 3)
+		if (handoff[i].p && i % 2 == 0 &&
+		    pat_find_bad(handoff[i].p, handoff[i].size, handoff[i].seed)
+		    == SIZE_MAX)
+			free(handoff[i].p);
+	int rc = child_churn((unsigned)iter, 10000);
+	if (rc)
+		_exit(rc);
+	pthread_t t;
+	if (pthread_create(&t, NULL, child_thread, (void *)(uintptr_t)iter))
+		_exit(5);
+	void *ret;
+	if (pthread_join(t, &ret) || ret != NULL)
+		_exit(6);
+	if (iter % 10 == 0) {
+		/* fork again from the (now single-threaded) child */
+		pid_t g = fork();
+		if (g < 0)
+			_exit(7);
+		if (g == 0)
+			_exit(child_churn(7, 2000));
+		int st;
+		if (waitpid(g, &st, 0) != g || !WIFEXITED(st) ||
+		    WEXITSTATUS(st) != 0)
+			_exit(8);
+	}
+	_exit(0);
+}
+
+static void
+check_child(pid_t pid, int iter)
+{
+	int status = 0;
+	int w = wait_child(pid, &status);
+	if (w == 0)
+		fail_msg("fork %d: child hung for %d ms (deadlock after fork)",
+		    iter, CHILD_TIMEOUT_MS);
+	assert_int_equal(w, 1);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("fork %d: child %s %d", iter,
+		    WIFEXITED(status) ? "exited with" : "killed by signal",
+		    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+}
+
+static atomic_int forker_iter;
+static atomic_int forker_pid;
+
+static void *
+forker_thread(void *arg)
+{
+	(void)arg;
+	int iter = atomic_load(&forker_iter);
+	pid_t pid = fork();
+	if (pid == 0)
+		child_main(iter);
+	atomic_store(&forker_pid, (int)pid);
+	return NULL;
+}
+
+static void
+test_fork_under_load(void **state)
+{
+	(void)state;
+	stress_begin();
+	int nbusy = stress_threads;
+	pthread_t *t = calloc((size_t)nbusy, sizeof(*t));
+	assert_non_null(t);
+	atomic_store(&stop, 0);
+	for (int i = 0; i < nbusy; i++)
+		xpthread_create(&t[i], busy_thread, (void *)(uintptr_t)i);
+	rng_t r;
+	rng_seed(&r, 99);
+	for (int i = 0; i < HELD; i++) {
+		held[i].size = rng_size(&r, 5);
+		held[i].p = malloc(held[i].size);
+		assert_non_null(held[i].p);
+		held[i].seed = block_seed(held[i].p, held[i].size);
+		pat_fill(held[i].p, held[i].size, held[i].seed);
+	}
+	for (int iter = 0; iter < FORKS; iter++) {
+		/* let the busy threads get going */
+		long start = atomic_load(&busy_ops);
+		while (atomic_load(&busy_ops) < start + 200)
+			sched_yield();
+		pid_t pid;
+		if (iter % 2 == 0) {
+			fflush(NULL);
+			pid = fork();
+			if (pid == 0)
+				child_main(iter);
+		} else {
+			/* fork from a thread other than the main one */
+			pthread_t ft;
+			atomic_store(&forker_iter, iter);
+			xpthread_create(&ft, forker_thread, NULL);
+			xpthread_join(ft);
+			pid = atomic_load(&forker_pid);
+		}
+		assert_true(pid > 0);
+		atomic_store(&paused, 1);
+		check_child(pid, iter);
+		atomic_store(&paused, 0);
+		/* the parent's heap is fine too */
+		for (int i = 0; i < HELD; i += 7) {
+			PAT_VERIFY(held[i].p, held[i].size, held[i].seed, "parent");
+			free(held[i].p);
+			held[i].size = rng_size(&r, 5);
+			held[i].p = malloc(held[i].size);
+			assert_non_null(held[i].p);
+			held[i].seed = block_seed(held[i].p, held[i].size);
+			pat_fill(held[i].p, held[i].size, held[i].seed);
+		}
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < nbusy; i++)
+		xpthread_join(t[i]);
+	for (int i = 0; i < HELD; i++) {
+		PAT_VERIFY(held[i].p, held[i].size, held[i].seed, "parent end");
+		free(held[i].p);
+	}
+	for (int i = 0; i < HANDOFF; i++) {
+		if (handoff[i].p) {
+			PAT_VERIFY(handoff[i].p, handoff[i].size, handoff[i].seed,
+			    "handoff end");
+			free(handoff[i].p);
+			handoff[i].p = NULL;
+		}
+	}
+	free(t);
+	stress_end();
+}
+
+int
+main(int argc, char **argv)
+{
+	stress_parse_args(argc, argv);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fork_under_load),
+	};
+	return cmocka_run_group_tests_name("stress_fork", tests, NULL, NULL);
+}
