@@ -53,7 +53,13 @@ api_large_aligned(size_t size, size_t align, bool *zeroed)
 		p = huge_alloc(size, align);
 		*zeroed = true;
 	} else {
-		p = arena_large_alloc(arena_choose(), size, align, zeroed);
+		/* Blocks of a megabyte or more share arena 0: per-CPU arenas
+		 * would each keep their own free runs of them, multiplying
+		 * the memory held, for no gain (filling one costs far more
+		 * than the lock). */
+		arena_t *a = size >= PC_LARGE_SHARED_MIN ? &arenas[0] :
+		    arena_choose();
+		p = arena_large_alloc(a, size, align, zeroed);
 	}
 	if (p == NULL)
 		errno = ENOMEM;

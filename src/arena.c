@@ -118,20 +118,42 @@ set_entries(span_t *s, uintptr_t entry)
 
 static size_t decay_locked(arena_t *a, uint64_t now, bool all);
 
+/* Merge free span s, which starts where free span rt may start, with it. */
+static void
+grow_merge_right(arena_t *a, span_t *s)
+{
+	uintptr_t end = s->base + (s->npages << PC_PAGE_SHIFT);
+	span_t *rt = (span_t *)(pagemap_lookup((void *)end) & ~PM_SC_MASK);
+	if (rt == NULL || rt->kind != SPAN_FREE || rt->region != s->region)
+		return;
+	run_remove(a, rt);
+	if (rt->dirty) {
+		a->dirty += s->npages;	/* the run is dirty as a whole */
+		s->dirty = 1;
+		s->dirty_ns = rt->dirty_ns;
+	}
+	s->npages += rt->npages;
+	set_entries(rt, (uintptr_t)s);
+	span_delete(rt);
+}
+
 static span_t *
 region_grow_locked(arena_t *a, size_t npages)
 {
-	/* Nothing free fits.  Many dirty pages that fit nothing are
-	 * fragmentation: give them back before mapping more. */
-	if (a->dirty > a->active / 4 + 256)
-		decay_locked(a, os_now_ns(), true);
 	size_t size = PC_MAX(ARENA_REGION_MIN,
 	    PC_ALIGN_UP(npages << PC_PAGE_SHIFT, PC_CHUNK));
 	region_t *r = region_new();
 	span_t *s = span_new();
 	void *p = NULL;
+	/* Ask for the addresses just below the newest region: if we get
+	 * them, the two become one region, and free runs coalesce across
+	 * the seam instead of fragmenting over many small regions. */
+	region_t *below = a->regions;
+	void *hint = NULL;
+	if (below != NULL && below->base > size && os_can_merge_reservations())
+		hint = (void *)(below->base - size);
 	if (r != NULL && s != NULL)
-		p = os_reserve(size, PC_CHUNK);
+		p = os_reserve_near(size, PC_CHUNK, hint);
 	if (p == NULL || pagemap_reserve((uintptr_t)p, size >> PC_PAGE_SHIFT)) {
 		if (p != NULL)
 			os_release(p, size);
@@ -142,18 +164,27 @@ region_grow_locked(arena_t *a, size_t npages)
 		return NULL;
 	}
 	os_hugepage(p, size, (int)opt_thp);
-	r->base = (uintptr_t)p;
-	r->npages = size >> PC_PAGE_SHIFT;
-	r->next = a->regions;
-	a->regions = r;
 	a->mapped += size;
-	s->base = r->base;
-	s->npages = r->npages;
-	s->region = r;
+	s->base = (uintptr_t)p;
+	s->npages = size >> PC_PAGE_SHIFT;
 	s->kind = SPAN_FREE;
 	s->arena = (uint16_t)a->index;
 	s->dirty = 0;
-	set_entries(s, (uintptr_t)s);
+	if (hint != NULL && p == hint) {
+		region_delete(r);
+		below->base = (uintptr_t)p;
+		below->npages += s->npages;
+		s->region = below;
+		set_entries(s, (uintptr_t)s);
+		grow_merge_right(a, s);
+	} else {
+		r->base = (uintptr_t)p;
+		r->npages = size >> PC_PAGE_SHIFT;
+		r->next = a->regions;
+		a->regions = r;
+		s->region = r;
+		set_entries(s, (uintptr_t)s);
+	}
 	run_insert(a, s);
 	return s;
 }

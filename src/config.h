@@ -24,6 +24,9 @@ static const int config_debug = PC_DEBUG;
 /* Requests at or above this size are mapped directly ("huge"). */
 #define PC_HUGE_MIN	((size_t)64 << 20)
 
+/* Large blocks at least this big all come from arena 0. */
+#define PC_LARGE_SHARED_MIN	((size_t)1 << 20)
+
 /* User-space virtual addresses fit in this many bits (x86-64 4-level). */
 #define PC_VA_BITS	47
 

@@ -16,6 +16,12 @@
  * size; it returns the (possibly moved) region or NULL if the OS cannot.
  */
 void *os_reserve(size_t size, size_t align);
+/* As os_reserve, preferring exactly `hint` (then no other address is
+ * tried first); the caller checks where it landed. */
+void *os_reserve_near(size_t size, size_t align, void *hint);
+/* Whether two adjacent reservations may be treated as one (released with
+ * one os_release spanning both). */
+bool  os_can_merge_reservations(void);
 void  os_release(void *p, size_t size);
 void  os_purge(void *p, size_t size);
 void *os_remap(void *p, size_t old_size, size_t new_size);

@@ -77,6 +77,32 @@ os_reserve(size_t size, size_t align)
 	return (void *)aligned;
 }
 
+void *
+os_reserve_near(size_t size, size_t align, void *hint)
+{
+	if (hint != NULL && ((uintptr_t)hint & (align - 1)) == 0 &&
+	    size <= PC_MAX_ALLOC) {
+		if (os_injected_failure())
+			return NULL;
+		/* NOREPLACE: never clobber a mapping at the hint (kernels
+		 * before 4.17 treat it as a plain hint; checked below). */
+		void *p = mmap(hint, size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+		    MAP_FIXED_NOREPLACE, -1, 0);
+		if (p == hint)
+			return p;
+		if (p != MAP_FAILED)
+			munmap(p, size);
+	}
+	return os_reserve(size, align);
+}
+
+bool
+os_can_merge_reservations(void)
+{
+	return true;	/* munmap takes any range */
+}
+
 void
 os_release(void *p, size_t size)
 {

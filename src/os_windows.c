@@ -89,12 +89,41 @@ os_reserve(size_t size, size_t align)
 			if (r == NULL)
 				break;
 			VirtualFree(r, 0, MEM_RELEASE);
-			p = os_alloc_at((void *)PC_ALIGN_UP((uintptr_t)r, align),
-			    size);
+			uintptr_t at = PC_ALIGN_UP((uintptr_t)r, align);
+			p = os_alloc_at((void *)at, size);
 		}
 	}
 	SetLastError(saved);
 	return p;
+}
+
+/* VirtualAlloc rounds an address down to the allocation granularity: only
+ * a block that starts exactly at the hint counts. */
+void *
+os_reserve_near(size_t size, size_t align, void *hint)
+{
+	if (hint != NULL && ((uintptr_t)hint & (align - 1)) == 0 &&
+	    size != 0 && size <= PC_MAX_ALLOC) {
+		if (os_injected_failure())
+			return NULL;
+		DWORD saved = GetLastError();
+		void *p = os_alloc_at(hint, size);
+		if (p != NULL && p != hint) {
+			VirtualFree(p, 0, MEM_RELEASE);
+			p = NULL;
+		}
+		SetLastError(saved);
+		if (p != NULL)
+			return p;
+	}
+	return os_reserve(size, align);
+}
+
+/* One VirtualFree(MEM_RELEASE) frees exactly one reservation. */
+bool
+os_can_merge_reservations(void)
+{
+	return false;
 }
 
 /* Decommit [p, p + size), which may cross reservations. */
@@ -120,7 +149,9 @@ void
 os_release(void *p, size_t size)
 {
 	DWORD saved = GetLastError();
-	/* Releasing frees a whole reservation; a range that is not one is
+	/* MEM_RELEASE frees the whole reservation starting at p, whatever
+	 * `size` says: callers give back what os_reserve returned, whole
+	 * (or shrunk by os_release_tail).  A range that starts elsewhere is
 	 * at least decommitted, so its memory goes back to the system. */
 	if (!VirtualFree(p, 0, MEM_RELEASE))
 		os_decommit(p, size);
@@ -227,11 +258,26 @@ os_ncpus(void)
 
 /* ---- Diagnostics -------------------------------------------------------- */
 
+static HANDLE os_err_handle;	/* os_keep_stderr's copy, or NULL */
+
+void
+os_keep_stderr(void)
+{
+	DWORD saved = GetLastError();
+	HANDLE h = GetStdHandle(STD_ERROR_HANDLE), dup;
+	if (h != NULL && h != INVALID_HANDLE_VALUE &&
+	    DuplicateHandle(GetCurrentProcess(), h, GetCurrentProcess(), &dup,
+	    0, FALSE, DUPLICATE_SAME_ACCESS))
+		os_err_handle = dup;
+	SetLastError(saved);
+}
+
 void
 os_write_err(const char *s, size_t n)
 {
 	DWORD saved = GetLastError();
-	HANDLE h = GetStdHandle(STD_ERROR_HANDLE);
+	HANDLE h = os_err_handle != NULL ? os_err_handle :
+	    GetStdHandle(STD_ERROR_HANDLE);
 	while (h != NULL && h != INVALID_HANDLE_VALUE && n > 0) {
 		DWORD w = 0;
 		DWORD chunk = n > 0x40000000u ? 0x40000000u : (DWORD)n;
@@ -305,8 +351,9 @@ void
 os_tls_slot_set(void *v)
 {
 	DWORD i = os_tls_index_get();
+	/* No index: cannot happen once os_thread_exit_init succeeded. */
 	if (i == TLS_OUT_OF_INDEXES)
-		return;	/* cannot happen once os_thread_exit_init succeeded */
+		return;
 	DWORD saved = GetLastError();
 	TlsSetValue(i, v);
 	SetLastError(saved);
