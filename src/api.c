@@ -51,6 +51,11 @@ api_large_aligned(size_t size, size_t align, bool *zeroed)
 	size = PC_MAX(size, 1);	/* an aligned request of 0 bytes */
 	if (size >= PC_HUGE_MIN || align > PC_CHUNK) {
 		p = huge_alloc(size, align);
+		if (p == NULL) {
+			/* Free arena regions may hold the address space. */
+			arena_release_all();
+			p = huge_alloc(size, align);
+		}
 		*zeroed = true;
 	} else {
 		/* Blocks of a megabyte or more share arena 0: per-CPU arenas
@@ -145,10 +150,26 @@ api_calloc(size_t n, size_t size)
 	return p;
 }
 
+/*
+ * A growing realloc that has to move rounds a large target up to a
+ * quarter-of-a-doubling step, so the next few growths of the same buffer
+ * fit in place.  The untouched tail costs address space, not RSS.
+ */
+static size_t
+realloc_target(size_t old_usable, size_t size)
+{
+	if (size <= old_usable || size <= SC_SMALL_MAX || size >= PC_HUGE_MIN)
+		return size;
+	unsigned lg = 63 - (unsigned)__builtin_clzll(size - 1);
+	size_t step = (size_t)1 << (lg - 2);
+	size_t r = PC_ALIGN_UP(size, step);
+	return r < PC_HUGE_MIN ? r : size;
+}
+
 static void *
 api_move(void *p, size_t old_usable, size_t size)
 {
-	void *q = api_malloc(size);
+	void *q = api_malloc(realloc_target(old_usable, size));
 	if (q == NULL)
 		return NULL;
 	memcpy(q, p, PC_MIN(old_usable, size));
@@ -189,10 +210,14 @@ api_realloc(void *p, size_t size)
 		return NULL;
 	}
 	if (s->kind == SPAN_LARGE) {
+		size_t usable = s->npages << PC_PAGE_SHIFT;
+		/* Shrinking by less than half keeps the block as it is. */
+		if (size <= usable && size > usable / 2)
+			return p;
 		if (size > SC_SMALL_MAX && size < PC_HUGE_MIN &&
 		    arena_large_resize(s, size) == 0)
 			return p;
-		return api_move(p, s->npages << PC_PAGE_SHIFT, size);
+		return api_move(p, usable, size);
 	}
 	if (size >= PC_HUGE_MIN) {
 		void *q = huge_realloc(s, size);
@@ -224,7 +249,7 @@ api_memalign(size_t align, size_t size)
 			errno = EINVAL;
 			return NULL;
 		}
-		align = (size_t)1 << (64 - __builtin_clzl(align));
+		align = (size_t)1 << (64 - __builtin_clzll(align));
 	}
 	if (size > PC_MAX_ALLOC || align > PC_MAX_ALLOC ||
 	    pc_ensure_init() != 0) {

@@ -35,7 +35,7 @@ run_bucket(size_t npages)
 {
 	if (npages <= ARENA_EXACT_BUCKETS)
 		return (unsigned)npages - 1;
-	unsigned lg = 63 - (unsigned)__builtin_clzl(npages);
+	unsigned lg = 63 - (unsigned)__builtin_clzll(npages);
 	unsigned b = ARENA_EXACT_BUCKETS + (lg - 9) * 4 +
 	    (unsigned)((npages >> (lg - 2)) & 3);
 	return PC_MIN(b, ARENA_NBUCKETS - 1);
@@ -344,12 +344,19 @@ static span_t *
 pages_alloc(arena_t *a, size_t npages, size_t align_pages, uint8_t kind,
     uintptr_t tag, bool *zeroed)
 {
-	os_lock(&a->lock);
-	span_t *s = pages_alloc_locked(a, npages, align_pages, kind, zeroed);
-	if (s != NULL)
-		set_entries(s, (uintptr_t)s | tag);
-	os_unlock(&a->lock);
-	return s;
+	for (int attempt = 0;; attempt++) {
+		os_lock(&a->lock);
+		span_t *s = pages_alloc_locked(a, npages, align_pages, kind,
+		    zeroed);
+		if (s != NULL)
+			set_entries(s, (uintptr_t)s | tag);
+		os_unlock(&a->lock);
+		if (s != NULL || attempt > 0)
+			return s;
+		/* The OS refused: address space may be held by free regions
+		 * of any arena.  Give all of it back and try once more. */
+		arena_release_all();
+	}
 }
 
 /* Turn span s (slab or large, its pages given back) into free pages,
@@ -615,6 +622,13 @@ arena_large_resize(span_t *s, size_t new_size)
 }
 
 /* ---- Purging ---------------------------------------------------------- */
+
+void
+arena_release_all(void)
+{
+	for (unsigned i = 0; i < narenas; i++)
+		arena_purge_all(&arenas[i]);
+}
 
 size_t
 arena_purge_all(arena_t *a)

@@ -32,7 +32,8 @@ size_t os_page_size(void);
  * 1 ask for them, 2 refuse them. */
 void  os_hugepage(void *p, size_t size, int mode);
 
-/* Fault injection for tests: the n-th reservation from now fails (0: off). */
+/* Fault injection for tests: the n-th reservation from now and every one
+ * after it fail, until this is called with 0. */
 void os_fail_reserve_after(unsigned long n);
 
 /* CPUs.  os_cpu may return any number; callers reduce it to a range. */

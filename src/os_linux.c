@@ -26,13 +26,15 @@ os_fail_reserve_after(unsigned long n)
 static bool
 os_injected_failure(void)
 {
+	/* Counts down to 1, then stays there: every request fails from the
+	 * n-th on, so retries inside the allocator fail too. */
 	unsigned long n = __atomic_load_n(&os_fail_countdown, __ATOMIC_RELAXED);
-	while (n != 0) {
+	while (n > 1) {
 		if (__atomic_compare_exchange_n(&os_fail_countdown, &n, n - 1,
 		    false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-			return n == 1;
+			return false;
 	}
-	return false;
+	return n == 1;
 }
 
 static void *

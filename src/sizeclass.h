@@ -40,7 +40,7 @@ sc_index_lut(size_t size)
 static PC_INLINE unsigned
 sc_index_big(size_t size)
 {
-	unsigned lg = 63 - (unsigned)__builtin_clzl(size - 1);
+	unsigned lg = 63 - (unsigned)__builtin_clzll(size - 1);
 	return (lg - 6) * 4 + (unsigned)((size - 1) >> (lg - 2));
 }
 
