@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Build pcmalloc and run the whole test suite: gcc and clang, Release and
-# Debug (Debug turns on internal assertions).  Installs what the tests need
-# with apt when it is missing.  Usage: tests/run.sh [--quick]
-#   --quick  only the gcc Release build
+# Debug (Debug turns on internal assertions), the prefixed-only build, then
+# the Windows leg (mingw-w64 cross build, tests under wine).  Installs what
+# the tests need with apt when it is missing.
+# Usage: tests/run.sh [--quick] [--no-windows]
+#   --quick       only the gcc Release build (and no Windows leg)
+#   --no-windows  skip the Windows leg
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +28,14 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 configs=("gcc Release" "clang Debug" "gcc Debug" "clang Release")
-[ "${1:-}" = "--quick" ] && configs=("gcc Release")
+windows=1
+for arg in "$@"; do
+	case $arg in
+	--quick) configs=("gcc Release"); windows=0 ;;
+	--no-windows) windows=0 ;;
+	*) echo "usage: tests/run.sh [--quick] [--no-windows]" >&2; exit 2 ;;
+	esac
+done
 
 status=0
 for cfg in "${configs[@]}"; do
@@ -53,5 +63,11 @@ if [ -n "$bad" ]; then
 	status=1
 else
 	echo "prefixed-only library exports only pc_* names: ok"
+fi
+if [ "$windows" = 1 ]; then
+	echo "=== Windows leg (.ci/windows.sh) ==="
+	if ! .ci/windows.sh; then
+		status=1
+	fi
 fi
 exit $status

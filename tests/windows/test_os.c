@@ -86,10 +86,13 @@ static void
 test_fault_injection(void **state)
 {
 	(void)state;
+	/* Sticky from the n-th request on, until reset. */
 	os_fail_reserve_after(2);
 	void *a = os_reserve(64 * KiB, 4096);
 	assert_non_null(a);
 	assert_null(os_reserve(64 * KiB, 4096));
+	assert_null(os_reserve(64 * KiB, 4096));
+	os_fail_reserve_after(0);
 	void *b = os_reserve(64 * KiB, 4096);
 	assert_non_null(b);
 	os_release(a, 64 * KiB);
