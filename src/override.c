@@ -4,7 +4,10 @@
  * only when PCMALLOC_OVERRIDE is on.
  */
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
+
+#include "pcmalloc.h"
 
 #include "api.h"
 #include "stats.h"
@@ -119,4 +122,34 @@ mallinfo(void)
 	mi.fordblks = clamp_int(m2.fordblks);
 	mi.keepcost = clamp_int(m2.keepcost);
 	return mi;
+}
+
+/* glibc prints its arenas' figures to stderr; these are pcmalloc's. */
+OVERRIDE void
+malloc_stats(void)
+{
+	pc_stats_print(NULL, NULL);
+}
+
+/* glibc's XML report, with pcmalloc's totals in glibc's element names so
+ * tools that parse it keep working. */
+OVERRIDE int
+malloc_info(int options, FILE *fp)
+{
+	if (options != 0 || fp == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	stats_totals_t t;
+	stats_totals(&t);
+	fprintf(fp, "<malloc version=\"pcmalloc-%s\">\n"
+	    "<total type=\"rest\" count=\"0\" size=\"%zu\"/>\n"
+	    "<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n"
+	    "<system type=\"current\" size=\"%zu\"/>\n"
+	    "<system type=\"max\" size=\"%zu\"/>\n"
+	    "<aspace type=\"total\" size=\"%zu\"/>\n"
+	    "<aspace type=\"mprotect\" size=\"%zu\"/>\n"
+	    "</malloc>\n", PCMALLOC_VERSION, t.dirty + t.retained, t.nhuge,
+	    t.huge, t.mapped, t.mapped, t.mapped, t.mapped);
+	return 0;
 }

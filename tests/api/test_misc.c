@@ -428,6 +428,28 @@ test_libc_internal_allocations(void **state)
 	fclose(f);
 }
 
+/* malloc_info reports pcmalloc's figures as glibc-shaped XML; a bad
+ * option is EINVAL; malloc_stats writes pcmalloc's report to stderr. */
+static void
+test_malloc_info(void **state)
+{
+	(void)state;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	void *volatile p = malloc(5000);
+	assert_int_equal(malloc_info(0, f), 0);
+	fclose(f);
+	assert_non_null(strstr(buf, "<malloc version=\"pcmalloc"));
+	assert_non_null(strstr(buf, "</malloc>"));
+	free(buf);
+	errno = 0;
+	assert_int_equal(malloc_info(1, stdout), -1);
+	assert_int_equal(errno, EINVAL);
+	free(p);
+}
+
 int
 main(void)
 {
@@ -443,6 +465,7 @@ main(void)
 		cmocka_unit_test(test_foreign_static),
 		cmocka_unit_test(test_foreign_stack),
 		cmocka_unit_test(test_foreign_mmap),
+		cmocka_unit_test(test_malloc_info),
 	};
 	return cmocka_run_group_tests_name("misc", tests, NULL, NULL);
 }

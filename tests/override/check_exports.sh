@@ -18,7 +18,7 @@ pc_posix_memalign pc_aligned_alloc pc_memalign pc_malloc_usable_size
 pc_free_sized pc_trim pc_version"
 
 # Names allowed but not required (extend here if the contract grows).
-optional=" free_sized free_aligned_sized __posix_memalign __libc_valloc __libc_pvalloc"
+optional=" free_sized free_aligned_sized __posix_memalign __libc_valloc __libc_pvalloc malloc_stats malloc_info"
 
 syms=$("$NM" -D --defined-only "$LIB" | awk '{ print $NF }' | sed 's/@.*//' | sort -u)
 [ -n "$syms" ] || { echo "FAIL: no dynamic symbols in $LIB"; exit 1; }
