@@ -102,7 +102,7 @@ api_free_slow(void *p, uintptr_t entry)
 	else if ((uintptr_t)p != s->base)
 		api_report("free of a pointer inside a block,", p, true);
 	else if (s->kind == SPAN_LARGE)
-		arena_large_free(s);
+		arena_large_free(s, false);
 	else if (s->kind == SPAN_HUGE)
 		huge_free(s);
 	else
@@ -173,7 +173,16 @@ api_move(void *p, size_t old_usable, size_t size)
 	if (q == NULL)
 		return NULL;
 	memcpy(q, p, PC_MIN(old_usable, size));
-	api_free(p);
+	/* A buffer that outgrew a big block rarely comes back for one of the
+	 * same size: its pages go back at once, as glibc's mremap'ed chunks
+	 * do, instead of waiting out the decay. */
+	uintptr_t e = pagemap_lookup(p);
+	span_t *s = span_of(e);
+	if ((e & PM_SC_MASK) == 0 && s != NULL && s->kind == SPAN_LARGE &&
+	    old_usable >= PC_REALLOC_PURGE_MIN && size > old_usable)
+		arena_large_free(s, true);
+	else
+		api_free(p);
 	return q;
 }
 

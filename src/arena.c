@@ -83,28 +83,51 @@ run_next_bucket(const arena_t *a, unsigned b)
 	return ARENA_NBUCKETS;
 }
 
-/* A free run of at least npages pages, or NULL. */
+/*
+ * The lowest-addressed of the first RUN_FIT_SCAN runs of list `s` that
+ * hold npages pages.  Preferring low addresses packs live memory
+ * together, so the free runs at the top stay whole and go back to the OS.
+ */
+#define RUN_FIT_SCAN 32
+
+static span_t *
+run_lowest_fit(span_t *s, size_t npages)
+{
+	span_t *best = NULL;
+	for (unsigned k = 0; s != NULL && k < RUN_FIT_SCAN; s = s->next, k++)
+		if (s->npages >= npages && (best == NULL || s->base < best->base))
+			best = s;
+	return best;
+}
+
+/* A free run of at least npages pages, or NULL: the smallest bucket that
+ * has one, and the lowest address among its first runs. */
 static span_t *
 run_find(arena_t *a, size_t npages)
 {
 	unsigned b = run_bucket(npages);
 	if (npages > ARENA_EXACT_BUCKETS) {
 		/* Runs in a shared bucket may be smaller than asked. */
-		for (span_t *s = a->runs[b]; s != NULL; s = s->next)
+		span_t *s = run_lowest_fit(a->runs[b], npages);
+		if (s != NULL)
+			return s;
+		for (s = a->runs[b]; s != NULL; s = s->next)
 			if (s->npages >= npages)
 				return s;
 		b++;
 	}
-	b = run_next_bucket(a, b);
-	if (b >= ARENA_NBUCKETS)
-		return NULL;
-	if (b == ARENA_NBUCKETS - 1) {
-		for (span_t *s = a->runs[b]; s != NULL; s = s->next)
-			if (s->npages >= npages)
-				return s;
-		return NULL;
+	for (b = run_next_bucket(a, b); b < ARENA_NBUCKETS;
+	    b = run_next_bucket(a, b + 1)) {
+		span_t *s = run_lowest_fit(a->runs[b], npages);
+		if (s != NULL)
+			return s;
+		if (b == ARENA_NBUCKETS - 1) {
+			for (s = a->runs[b]; s != NULL; s = s->next)
+				if (s->npages >= npages)
+					return s;
+		}
 	}
-	return a->runs[b];
+	return NULL;
 }
 
 static void
@@ -359,10 +382,29 @@ pages_alloc(arena_t *a, size_t npages, size_t align_pages, uint8_t kind,
 	}
 }
 
-/* Turn span s (slab or large, its pages given back) into free pages,
- * merging with free neighbours in the same region. */
+/* x absorbs its free neighbour y: the merged run is dirty if either was,
+ * and every page of a dirty run counts as dirty. */
 static void
-pages_free_locked(arena_t *a, span_t *s)
+merge_dirty(arena_t *a, span_t *x, const span_t *y)
+{
+	if (x->dirty == y->dirty)
+		return;
+	if (x->dirty) {
+		a->dirty += y->npages;
+	} else {
+		a->dirty += x->npages;
+		x->dirty = 1;
+		x->dirty_ns = y->dirty_ns;
+	}
+}
+
+/*
+ * Turn span s (slab or large) into free pages, merging with free
+ * neighbours in the same region.  `dirty` is false when the caller has
+ * already given the pages back to the OS.
+ */
+static void
+pages_free_locked(arena_t *a, span_t *s, bool dirty)
 {
 	region_t *r = s->region;
 	uintptr_t rend = r->base + (r->npages << PC_PAGE_SHIFT);
@@ -370,9 +412,11 @@ pages_free_locked(arena_t *a, span_t *s)
 	if (s->dbg_sizes != NULL)
 		debug_slab_fini(s);
 	a->active -= s->npages;
-	a->dirty += s->npages;
+	if (dirty)
+		a->dirty += s->npages;
 	s->kind = SPAN_FREE;
-	s->dirty = 1;
+	s->dirty = dirty;
+	s->dirty_ns = now;
 	s->sc = 0;
 
 	span_t *keep = s;
@@ -381,10 +425,10 @@ pages_free_locked(arena_t *a, span_t *s)
 		    PC_PAGE)) & ~PM_SC_MASK);
 		if (l != NULL && l->kind == SPAN_FREE && l->region == r) {
 			run_remove(a, l);
-			if (!l->dirty)
-				a->dirty += l->npages;
+			merge_dirty(a, l, s);
+			if (dirty)
+				l->dirty_ns = now;
 			l->npages += s->npages;
-			l->dirty = 1;
 			keep = l;
 		}
 	}
@@ -403,14 +447,14 @@ pages_free_locked(arena_t *a, span_t *s)
 		    ~PM_SC_MASK);
 		if (rt != NULL && rt->kind == SPAN_FREE && rt->region == r) {
 			run_remove(a, rt);
-			if (!rt->dirty)
-				a->dirty += rt->npages;
+			merge_dirty(a, keep, rt);
+			if (dirty)
+				keep->dirty_ns = now;
 			keep->npages += rt->npages;
 			set_entries(rt, (uintptr_t)keep);
 			span_delete(rt);
 		}
 	}
-	keep->dirty_ns = now;
 	run_insert(a, keep);
 	decay_locked(a, now, false);
 }
@@ -456,7 +500,7 @@ slab_new(arena_t *a, unsigned sc)
 	slab_init(s, sc);
 	if (opt_debug && debug_slab_init(s) != 0) {
 		os_lock(&a->lock);
-		pages_free_locked(a, s);
+		pages_free_locked(a, s, true);
 		os_unlock(&a->lock);
 		return NULL;
 	}
@@ -535,7 +579,7 @@ arena_flush(arena_t *a, unsigned sc, void **ptrs, unsigned n)
 			bin_remove(b, s);
 			b->curslabs--;
 			os_lock(&a->lock);
-			pages_free_locked(a, s);
+			pages_free_locked(a, s, true);
 			os_unlock(&a->lock);
 		}
 	}
@@ -558,13 +602,16 @@ arena_large_alloc(arena_t *a, size_t size, size_t align, bool *zeroed)
 }
 
 void
-arena_large_free(span_t *s)
+arena_large_free(span_t *s, bool purge)
 {
 	arena_t *a = arena_of(s);
+	/* Outside the lock: the block is still the caller's. */
+	if (purge)
+		os_purge((void *)s->base, s->npages << PC_PAGE_SHIFT);
 	os_lock(&a->lock);
 	a->nlarge_free++;
 	__atomic_fetch_sub(&a->large_pages, s->npages, __ATOMIC_RELAXED);
-	pages_free_locked(a, s);
+	pages_free_locked(a, s, !purge);
 	os_unlock(&a->lock);
 }
 
@@ -587,7 +634,7 @@ arena_large_resize(span_t *s, size_t new_size)
 			__atomic_fetch_sub(&a->large_pages, t->npages,
 			    __ATOMIC_RELAXED);
 			s->npages = npages;
-			pages_free_locked(a, t);
+			pages_free_locked(a, t, true);
 			ret = 0;
 		}
 	} else {

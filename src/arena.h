@@ -79,7 +79,8 @@ void arena_report_bad_free(bool double_free, void *p, unsigned sc)
 
 /* Large blocks: whole pages, 16 KiB < size < PC_HUGE_MIN. */
 void *arena_large_alloc(arena_t *a, size_t size, size_t align, bool *zeroed);
-void arena_large_free(span_t *s);
+/* Free a large block; with purge, its pages go back to the OS at once. */
+void arena_large_free(span_t *s, bool purge);
 /* Resize a large block in place; 0 on success. */
 int arena_large_resize(span_t *s, size_t new_size);
 

@@ -27,6 +27,10 @@ static const int config_debug = PC_DEBUG;
 /* Large blocks at least this big all come from arena 0. */
 #define PC_LARGE_SHARED_MIN	((size_t)1 << 20)
 
+/* A large block left behind by a growing realloc at least this big is
+ * purged at once. */
+#define PC_REALLOC_PURGE_MIN	((size_t)256 << 10)
+
 /* User-space virtual addresses fit in this many bits (x86-64 4-level). */
 #define PC_VA_BITS	47
 

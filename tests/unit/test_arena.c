@@ -34,14 +34,14 @@ test_large_coalesce(void **state)
 	/* Carved front to back from one run. */
 	assert_ptr_equal(y, x + 10 * 4096);
 	assert_ptr_equal(w, y + 10 * 4096);
-	arena_large_free(span_at(y));
+	arena_large_free(span_at(y), false);
 	assert_int_equal(span_at(y)->kind, SPAN_FREE);
-	arena_large_free(span_at(x));
+	arena_large_free(span_at(x), false);
 	span_t *f = span_at(x);
 	assert_int_equal(f->kind, SPAN_FREE);
 	assert_ptr_equal(span_at(y), f);	/* merged */
 	assert_true(f->base <= (uintptr_t)x && f->npages >= 20);
-	arena_large_free(span_at(w));
+	arena_large_free(span_at(w), false);
 	f = span_at(x);
 	assert_ptr_equal(span_at(w + 9 * 4096), f);
 	assert_true(f->npages >= 30);
@@ -66,7 +66,7 @@ test_large_resize(void **state)
 	assert_int_equal(s->npages, 12);
 	assert_int_equal(span_at(x + 12 * 4096)->kind, SPAN_FREE);
 	assert_int_equal(x[12 * 4096 - 1], 7);
-	arena_large_free(s);
+	arena_large_free(s, false);
 }
 
 static void
@@ -80,7 +80,7 @@ test_aligned_large(void **state)
 		assert_non_null(x);
 		assert_int_equal((uintptr_t)x % align, 0);
 		assert_int_equal(span_at(x)->npages, 5);
-		arena_large_free(span_at(x));
+		arena_large_free(span_at(x), false);
 	}
 }
 
@@ -104,6 +104,31 @@ test_refill_flush(void **state)
 	arena_flush(a, sc, objs, got);
 	/* All but one empty slab went back to the page heap. */
 	assert_true(a->bins[sc].curslabs <= 2);
+}
+
+static void
+test_free_purged(void **state)
+{
+	(void)state;
+	arena_t *a = &arenas[0];
+	bool z;
+	char *x = arena_large_alloc(a, 64 * 4096, 4096, &z);
+	char *y = arena_large_alloc(a, 64 * 4096, 4096, &z);
+	assert_non_null(x);
+	assert_non_null(y);
+	memset(x, 1, 64 * 4096);
+	size_t dirty = a->dirty;
+	arena_large_free(span_at(x), true);
+	/* Given back at once: not counted dirty, and reads as zero. */
+	assert_int_equal(a->dirty, dirty);
+	assert_int_equal(pc_check(), 0);
+	char *w = arena_large_alloc(a, 64 * 4096, 4096, &z);
+	assert_ptr_equal(w, x);
+	assert_true(z);
+	assert_int_equal(w[100], 0);
+	arena_large_free(span_at(w), false);
+	arena_large_free(span_at(y), false);
+	assert_int_equal(pc_check(), 0);
 }
 
 static void
@@ -131,6 +156,7 @@ main(void)
 		cmocka_unit_test(test_large_resize),
 		cmocka_unit_test(test_aligned_large),
 		cmocka_unit_test(test_refill_flush),
+		cmocka_unit_test(test_free_purged),
 		cmocka_unit_test(test_purge),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
