@@ -120,8 +120,16 @@ conf_parse(const char *s)
 	return errors;
 }
 
+/* Built in with -DPCMALLOC_DEFAULT_CONF="key:value,..." (CMake option of
+ * the same name); the environment is read after it and wins. */
+#ifndef PC_DEFAULT_CONF
+#define PC_DEFAULT_CONF ""
+#endif
+const char conf_builtin[] = PC_DEFAULT_CONF;
+
 void
 conf_init(void)
 {
+	conf_parse(conf_builtin);
 	conf_parse(os_getenv("PCMALLOC_CONF"));
 }

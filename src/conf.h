@@ -25,6 +25,9 @@
 CONF_OPTIONS(CONF_DECLARE)
 #undef CONF_DECLARE
 
+/* The compiled-in defaults (PCMALLOC_DEFAULT_CONF at build time). */
+extern const char conf_builtin[];
+
 void conf_init(void);
 /* Parse a configuration string; used by conf_init and tests.  Returns the
  * number of errors reported. */
