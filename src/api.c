@@ -101,8 +101,10 @@ api_free_slow(void *p, uintptr_t entry)
 		api_report("double free of", p, true);
 	else if ((uintptr_t)p != s->base)
 		api_report("free of a pointer inside a block,", p, true);
-	else if (s->kind == SPAN_LARGE)
+	else if (s->kind == SPAN_LARGE) {
 		arena_large_free(s, false);
+		pc_background_poll();
+	}
 	else if (s->kind == SPAN_HUGE)
 		huge_free(s);
 	else

@@ -279,10 +279,20 @@ decay_locked(arena_t *a, uint64_t now, bool all)
 	a->npurged += purged;
 	if (purged)
 		a->npurge_passes++;
-	uint64_t step = PC_MAX(decay_ns / 8, (uint64_t)1000000);
+	/* Passes every decay/16, between 1 and 500 ms: a run is purged at
+	 * most half a second after it has decayed. */
+	uint64_t step = PC_MIN(PC_MAX(decay_ns / 16, (uint64_t)1000000),
+	    (uint64_t)500000000);
 	__atomic_store_n(&a->next_decay_ns, now + step, __ATOMIC_RELAXED);
 	return purged;
 }
+
+/* background_thread:auto starts the purging thread once an arena holds
+ * this many dirty pages: a big heap that is freed and then left idle gets
+ * its memory back, and small processes never get a thread. */
+#define DIRTY_AUTO_THREAD_PAGES ((size_t)64 << (20 - PC_PAGE_SHIFT))
+
+bool arena_dirty_high;
 
 void
 arena_decay_tick(arena_t *a)
@@ -457,6 +467,8 @@ pages_free_locked(arena_t *a, span_t *s, bool dirty)
 	}
 	run_insert(a, keep);
 	decay_locked(a, now, false);
+	if (a->dirty > DIRTY_AUTO_THREAD_PAGES)
+		__atomic_store_n(&arena_dirty_high, true, __ATOMIC_RELAXED);
 }
 
 /* ---- Bins ------------------------------------------------------------- */

@@ -51,6 +51,8 @@ typedef struct arena {
 } arena_t;
 
 extern arena_t *arenas;
+/* Some arena has held many dirty pages (see background_thread:auto). */
+extern bool arena_dirty_high;
 extern unsigned narenas;
 
 int arena_init_all(unsigned n);

@@ -44,6 +44,7 @@ conf_value(const char *v, size_t n, size_t *out)
 		{ "true", 1 }, { "false", 0 }, { "on", 1 }, { "off", 0 },
 		{ "yes", 1 }, { "no", 0 },
 		{ "default", 0 }, { "always", 1 }, { "never", 2 },
+		{ "auto", 2 },
 	};
 	for (size_t i = 0; i < PC_ARRAY_LEN(words); i++) {
 		if (strlen(words[i].w) == n && memcmp(words[i].w, v, n) == 0) {

@@ -16,7 +16,7 @@
 	X(tcache_max,	32768,	0,	32768,		"largest cached size") \
 	X(abort_on_error, 1,	0,	1,		"abort after reporting a double or invalid free") \
 	X(decay_ms,	10000,	0,	86400000,	"ms before free dirty pages go back to the OS") \
-	X(background_thread, 0,	0,	1,		"purge from a background thread") \
+	X(background_thread, 2,	0,	2,		"purging thread: off, on, auto (once a heap has much to give back)") \
 	X(thp,		0,	0,	2,		"huge pages: default, always, never") \
 	X(stats_print,	0,	0,	1,		"print statistics at exit") \
 	X(debug,	0,	0,	1,		"junk-fill freed blocks, redzones (slow)")

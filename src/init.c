@@ -56,6 +56,8 @@ pc_postfork_parent(void)
 }
 
 static bool background_running;
+/* Our constructor has run: libc is up, threads may be started. */
+static bool pc_constructed;
 
 static void
 pc_postfork_child(void)
@@ -108,8 +110,8 @@ pc_background_main(void *arg)
 {
 	(void)arg;
 	for (;;) {
-		uint64_t step = opt_decay_ms / 8;
-		os_sleep_ms((unsigned)PC_MIN(PC_MAX(step, 10u), 1000u));
+		uint64_t step = opt_decay_ms / 16;
+		os_sleep_ms((unsigned)PC_MIN(PC_MAX(step, 10u), 500u));
 		for (unsigned i = 0; i < narenas; i++)
 			arena_decay_tick(&arenas[i]);
 	}
@@ -118,8 +120,10 @@ pc_background_main(void *arg)
 static void
 pc_background_start(void)
 {
-	if (!opt_background_thread ||
-	    __atomic_exchange_n(&background_running, true, __ATOMIC_ACQ_REL))
+	if (opt_background_thread != 1 && !(opt_background_thread == 2 &&
+	    __atomic_load_n(&arena_dirty_high, __ATOMIC_RELAXED)))
+		return;
+	if (__atomic_exchange_n(&background_running, true, __ATOMIC_ACQ_REL))
 		return;
 	if (os_thread_start(pc_background_main, NULL) != 0)
 		__atomic_store_n(&background_running, false, __ATOMIC_RELEASE);
@@ -134,6 +138,7 @@ pc_constructor(void)
 {
 	if (pc_ensure_init() != 0)
 		return;
+	pc_constructed = true;
 	if (opt_stats_print)
 		os_keep_stderr();
 	pc_background_start();
@@ -142,7 +147,7 @@ pc_constructor(void)
 void
 pc_background_poll(void)
 {
-	if (opt_background_thread && pc_hooks_ready &&
+	if (opt_background_thread && pc_hooks_ready && pc_constructed &&
 	    !__atomic_load_n(&background_running, __ATOMIC_RELAXED))
 		pc_background_start();
 }

@@ -169,6 +169,19 @@ test_decay_background(void **state)
 		fail_msg("decay child failed: %s", err);
 }
 
+/* Default background_thread:auto: a heap that frees 128 MiB starts the
+ * thread, and the memory goes back while the program sleeps. */
+static void
+test_decay_auto(void **state)
+{
+	(void)state;
+	char err[4096];
+	int status;
+	run_child("decay", "decay_ms:50", err, sizeof(err), &status);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("auto decay child failed: %s", err);
+}
+
 static void
 test_stats_print_at_exit(void **state)
 {
@@ -213,6 +226,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_stats_print),
 		cmocka_unit_test(test_bad_conf_reported),
 		cmocka_unit_test(test_decay_background),
+		cmocka_unit_test(test_decay_auto),
 		cmocka_unit_test(test_stats_print_at_exit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
