@@ -51,12 +51,16 @@ api_large_aligned(size_t size, size_t align, bool *zeroed)
 	size = PC_MAX(size, 1);	/* an aligned request of 0 bytes */
 	if (size >= PC_HUGE_MIN || align > PC_CHUNK) {
 		p = huge_alloc(size, align);
-		if (p == NULL) {
-			/* Free arena regions may hold the address space. */
-			arena_release_all();
-			p = huge_alloc(size, align);
-		}
 		*zeroed = true;
+		if (p == NULL) {
+			/* Free arena regions may hold the address space:
+			 * release them, or failing that, use their pages. */
+			arena_release_all(true);
+			p = huge_alloc(size, align);
+			if (p == NULL && align <= PC_CHUNK)
+				p = arena_large_alloc(&arenas[0], size, align,
+				    zeroed);
+		}
 	} else {
 		/* Blocks of a megabyte or more share arena 0: per-CPU arenas
 		 * would each keep their own free runs of them, multiplying
@@ -342,7 +346,7 @@ api_trim(void)
 	tcache_flush_self();
 	size_t purged = 0;
 	for (unsigned i = 0; i < narenas; i++)
-		purged += arena_purge_all(&arenas[i]);
+		purged += arena_purge_all(&arenas[i], true);
 	return purged != 0;
 }
 

@@ -387,8 +387,9 @@ pages_alloc(arena_t *a, size_t npages, size_t align_pages, uint8_t kind,
 		if (s != NULL || attempt > 0)
 			return s;
 		/* The OS refused: address space may be held by free regions
-		 * of any arena.  Give all of it back and try once more. */
-		arena_release_all();
+		 * of any arena.  Give all of it back and try once more (our
+		 * caller may hold a bin lock: leave the bins alone). */
+		arena_release_all(false);
 	}
 }
 
@@ -683,15 +684,32 @@ arena_large_resize(span_t *s, size_t new_size)
 /* ---- Purging ---------------------------------------------------------- */
 
 void
-arena_release_all(void)
+arena_release_all(bool bins)
 {
 	for (unsigned i = 0; i < narenas; i++)
-		arena_purge_all(&arenas[i]);
+		arena_purge_all(&arenas[i], bins);
 }
 
 size_t
-arena_purge_all(arena_t *a)
+arena_purge_all(arena_t *a, bool bins)
 {
+	/* The empty slab each bin keeps goes too: it may be all that holds
+	 * a region, and its address space, in place.  Not when the caller
+	 * may hold a bin lock (a refill that ran out of memory). */
+	for (unsigned c = 0; bins && c < SC_NSMALL; c++) {
+		bin_t *b = &a->bins[c];
+		os_lock(&b->lock);
+		span_t *s = b->empty;
+		if (s != NULL) {
+			b->empty = NULL;
+			bin_remove(b, s);
+			b->curslabs--;
+			os_lock(&a->lock);
+			pages_free_locked(a, s, true);
+			os_unlock(&a->lock);
+		}
+		os_unlock(&b->lock);
+	}
 	os_lock(&a->lock);
 	size_t purged = decay_locked(a, os_now_ns(), true);
 	os_unlock(&a->lock);

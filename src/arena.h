@@ -87,11 +87,12 @@ void arena_large_free(span_t *s, bool purge);
 int arena_large_resize(span_t *s, size_t new_size);
 
 /* Give every dirty free page back to the OS, unmapping wholly free regions;
- * returns the pages purged. */
-size_t arena_purge_all(arena_t *a);
+ * with bins, also the empty slab each bin keeps (the caller must hold no
+ * bin lock).  Returns the pages purged. */
+size_t arena_purge_all(arena_t *a, bool bins);
 /* Purge every arena and unmap their wholly free regions: the answer to
  * the OS refusing memory.  Takes each arena's page lock in turn. */
-void arena_release_all(void);
+void arena_release_all(bool bins);
 /* Purge what has decayed, if a pass is due; cheap when none is. */
 void arena_decay_tick(arena_t *a);
 
