@@ -20,6 +20,10 @@ command -v perl >/dev/null || need+=(perl)
 command -v sqlite3 >/dev/null || need+=(sqlite3)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v groff >/dev/null || need+=(groff-base)
+# CPython's own tests, run under LD_PRELOAD by tests/override.
+if [ -x /usr/bin/python3 ] && ! /usr/bin/python3 -c 'import test.test_dict' 2>/dev/null; then
+	need+=("libpython3.$(/usr/bin/python3 -c 'import sys; print(sys.version_info[1])')-testsuite")
+fi
 if [ ${#need[@]} -gt 0 ]; then
 	echo "tests/run.sh: installing ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive
