@@ -50,7 +50,12 @@ for cfg in "${configs[@]}"; do
 	CC=$cc cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE="$type" \
 		-DPCMALLOC_BUILD_TESTS=ON >/dev/null
 	cmake --build "$dir" -j2 >/dev/null
-	if ! ctest --test-dir "$dir" --output-on-failure -j2; then
+	if ! ctest --test-dir "$dir" --output-on-failure -j2 -LE soak; then
+		status=1
+	fi
+	# The soak (a minute of threads, forks and pc_check) runs once.
+	if [ "$cc $type" = "gcc Release" ] &&
+	    ! ctest --test-dir "$dir" --output-on-failure -L soak; then
 		status=1
 	fi
 done
