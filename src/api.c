@@ -273,10 +273,16 @@ api_memalign(size_t align, size_t size)
 	}
 	if (align <= PC_PAGE && size <= SC_SMALL_MAX) {
 		/* A class whose size is a multiple of align has every object
-		 * aligned: slabs start on a page. */
-		for (unsigned sc = sc_index(size); sc < SC_NSMALL; sc++)
-			if (sc_size(sc) % align == 0)
-				return tcache_alloc(sc_size(sc));
+		 * aligned: slabs start on a page.  Debug mode starts the
+		 * search one redzone byte up and keeps the requested size. */
+		unsigned first = opt_debug ? debug_class(size) : sc_index(size);
+		for (unsigned sc = first; sc < SC_NSMALL; sc++) {
+			if (sc_size(sc) % align != 0)
+				continue;
+			if (opt_debug)
+				return debug_alloc_small(size, sc);
+			return tcache_alloc(sc_size(sc));
+		}
 	}
 	bool zeroed;
 	return api_large_aligned(size, align,

@@ -55,12 +55,16 @@ debug_report(const char *what, const void *p, const span_t *s, size_t off)
 		    __LINE__);
 }
 
-void *
-debug_alloc_small(size_t size)
+unsigned
+debug_class(size_t size)
 {
 	/* At least one redzone byte whenever the classes allow it. */
-	size_t want = size < SC_SMALL_MAX ? size + 1 : size;
-	unsigned sc = sc_index(want);
+	return sc_index(size < SC_SMALL_MAX ? size + 1 : size);
+}
+
+void *
+debug_alloc_small(size_t size, unsigned sc)
+{
 	void *p;
 	if (arena_refill(arena_choose(), sc, &p, 1) != 1) {
 		errno = ENOMEM;

@@ -18,7 +18,10 @@
 
 int debug_slab_init(span_t *s);		/* 0 or ENOMEM */
 void debug_slab_fini(span_t *s);
-void *debug_alloc_small(size_t size);
+/* The class for a request of `size` bytes: room for a redzone byte. */
+unsigned debug_class(size_t size);
+/* A block of class sc (at least debug_class(size)) for `size` bytes. */
+void *debug_alloc_small(size_t size, unsigned sc);
 void debug_free_small(void *p, unsigned sc);
 size_t debug_usable_small(const void *p, const span_t *s);
 

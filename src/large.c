@@ -65,24 +65,31 @@ huge_realloc(span_t *s, size_t new_size)
 	}
 	if (s->sc)
 		return NULL;
-	/* The new range must be in the page map before it can be published;
-	 * leaves are reserved first so the remap cannot be undone. */
-	void *q = os_remap((void *)s->base, old, mapped);
-	if (q == NULL)
-		return NULL;
-	if ((uintptr_t)q != s->base) {
-		if (pagemap_set((uintptr_t)q, 1, (uintptr_t)s) != 0) {
-			/* Cannot register it: keep the memory usable by
-			 * moving it back is not possible; give up cleanly. */
-			void *back = os_remap(q, mapped, old);
-			PC_CHECK(back != NULL, "huge remap rollback");
-			if (back != (void *)s->base)
-				PC_CHECK(pagemap_set((uintptr_t)back, 1,
-				    (uintptr_t)s) == 0, "pagemap");
-			s->base = (uintptr_t)back;
+	/* Grow in place if the addresses above are free. */
+	void *q = os_remap((void *)s->base, old, mapped, NULL);
+	if (q == NULL) {
+		/*
+		 * Move without copying: map the new home, register it, then
+		 * have the kernel move the pages onto it.  The old entry is
+		 * cleared before the move, while we still own the range: once
+		 * it is unmapped another thread may map and register it.
+		 */
+		void *t = os_reserve(mapped, PC_PAGE);
+		if (t == NULL)
+			return NULL;
+		if (pagemap_set((uintptr_t)t, 1, (uintptr_t)s) != 0) {
+			os_release(t, mapped);
 			return NULL;
 		}
 		PC_CHECK(pagemap_set(s->base, 1, 0) == 0, "pagemap");
+		q = os_remap((void *)s->base, old, mapped, t);
+		if (q == NULL) {
+			PC_CHECK(pagemap_set(s->base, 1, (uintptr_t)s) == 0,
+			    "pagemap");
+			PC_CHECK(pagemap_set((uintptr_t)t, 1, 0) == 0, "pagemap");
+			os_release(t, mapped);
+			return NULL;
+		}
 		s->base = (uintptr_t)q;
 	}
 	__atomic_fetch_add(&huge_bytes, mapped - old, __ATOMIC_RELAXED);

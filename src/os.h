@@ -12,8 +12,10 @@
  * Memory.  os_reserve returns readable, writable, zero-filled memory of
  * `size` bytes aligned to `align` (a power of two, at least a page), or NULL.
  * os_purge gives the pages back to the OS; they read as zero afterwards.
- * os_remap resizes a region from os_reserve whose alignment is only the page
- * size; it returns the (possibly moved) region or NULL if the OS cannot.
+ * os_remap grows a region from os_reserve: in place when `target` is NULL,
+ * otherwise by moving its pages onto `target` (a region of new_size bytes
+ * from os_reserve, which it replaces) without copying.  It returns the
+ * region's new address, or NULL if the OS cannot (nothing changed then).
  */
 void *os_reserve(size_t size, size_t align);
 /* As os_reserve, preferring exactly `hint` (then no other address is
@@ -24,7 +26,7 @@ void *os_reserve_near(size_t size, size_t align, void *hint);
 bool  os_can_merge_reservations(void);
 void  os_release(void *p, size_t size);
 void  os_purge(void *p, size_t size);
-void *os_remap(void *p, size_t old_size, size_t new_size);
+void *os_remap(void *p, size_t old_size, size_t new_size, void *target);
 /* Shrink a region from os_reserve in place, releasing its tail. */
 void  os_release_tail(void *p, size_t old_size, size_t new_size);
 size_t os_page_size(void);

@@ -134,11 +134,13 @@ os_hugepage(void *p, size_t size, int mode)
 }
 
 void *
-os_remap(void *p, size_t old_size, size_t new_size)
+os_remap(void *p, size_t old_size, size_t new_size, void *target)
 {
 	if (os_injected_failure())
 		return NULL;
-	void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE);
+	void *q = target == NULL ? mremap(p, old_size, new_size, 0) :
+	    mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED,
+	    target);
 	return q == MAP_FAILED ? NULL : q;
 }
 

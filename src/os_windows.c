@@ -211,11 +211,12 @@ os_purge(void *p, size_t size)
 
 /* Windows cannot grow a reservation in place nor move one: callers copy. */
 void *
-os_remap(void *p, size_t old_size, size_t new_size)
+os_remap(void *p, size_t old_size, size_t new_size, void *target)
 {
 	(void)p;
 	(void)old_size;
 	(void)new_size;
+	(void)target;
 	return NULL;
 }
 

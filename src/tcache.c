@@ -146,7 +146,7 @@ tcache_alloc_slow(size_t size)
 		tc = tcache_setup();
 	if (tc == NULL || TBIN(tc, sc)->cap == 0) {
 		if (opt_debug)
-			return debug_alloc_small(size);
+			return debug_alloc_small(size, debug_class(size));
 		void *p;
 		if (arena_refill(arena_choose(), sc, &p, 1) == 1)
 			return p;

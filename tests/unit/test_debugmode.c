@@ -32,6 +32,18 @@ child(const char *mode)
 		char *p = malloc(100);
 		p[100] = 1;	/* one past the end */
 		free(p);
+	} else if (strcmp(mode, "memalign") == 0) {
+		/* Aligned blocks keep their alignment with a redzone (the
+		 * redzone once pushed them into a class that broke it). */
+		for (int i = 0; i < 1000; i++) {
+			size_t al = (size_t)16 << (i % 9);
+			void *p = memalign(al, 134);
+			if (p == NULL || (uintptr_t)p % al != 0 ||
+			    malloc_usable_size(p) != 134)
+				return 4;
+			memset(p, 1, 134);
+			free(p);
+		}
 	} else if (strcmp(mode, "clean") == 0) {
 		void *v[1000];
 		for (int r = 0; r < 20; r++) {
@@ -105,6 +117,18 @@ test_overflow(void **state)
 }
 
 static void
+test_aligned(void **state)
+{
+	(void)state;
+	char err[4096];
+	int st;
+	run("memalign", &st, err, sizeof(err));
+	assert_string_equal(err, "");
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static void
 test_clean_program(void **state)
 {
 	(void)state;
@@ -124,6 +148,7 @@ main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_write_after_free),
 		cmocka_unit_test(test_overflow),
+		cmocka_unit_test(test_aligned),
 		cmocka_unit_test(test_clean_program),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -115,7 +115,7 @@ test_release_tail(void **state)
 	os_release(p, 256 * KiB);
 	assert_int_equal(state_of(p), MEM_FREE);
 	assert_int_equal(state_of(p + 512 * KiB), MEM_FREE);
-	assert_null(os_remap(p, 1, 2));
+	assert_null(os_remap(p, 1, 2, NULL));
 }
 
 static void
