@@ -5,7 +5,8 @@ void
 slab_init(span_t *s, unsigned sc)
 {
 	unsigned nobjs = sc_table[sc].nobjs;
-	s->kind = SPAN_SLAB;
+	/* s->kind is already SPAN_SLAB (pages_alloc set it under the arena
+	 * lock, which neighbours' frees read it under): not stored again. */
 	s->sc = (uint8_t)sc;
 	s->nfree = (uint16_t)nobjs;
 	for (unsigned w = 0; w < SPAN_BITMAP_WORDS; w++) {

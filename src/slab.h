@@ -15,6 +15,7 @@ enum slab_free_result {
 	SLAB_INTERIOR,		/* not the start of an object */
 };
 
+/* Set up span s (kind SPAN_SLAB already) as an all-free slab of class sc. */
 void slab_init(span_t *s, unsigned sc);
 
 /* Take up to n free objects; returns how many were taken. */
