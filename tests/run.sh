@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Build pcmalloc and run the whole test suite: gcc and clang, Release and
-# Debug (Debug turns on internal assertions), the prefixed-only build, then
-# the Windows leg (mingw-w64 cross build, tests under wine).  Installs what
-# the tests need with apt when it is missing.
+# Debug (Debug turns on internal assertions), a soak, the sanitizer builds
+# and a minute of fuzzing, the prefixed-only build, then the Windows leg
+# (mingw-w64 cross build, tests under wine).  Installs what the tests need
+# with apt when it is missing.
 # Usage: tests/run.sh [--quick] [--no-windows]
-#   --quick       only the gcc Release build (and no Windows leg)
+#   --quick       only the gcc Release build and its soak (no sanitizers,
+#                 fuzzing or Windows leg)
 #   --no-windows  skip the Windows leg
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +22,11 @@ command -v perl >/dev/null || need+=(perl)
 command -v sqlite3 >/dev/null || need+=(sqlite3)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v groff >/dev/null || need+=(groff-base)
+# clang's sanitizer and libFuzzer runtimes, for the sanitizer and fuzz legs.
+if command -v clang >/dev/null &&
+    [ ! -f "$(clang -print-file-name=libclang_rt.fuzzer-x86_64.a)" ]; then
+	need+=(libclang-rt-14-dev)
+fi
 # CPython's own tests, run under LD_PRELOAD by tests/override.
 if [ -x /usr/bin/python3 ] && ! /usr/bin/python3 -c 'import test.test_dict' 2>/dev/null; then
 	need+=("libpython3.$(/usr/bin/python3 -c 'import sys; print(sys.version_info[1])')-testsuite")
@@ -33,15 +40,19 @@ fi
 
 configs=("gcc Release" "clang Debug" "gcc Debug" "clang Release")
 windows=1
+full=1
 for arg in "$@"; do
 	case $arg in
-	--quick) configs=("gcc Release"); windows=0 ;;
+	--quick) configs=("gcc Release"); windows=0; full=0 ;;
 	--no-windows) windows=0 ;;
 	*) echo "usage: tests/run.sh [--quick] [--no-windows]" >&2; exit 2 ;;
 	esac
 done
 
 status=0
+npass=0 nfail=0
+# Each leg's result, for the closing line.
+leg() { if [ "$1" = 0 ]; then npass=$((npass + 1)); else nfail=$((nfail + 1)); status=1; fi; }
 for cfg in "${configs[@]}"; do
 	set -- $cfg
 	cc=$1 type=$2
@@ -50,15 +61,29 @@ for cfg in "${configs[@]}"; do
 	CC=$cc cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE="$type" \
 		-DPCMALLOC_BUILD_TESTS=ON >/dev/null
 	cmake --build "$dir" -j2 >/dev/null
-	if ! ctest --test-dir "$dir" --output-on-failure -j2 -LE soak; then
-		status=1
-	fi
+	rc=0
+	ctest --test-dir "$dir" --output-on-failure -j2 -LE soak || rc=1
+	leg $rc
 	# The soak (a minute of threads, forks and pc_check) runs once.
-	if [ "$cc $type" = "gcc Release" ] &&
-	    ! ctest --test-dir "$dir" --output-on-failure -L soak; then
-		status=1
+	if [ "$cc $type" = "gcc Release" ]; then
+		rc=0
+		ctest --test-dir "$dir" --output-on-failure -L soak || rc=1
+		leg $rc
 	fi
 done
+if [ "$full" = 1 ]; then
+	# ASan+UBSan and TSan builds of the prefixed-only library, then a
+	# bounded libFuzzer run against a shadow model (tests/fuzz).
+	echo "=== sanitizers (tests/sanitize.sh) ==="
+	rc=0
+	tests/sanitize.sh all || rc=1
+	leg $rc
+	echo "=== fuzzer, 60 s (tests/fuzz/run.sh) ==="
+	rc=0
+	tests/fuzz/run.sh 60 || rc=1
+	leg $rc
+fi
+
 # The embedding variant: only the pc_* names are exported.
 echo "=== prefixed-only build (PCMALLOC_OVERRIDE=OFF) ==="
 dir=build-test/prefixed
@@ -69,14 +94,16 @@ bad=$(nm -D --defined-only "$dir/libpcmalloc.so" | awk '{print $3}' |
 	grep -v '^pc_' || true)
 if [ -n "$bad" ]; then
 	echo "FAIL: the prefixed-only library exports: $bad"
-	status=1
+	leg 1
 else
 	echo "prefixed-only library exports only pc_* names: ok"
+	leg 0
 fi
 if [ "$windows" = 1 ]; then
 	echo "=== Windows leg (.ci/windows.sh) ==="
-	if ! .ci/windows.sh; then
-		status=1
-	fi
+	rc=0
+	.ci/windows.sh || rc=1
+	leg $rc
 fi
+echo "legs: $npass passed, $nfail failed"
 exit $status
