@@ -37,6 +37,8 @@ void  os_hugepage(void *p, size_t size, int mode);
 /* Fault injection for tests: the n-th reservation from now and every one
  * after it fail, until this is called with 0. */
 void os_fail_reserve_after(unsigned long n);
+/* For the os_*.c files: whether this reservation is to fail. */
+bool os_injected_failure(void);
 
 /* CPUs.  os_cpu may return any number; callers reduce it to a range. */
 unsigned os_cpu(void);

@@ -68,7 +68,6 @@ srcs=()
 for f in src/*.c; do
 	case $(basename "$f") in
 	override*|os_windows.c) ;;
-	os_*) [ "$(basename "$f")" = os_linux.c ] && srcs+=("$f") ;;
 	*) srcs+=("$f") ;;
 	esac
 done

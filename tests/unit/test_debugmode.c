@@ -16,6 +16,8 @@
 #include <sys/wait.h>
 #include <cmocka.h>
 
+#include "run_self.h"
+
 static void *volatile sink;
 
 static int
@@ -69,36 +71,12 @@ child(const char *mode)
 }
 
 static void
-run(const char *mode, int *status, char *err, size_t cap)
-{
-	int fd[2];
-	assert_int_equal(pipe(fd), 0);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(fd[1], 2);
-		close(fd[0]);
-		setenv("PCMALLOC_CONF", "debug:true", 1);
-		execl("/proc/self/exe", "test_debugmode", mode, (char *)NULL);
-		_exit(127);
-	}
-	close(fd[1]);
-	size_t n = 0;
-	ssize_t r;
-	while (n < cap - 1 && (r = read(fd[0], err + n, cap - 1 - n)) > 0)
-		n += (size_t)r;
-	err[n] = '\0';
-	close(fd[0]);
-	waitpid(pid, status, 0);
-}
-
-static void
 test_write_after_free(void **state)
 {
 	(void)state;
 	char err[4096];
 	int st;
-	run("uaf", &st, err, sizeof(err));
+	run_self("uaf", "debug:true", &st, err, sizeof(err));
 	assert_non_null(strstr(err, "pcmalloc: write to a freed block at 0x"));
 	assert_non_null(strstr(err, "size class 112, byte 10"));
 	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
@@ -110,7 +88,7 @@ test_overflow(void **state)
 	(void)state;
 	char err[4096];
 	int st;
-	run("overflow", &st, err, sizeof(err));
+	run_self("overflow", "debug:true", &st, err, sizeof(err));
 	assert_non_null(strstr(err, "pcmalloc: write past the end of block 0x"));
 	assert_non_null(strstr(err, "byte 100"));
 	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
@@ -122,7 +100,7 @@ test_aligned(void **state)
 	(void)state;
 	char err[4096];
 	int st;
-	run("memalign", &st, err, sizeof(err));
+	run_self("memalign", "debug:true", &st, err, sizeof(err));
 	assert_string_equal(err, "");
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
@@ -134,7 +112,7 @@ test_clean_program(void **state)
 	(void)state;
 	char err[4096];
 	int st;
-	run("clean", &st, err, sizeof(err));
+	run_self("clean", "debug:true", &st, err, sizeof(err));
 	assert_string_equal(err, "");
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);

@@ -15,6 +15,8 @@
 #include <sys/wait.h>
 #include <cmocka.h>
 
+#include "run_self.h"
+
 #include "pcmalloc.h"
 
 static size_t
@@ -117,40 +119,14 @@ test_stats_print(void **state)
 	assert_true(printed > 200);
 }
 
-/* Runs `self child-mode` with PCMALLOC_CONF=conf; returns its stderr. */
-static void
-run_child(const char *mode, const char *conf, char *err, size_t cap,
-    int *status)
-{
-	int fd[2];
-	assert_int_equal(pipe(fd), 0);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(fd[1], 2);
-		close(fd[0]);
-		setenv("PCMALLOC_CONF", conf, 1);
-		execl("/proc/self/exe", "test_footprint", mode, (char *)NULL);
-		_exit(127);
-	}
-	close(fd[1]);
-	size_t n = 0;
-	ssize_t r;
-	while (n < cap - 1 && (r = read(fd[0], err + n, cap - 1 - n)) > 0)
-		n += (size_t)r;
-	err[n] = '\0';
-	close(fd[0]);
-	waitpid(pid, status, 0);
-}
-
 static void
 test_bad_conf_reported(void **state)
 {
 	(void)state;
 	char err[4096];
 	int status;
-	run_child("alloc", "bogus:1,narenas:lots,decay_ms:5", err,
-	    sizeof(err), &status);
+	run_self("alloc", "bogus:1,narenas:lots,decay_ms:5", &status, err,
+	    sizeof(err));
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	assert_non_null(strstr(err, "pcmalloc: PCMALLOC_CONF: unknown option"));
 	assert_non_null(strstr(err, "bogus"));
@@ -163,8 +139,8 @@ test_decay_background(void **state)
 	(void)state;
 	char err[4096];
 	int status;
-	run_child("decay", "decay_ms:50,background_thread:true", err,
-	    sizeof(err), &status);
+	run_self("decay", "decay_ms:50,background_thread:true", &status, err,
+	    sizeof(err));
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		fail_msg("decay child failed: %s", err);
 }
@@ -177,7 +153,7 @@ test_decay_auto(void **state)
 	(void)state;
 	char err[4096];
 	int status;
-	run_child("decay", "decay_ms:50", err, sizeof(err), &status);
+	run_self("decay", "decay_ms:50", &status, err, sizeof(err));
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		fail_msg("auto decay child failed: %s", err);
 }
@@ -188,7 +164,7 @@ test_stats_print_at_exit(void **state)
 	(void)state;
 	char err[8192];
 	int status;
-	run_child("alloc", "stats_print:true", err, sizeof(err), &status);
+	run_self("alloc", "stats_print:true", &status, err, sizeof(err));
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	assert_non_null(strstr(err, "pcmalloc 0.1.0 statistics"));
 	assert_non_null(strstr(err, "arena 0:"));

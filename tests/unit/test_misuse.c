@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <cmocka.h>
 
+#include "run_self.h"
+
 static void *volatile sink;
 
 static int
@@ -59,38 +61,11 @@ child(const char *mode)
 }
 
 static void
-run(const char *mode, const char *conf, int *status, char *err, size_t cap)
-{
-	int fd[2];
-	assert_int_equal(pipe(fd), 0);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(fd[1], 2);
-		close(fd[0]);
-		if (conf)
-			setenv("PCMALLOC_CONF", conf, 1);
-		else
-			unsetenv("PCMALLOC_CONF");
-		execl("/proc/self/exe", "test_misuse", mode, (char *)NULL);
-		_exit(127);
-	}
-	close(fd[1]);
-	size_t n = 0;
-	ssize_t r;
-	while (n < cap - 1 && (r = read(fd[0], err + n, cap - 1 - n)) > 0)
-		n += (size_t)r;
-	err[n] = '\0';
-	close(fd[0]);
-	waitpid(pid, status, 0);
-}
-
-static void
 expect(const char *mode, const char *message, bool aborts_by_default)
 {
 	char err[4096];
 	int st;
-	run(mode, NULL, &st, err, sizeof(err));
+	run_self(mode, NULL, &st, err, sizeof(err));
 	if (strstr(err, message) == NULL)
 		fail_msg("%s: no \"%s\" in stderr: %s", mode, message, err);
 	if (aborts_by_default) {
@@ -100,7 +75,7 @@ expect(const char *mode, const char *message, bool aborts_by_default)
 		fail_msg("%s: expected exit 0, status %d: %s", mode, st, err);
 	}
 	/* Warn-only mode: reported, and the program goes on. */
-	run(mode, "abort_on_error:false", &st, err, sizeof(err));
+	run_self(mode, "abort_on_error:false", &st, err, sizeof(err));
 	if (strstr(err, message) == NULL)
 		fail_msg("%s (warn): no \"%s\" in stderr: %s", mode, message,
 		    err);
@@ -122,7 +97,7 @@ test_size_class_named(void **state)
 	(void)state;
 	char err[4096];
 	int st;
-	run("immediate", "abort_on_error:false", &st, err, sizeof(err));
+	run_self("immediate", "abort_on_error:false", &st, err, sizeof(err));
 	assert_non_null(strstr(err, "(size class 48)"));
 }
 
