@@ -546,6 +546,14 @@ class Bench:
                     continue
                 ver = pkg_version(pkg)
                 cands.append((name, lib, "%s %s" % (lib, ver)))
+        # --extra NAME=PATH: another build to compare, e.g. a variant.
+        for spec in self.args.extra or []:
+            name, _, lib = spec.partition("=")
+            if not name or not os.path.exists(lib):
+                error("--extra %s: want NAME=PATH to a library" % spec)
+                sys.exit(2)
+            cands.append((name, os.path.abspath(lib), "%s (%s)" %
+                          (name, os.path.abspath(lib))))
         for name, lib, desc in cands:
             why = self.probe(name, lib)
             if why:
@@ -1071,6 +1079,9 @@ def main():
                          "(about 2 minutes)")
     ap.add_argument("--only", metavar="WORKLOAD[,W2...]",
                     help="run only these workloads (see --list)")
+    ap.add_argument("--extra", metavar="NAME=PATH", action="append",
+                    help="also run a library of your own under this name "
+                         "(repeatable), e.g. a build variant")
     ap.add_argument("--allocators", metavar="A,B,...",
                     help="allocators to run (default: all of %s that are "
                          "available)" % ",".join(ALL_ALLOCATORS))

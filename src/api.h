@@ -49,7 +49,7 @@ api_free(void *p)
 	}
 	/* free(p); free(p) costs one compare to catch (slots[-1] is a NULL
 	 * guard); other double frees are caught at the slab's bitmap. */
-	if (PC_UNLIKELY((b->slots + b->n)[-1] == p)) {
+	if (config_harden && PC_UNLIKELY((b->slots + b->n)[-1] == p)) {
 		tcache_double_free(p, (unsigned)(e & PM_SC_MASK) - 1);
 		return;
 	}

@@ -12,6 +12,13 @@
 #endif
 static const int config_debug = PC_DEBUG;
 
+/* Checks on the fast path (the free(p); free(p) compare).  Off only to
+ * measure what they cost: -DPCMALLOC_HARDEN=OFF. */
+#ifndef PC_HARDEN
+#define PC_HARDEN 1
+#endif
+static const bool config_harden = PC_HARDEN;
+
 /* Internal page: the unit of the page map, slabs and large extents. */
 #define PC_PAGE_SHIFT	12
 #define PC_PAGE		((size_t)1 << PC_PAGE_SHIFT)

@@ -86,7 +86,7 @@ tcache_free(void *p, unsigned sc)
 	/* The commonest double free, free(p); free(p), costs one compare to
 	 * catch here (slots[-1] is NULL); the others are caught when the
 	 * object reaches its slab's bitmap. */
-	if (PC_UNLIKELY((b->slots + b->n)[-1] == p)) {
+	if (config_harden && PC_UNLIKELY((b->slots + b->n)[-1] == p)) {
 		tcache_double_free(p, sc);
 		return;
 	}
