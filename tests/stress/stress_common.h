@@ -397,4 +397,16 @@ queue_producer_done(queue_t *q)
 	pthread_mutex_unlock(&q->mu);
 }
 
+/* At the end of a stress program the heap must be consistent
+ * (pc_check walks arenas, slabs, page map and this thread's cache). */
+static int
+stress_heap_check(void **state)
+{
+	(void)state;
+	int bad = pc_check();
+	if (bad != 0)
+		fprintf(stderr, "pc_check found %d problem(s)\n", bad);
+	return bad == 0 ? 0 : -1;
+}
+
 #endif

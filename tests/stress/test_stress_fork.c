@@ -289,5 +289,7 @@ main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fork_under_load),
 	};
-	return cmocka_run_group_tests_name("stress_fork", tests, NULL, NULL);
+	int failed = cmocka_run_group_tests_name("stress_fork", tests, NULL, NULL);
+	/* cmocka ignores a failing group teardown: check here. */
+	return failed != 0 || stress_heap_check(NULL) != 0;
 }
