@@ -47,13 +47,7 @@ api_free(void *p)
 		api_free_miss(p, e);	/* full, or not a small block */
 		return;
 	}
-	/* free(p); free(p) costs one compare to catch (slots[-1] is a NULL
-	 * guard); other double frees are caught at the slab's bitmap. */
-	if (config_harden && PC_UNLIKELY((b->slots + b->n)[-1] == p)) {
-		tcache_double_free(p, (unsigned)(e & PM_SC_MASK) - 1);
-		return;
-	}
-	b->slots[b->n++] = p;
+	tcache_push(b, p, (unsigned)(e & PM_SC_MASK) - 1);
 }
 
 #endif

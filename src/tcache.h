@@ -75,6 +75,20 @@ tcache_bin_of_tag(unsigned tag)
 }
 
 /* Free a small object of class sc. */
+/* Push p (class sc) on bin b, which has room.  The commonest double
+ * free, free(p); free(p), costs one compare to catch here (slots[-1] is a
+ * NULL guard); the others are caught when the object reaches its slab's
+ * bitmap. */
+static PC_INLINE void
+tcache_push(tbin_t *b, void *p, unsigned sc)
+{
+	if (config_harden && PC_UNLIKELY((b->slots + b->n)[-1] == p)) {
+		tcache_double_free(p, sc);
+		return;
+	}
+	b->slots[b->n++] = p;
+}
+
 static PC_INLINE void
 tcache_free(void *p, unsigned sc)
 {
@@ -83,14 +97,7 @@ tcache_free(void *p, unsigned sc)
 		tcache_free_slow(p, sc);
 		return;
 	}
-	/* The commonest double free, free(p); free(p), costs one compare to
-	 * catch here (slots[-1] is NULL); the others are caught when the
-	 * object reaches its slab's bitmap. */
-	if (config_harden && PC_UNLIKELY((b->slots + b->n)[-1] == p)) {
-		tcache_double_free(p, sc);
-		return;
-	}
-	b->slots[b->n++] = p;
+	tcache_push(b, p, sc);
 }
 
 /* Flush the calling thread's cache completely. */
