@@ -57,7 +57,9 @@ PCMALLOC_API int   pc_trim(void);
  * write_cb (stderr when it is NULL), a line or less per call.
  * pc_stat_get reads one figure: "allocated", "active", "resident",
  * "dirty", "retained", "mapped", "metadata", "huge", "nhuge", "npurged",
- * "nmalloc", "nfree", "nrefills", "nflushes", "narenas", or per arena
+ * "nmalloc", "nfree", "nrefills", "nflushes", "narenas", "tcache" (bytes
+ * in thread caches), "nreclaims" (idle threads' caches emptied by other
+ * threads), or per arena
  * "arena.<i>.<mapped|active|dirty|allocated|resident|npurged|
  * nlarge_alloc|nlarge_free>".  Returns 0, or ENOENT for an unknown name.
  */

@@ -87,9 +87,10 @@ api_free_miss(void *p, uintptr_t entry)
 {
 	unsigned tag = (unsigned)(entry & PM_SC_MASK);
 	if (tag != 0)
-		tcache_free_slow(p, tag - 1);
+		tcache_free_miss(p, tag - 1);
 	else
 		api_free_slow(p, entry);
+	TCACHE_OP_END();
 }
 
 void
@@ -350,6 +351,7 @@ api_trim(void)
 	if (!__atomic_load_n(&pc_initialized, __ATOMIC_ACQUIRE))
 		return 0;
 	tcache_flush_self();
+	tcache_reclaim(false);
 	size_t purged = 0;
 	for (unsigned i = 0; i < narenas; i++)
 		purged += arena_purge_all(&arenas[i], true);

@@ -15,6 +15,7 @@
 
 void *api_malloc_large(size_t size) PC_NOINLINE;
 void api_free_slow(void *p, uintptr_t entry) PC_NOINLINE;
+/* Ends the fast path's cache operation (tcache.h). */
 void api_free_miss(void *p, uintptr_t entry) PC_NOINLINE;
 void *api_calloc(size_t n, size_t size);
 void *api_realloc(void *p, size_t size);
@@ -41,6 +42,7 @@ api_malloc(size_t size)
 static PC_INLINE void
 api_free(void *p)
 {
+	TCACHE_OP_BEGIN();
 	uintptr_t e = pagemap_lookup(p);
 	tbin_t *b = tcache_bin_of_tag((unsigned)(e & PM_SC_MASK));
 	if (PC_UNLIKELY(b->n == b->cap)) {

@@ -27,6 +27,18 @@
 #define PC_TLS __thread __attribute__((tls_model("initial-exec")))
 #endif
 
+/* Orders this thread's memory accesses in the compiled code only; the
+ * thread caches pair it with os_remote_fence() (asymmetric fence). */
+#define PC_COMPILER_BARRIER() __asm__ __volatile__("" ::: "memory")
+
+#if defined(__SANITIZE_THREAD__)
+#define PC_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PC_TSAN 1
+#endif
+#endif
+
 #define PC_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define PC_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define PC_ALIGN_UP(x, a) (((x) + ((a) - 1)) & ~((uintptr_t)(a) - 1))

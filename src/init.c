@@ -1,7 +1,7 @@
 /*
  * Bootstrap and fork protocol.
  *
- * Lock order (outer first): bin locks (one at a time) -> arena page-heap
+ * Lock order (outer first): the thread caches' live list lock -> bin locks (one at a time) -> arena page-heap
  * locks -> tcache recycle lock -> base lock -> page-map lock.  The init lock
  * is only taken with none of the others held.
  *
@@ -37,6 +37,7 @@ pc_prefork(void)
 	if (!pc_initialized)
 		return;
 	os_lock(&init_lock);
+	tcache_live_prefork();
 	arena_prefork();
 	tcache_prefork();
 	base_prefork();
@@ -52,6 +53,7 @@ pc_postfork_parent(void)
 	base_postfork_parent();
 	tcache_postfork_parent();
 	arena_postfork_parent();
+	tcache_live_postfork_parent();
 	os_unlock(&init_lock);
 }
 
@@ -72,6 +74,7 @@ pc_postfork_child(void)
 	base_postfork_child();
 	tcache_postfork_child();
 	arena_postfork_child();
+	tcache_live_postfork_child();
 	os_lock_init(&init_lock);
 }
 
@@ -112,6 +115,8 @@ pc_background_main(void *arg)
 	for (;;) {
 		uint64_t step = opt_decay_ms / 16;
 		os_sleep_ms((unsigned)PC_MIN(PC_MAX(step, 10u), 500u));
+		/* Idle threads' caches first: what they return decays. */
+		tcache_reclaim_tick();
 		for (unsigned i = 0; i < narenas; i++)
 			arena_decay_tick(&arenas[i]);
 	}

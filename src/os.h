@@ -66,6 +66,15 @@ void os_yield(void);
 int  os_thread_start(void (*fn)(void *), void *arg);
 void os_sleep_ms(unsigned ms);
 
+/*
+ * Asymmetric fence: returns once every other thread of the process has
+ * executed a full memory barrier (or is not running, which implies one).
+ * Paired with a compiler-only barrier on the other side, a store then a
+ * load on each side cannot both miss the other's store.  False if the OS
+ * cannot do it (the caller must then not rely on it).
+ */
+bool os_remote_fence(void);
+
 /* Locks: never allocate, statically initialisable, re-initialised in the
  * child after fork. */
 #if defined(_WIN32)

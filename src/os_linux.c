@@ -287,6 +287,40 @@ os_sleep_ms(unsigned ms)
 		;
 }
 
+/*
+ * membarrier(PRIVATE_EXPEDITED) interrupts the CPUs running this process's
+ * threads and has each execute a barrier (Linux 4.14).  It needs a
+ * registration, per process: a forked child registers again on EPERM.
+ */
+#ifndef MEMBARRIER_CMD_PRIVATE_EXPEDITED
+#define MEMBARRIER_CMD_PRIVATE_EXPEDITED (1 << 3)
+#define MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED (1 << 4)
+#endif
+
+bool
+os_remote_fence(void)
+{
+#ifdef SYS_membarrier
+	static int unavailable;
+	if (__atomic_load_n(&unavailable, __ATOMIC_RELAXED))
+		return false;
+	int saved = errno;
+	bool ok = syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED,
+	    0, 0) == 0;
+	if (!ok && errno == EPERM &&
+	    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+	    0, 0) == 0)
+		ok = syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED,
+		    0, 0) == 0;
+	if (!ok)	/* old kernel, seccomp, valgrind: stop asking */
+		__atomic_store_n(&unavailable, 1, __ATOMIC_RELAXED);
+	errno = saved;
+	return ok;
+#else
+	return false;
+#endif
+}
+
 void
 os_lock_init(os_lock_t *l)
 {

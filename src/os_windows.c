@@ -469,6 +469,13 @@ os_sleep_ms(unsigned ms)
 	Sleep(ms);
 }
 
+bool
+os_remote_fence(void)
+{
+	FlushProcessWriteBuffers();
+	return true;
+}
+
 /* ---- Locks: SRWLOCK, whose all-zero state is "unlocked" ------------------ */
 
 void

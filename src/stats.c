@@ -10,6 +10,7 @@
 #include "init.h"
 #include "large.h"
 #include "os.h"
+#include "tcache.h"
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
@@ -48,6 +49,8 @@ stats_totals(stats_totals_t *t)
 			t->nfree += LOAD(a->bins[c].nobj_in);
 		}
 	}
+	t->tcache = tcache_cached_bytes();
+	t->nreclaims = tcache_nreclaims();
 	t->huge = huge_mapped_bytes();
 	t->nhuge = huge_count();
 	t->metadata = base_mapped_bytes();
@@ -120,6 +123,7 @@ pc_stat_get(const char *name, unsigned long long *value)
 		{ "nhuge", t.nhuge }, { "npurged", t.npurged },
 		{ "nrefills", t.nrefills }, { "nflushes", t.nflushes },
 		{ "nmalloc", t.nmalloc }, { "nfree", t.nfree },
+		{ "tcache", t.tcache }, { "nreclaims", t.nreclaims },
 		{ "narenas", pc_initialized ? narenas : 0 },
 	};
 	for (size_t i = 0; i < PC_ARRAY_LEN(tab); i++) {
@@ -203,11 +207,13 @@ pc_stats_print(void (*write_cb)(void *opaque, const char *text),
 	out_kv(&o, "mapped", t.mapped);
 	out_kv(&o, "metadata", t.metadata);
 	out_kv(&o, "huge", t.huge);
+	out_kv(&o, "tcache", t.tcache);
 	out_str(&o, "\ncounts:");
 	out_kv(&o, "malloc", t.nmalloc);
 	out_kv(&o, "free", t.nfree);
 	out_kv(&o, "refill", t.nrefills);
 	out_kv(&o, "flush", t.nflushes);
+	out_kv(&o, "reclaim", t.nreclaims);
 	out_kv(&o, "purged_pages", t.npurged);
 	out_kv(&o, "huge_blocks", t.nhuge);
 	out_str(&o, "\n");

@@ -25,6 +25,8 @@ typedef struct stats_totals {
 	uint64_t nflushes;
 	uint64_t nmalloc;	/* objects out of slabs, large and huge allocs */
 	uint64_t nfree;		/* objects back into slabs, large frees */
+	size_t tcache;		/* bytes of objects in thread caches */
+	uint64_t nreclaims;	/* idle threads' caches emptied by others */
 } stats_totals_t;
 
 void stats_totals(stats_totals_t *t);

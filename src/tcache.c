@@ -11,11 +11,29 @@
 #include "pagemap.h"
 
 /* Zero-capacity caches whose identity is the thread's state. */
-static tcache_t tcache_new, tcache_busy, tcache_dead;
+static tcache_t tcache_new, tcache_busy, tcache_dead, tcache_stolen;
+#if PC_TCACHE_RECLAIM
+PC_TLS tcache_thread_t tcache_thread = { &tcache_new, 0 };
+#else
 OS_TLS_DEFINE(tcache_t *, tcache_tls, &tcache_new);
+#endif
 
 static os_lock_t tcache_lock = OS_LOCK_INIT;
 static tcache_t *tcache_recycled;	/* tcache_lock */
+
+/*
+ * Caches in use, for tcache_reclaim and statistics.  tcache_live_lock
+ * comes before every arena lock (a reclaim flushes while holding it), and
+ * an owner whose cache was taken waits on it in its slow path.
+ */
+static os_lock_t tcache_live_lock = OS_LOCK_INIT;
+static tcache_t *tcache_live;		/* tcache_live_lock */
+static uint64_t tcache_reclaimed;	/* caches emptied by others */
+
+#if PC_TCACHE_RECLAIM
+/* The thread's own cache while tcache_tls points elsewhere. */
+static PC_TLS tcache_t *tcache_home;
+#endif
 
 static size_t
 tcache_bytes(void)
@@ -54,34 +72,85 @@ tcache_create(void)
 	}
 	memset(tc->busy, 0, sizeof(tc->busy));
 	tc->events = 0;
-	tc->next = NULL;
+	tc->nslow = tc->nslow_seen = 0;
+	tc->next = tc->live_prev = tc->live_next = NULL;
+	tc->orphan = tc->orphan_busy = tc->fenced = false;
 	return tc;
+}
+
+static void
+tcache_live_unlink(tcache_t *tc)
+{
+	if (tc->live_prev != NULL)
+		tc->live_prev->live_next = tc->live_next;
+	else
+		tcache_live = tc->live_next;
+	if (tc->live_next != NULL)
+		tc->live_next->live_prev = tc->live_prev;
+	tc->live_prev = tc->live_next = NULL;
+}
+
+static void
+tcache_recycle(tcache_t *tc)
+{
+	os_lock(&tcache_lock);
+	tc->next = tcache_recycled;
+	tcache_recycled = tc;
+	os_unlock(&tcache_lock);
+}
+
+/* Called on the slow path of a thread whose cache was reclaimed: wait for
+ * the reclaimer to finish, then point the thread at it again. */
+static tcache_t *
+tcache_take_back(void)
+{
+#if PC_TCACHE_RECLAIM
+	os_lock(&tcache_live_lock);
+	tcache_t *tc = tcache_home;
+	TCACHE_SET(tc);
+	os_unlock(&tcache_live_lock);
+	return tc;
+#else
+	return NULL;
+#endif
 }
 
 static tcache_t *
 tcache_setup(void)
 {
-	if (OS_TLS_GET(tcache_tls) != &tcache_new)
+	if (TCACHE_GET() == &tcache_stolen)
+		return tcache_take_back();
+	if (TCACHE_GET() != &tcache_new)
 		return NULL;
 	if (pc_ensure_init() != 0 || !pc_hooks_ready || !opt_tcache)
 		return NULL;
-	OS_TLS_SET(tcache_tls, &tcache_busy);
+	TCACHE_SET(&tcache_busy);
 	tcache_t *tc = tcache_create();
 	if (tc == NULL) {
-		OS_TLS_SET(tcache_tls, &tcache_new);
+		TCACHE_SET(&tcache_new);
 		return NULL;
 	}
 	/* May allocate (pthread_setspecific for a high key): that nested
 	 * call sees tcache_busy and bypasses the cache. */
 	if (os_thread_exit_arm(tc) != 0) {
-		OS_TLS_SET(tcache_tls, &tcache_new);
-		os_lock(&tcache_lock);
-		tc->next = tcache_recycled;
-		tcache_recycled = tc;
-		os_unlock(&tcache_lock);
+		TCACHE_SET(&tcache_new);
+		tcache_recycle(tc);
 		return NULL;
 	}
-	OS_TLS_SET(tcache_tls, tc);
+	TCACHE_SET(tc);
+#if PC_TCACHE_RECLAIM
+	/* Reclaimable from now on: we are inside an operation, so a pass
+	 * that starts now leaves the cache alone until it ends. */
+	tc->tls_slot = &tcache_thread.cache;
+	tc->in_op_slot = &tcache_thread.in_op;
+	tcache_home = tc;
+#endif
+	os_lock(&tcache_live_lock);
+	tc->live_next = tcache_live;
+	if (tcache_live != NULL)
+		tcache_live->live_prev = tc;
+	tcache_live = tc;
+	os_unlock(&tcache_live_lock);
 	return tc;
 }
 
@@ -118,6 +187,8 @@ static void
 tcache_event(tcache_t *tc, unsigned sc)
 {
 	tc->busy[sc] = 1;
+	/* Read by tcache_reclaim in other threads. */
+	__atomic_store_n(&tc->nslow, tc->nslow + 1, __ATOMIC_RELAXED);
 	if (PC_LIKELY(++tc->events < TCACHE_GC_EVENTS))
 		return;
 	tc->events = 0;
@@ -128,11 +199,12 @@ tcache_event(tcache_t *tc, unsigned sc)
 		tc->busy[c] = 0;
 	}
 	arena_decay_tick(arena_choose());
+	tcache_reclaim_tick();
 	pc_background_poll();
 }
 
-void *
-tcache_alloc_slow(size_t size)
+static void *
+tcache_alloc_miss(size_t size)
 {
 	/* The class tables are only valid after init: the fast path's
 	 * class of the very first request may be wrong, so recompute. */
@@ -141,7 +213,7 @@ tcache_alloc_slow(size_t size)
 		return NULL;
 	}
 	unsigned sc = sc_index(size);
-	tcache_t *tc = OS_TLS_GET(tcache_tls);
+	tcache_t *tc = TCACHE_GET();
 	if (TBIN(tc, 0)->slots == NULL)	/* one of the state caches */
 		tc = tcache_setup();
 	if (tc == NULL || TBIN(tc, sc)->cap == 0) {
@@ -165,16 +237,25 @@ tcache_alloc_slow(size_t size)
 	return b->slots[got - 1];
 }
 
+void *
+tcache_alloc_slow(size_t size)
+{
+	void *p = tcache_alloc_miss(size);
+	TCACHE_OP_END();
+	return p;
+}
+
 void
 tcache_double_free(void *p, unsigned sc)
 {
+	TCACHE_OP_END();
 	arena_report_bad_free(true, p, sc);
 }
 
 void
-tcache_free_slow(void *p, unsigned sc)
+tcache_free_miss(void *p, unsigned sc)
 {
-	tcache_t *tc = OS_TLS_GET(tcache_tls);
+	tcache_t *tc = TCACHE_GET();
 	if (TBIN(tc, 0)->slots == NULL)	/* one of the state caches */
 		tc = tcache_setup();
 	if (tc == NULL || TBIN(tc, sc)->cap == 0) {
@@ -193,6 +274,13 @@ tcache_free_slow(void *p, unsigned sc)
 	b->slots[b->n++] = p;
 }
 
+void
+tcache_free_slow(void *p, unsigned sc)
+{
+	tcache_free_miss(p, sc);
+	TCACHE_OP_END();
+}
+
 static void
 tcache_flush_all(tcache_t *tc)
 {
@@ -206,23 +294,145 @@ tcache_flush_all(tcache_t *tc)
 void
 tcache_flush_self(void)
 {
-	tcache_t *tc = OS_TLS_GET(tcache_tls);
+	/* Not inside an operation: the lock keeps reclaimers out. */
+	os_lock(&tcache_live_lock);
+	tcache_t *tc = TCACHE_GET();
 	if (TBIN(tc, 0)->slots != NULL)
 		tcache_flush_all(tc);
+	os_unlock(&tcache_live_lock);
 }
 
 void
 tcache_thread_exit(void *arg)
 {
 	tcache_t *tc = arg;
-	/* From here on this thread bypasses caches: other destructors may
-	 * still allocate and free. */
-	OS_TLS_SET(tcache_tls, &tcache_dead);
+	/* Out of reach of reclaimers first; from then on this thread
+	 * bypasses caches: other destructors may still allocate and free. */
+	os_lock(&tcache_live_lock);
+	if (tc->live_prev != NULL || tcache_live == tc)
+		tcache_live_unlink(tc);
+	TCACHE_SET(&tcache_dead);
+#if PC_TCACHE_RECLAIM
+	tcache_home = NULL;
+#endif
+	os_unlock(&tcache_live_lock);
 	tcache_flush_all(tc);
-	os_lock(&tcache_lock);
-	tc->next = tcache_recycled;
-	tcache_recycled = tc;
-	os_unlock(&tcache_lock);
+	tcache_recycle(tc);
+}
+
+/* ---- Reclaiming idle threads' caches ----------------------------------- */
+
+#if PC_TCACHE_RECLAIM
+static bool
+tcache_holds_objects(const tcache_t *tc)
+{
+	for (unsigned sc = 0; sc < SC_NSMALL; sc++)
+		if (__atomic_load_n(&tc->bin[sc + 1].n, __ATOMIC_RELAXED))
+			return true;
+	return false;
+}
+#endif
+
+unsigned
+tcache_reclaim(bool idle_only)
+{
+#if PC_TCACHE_RECLAIM
+	if (!__atomic_load_n(&pc_initialized, __ATOMIC_ACQUIRE))
+		return 0;
+	unsigned emptied = 0, fenced = 0;
+	os_lock(&tcache_live_lock);
+	tcache_t *next;
+	for (tcache_t *tc = tcache_live; tc != NULL; tc = next) {
+		next = tc->live_next;
+		if (tc->orphan) {
+			/* Its thread did not survive a fork.  If it was
+			 * inside an operation its bins may be half updated:
+			 * leave it; otherwise return its objects. */
+			tcache_live_unlink(tc);
+			if (tc->orphan_busy)
+				continue;
+			tcache_flush_all(tc);
+			tcache_recycle(tc);
+			emptied++;
+			continue;
+		}
+		uint64_t nslow = __atomic_load_n(&tc->nslow, __ATOMIC_RELAXED);
+		bool idle = nslow == tc->nslow_seen;
+		tc->nslow_seen = nslow;
+		if (tc == tcache_home || (idle_only && !idle) ||
+		    !tcache_holds_objects(tc))
+			continue;
+		__atomic_store_n(tc->tls_slot, &tcache_stolen,
+		    __ATOMIC_RELAXED);
+		tc->fenced = true;
+		fenced++;
+	}
+	/* After the fence, an owner is either seen inside an operation
+	 * (which loaded its cache pointer before our store) or will see
+	 * tcache_stolen at its next one and wait on the live lock. */
+	bool fence_ok = fenced != 0 && os_remote_fence();
+	for (tcache_t *tc = tcache_live; tc != NULL && fenced != 0;
+	    tc = tc->live_next) {
+		if (!tc->fenced)
+			continue;
+		tc->fenced = false;
+		fenced--;
+		if (fence_ok &&
+		    __atomic_load_n(tc->in_op_slot, __ATOMIC_RELAXED) == 0) {
+			tcache_flush_all(tc);
+			emptied++;
+		}
+		/* Else the owner's next slow path points it back. */
+	}
+	os_unlock(&tcache_live_lock);
+	__atomic_fetch_add(&tcache_reclaimed, emptied, __ATOMIC_RELAXED);
+	return emptied;
+#else
+	(void)idle_only;
+	return 0;
+#endif
+}
+
+size_t
+tcache_cached_bytes(void)
+{
+	size_t bytes = 0;
+	os_lock(&tcache_live_lock);
+	for (tcache_t *tc = tcache_live; tc != NULL; tc = tc->live_next)
+		for (unsigned sc = 0; sc < SC_NSMALL; sc++)
+			bytes += (size_t)__atomic_load_n(&TBIN(tc, sc)->n,
+			    __ATOMIC_RELAXED) * sc_size(sc);
+	os_unlock(&tcache_live_lock);
+	return bytes;
+}
+
+uint64_t
+tcache_nreclaims(void)
+{
+	return __atomic_load_n(&tcache_reclaimed, __ATOMIC_RELAXED);
+}
+
+#if PC_TCACHE_RECLAIM
+static uint64_t tcache_next_reclaim_ns;
+#endif
+
+void
+tcache_reclaim_tick(void)
+{
+#if PC_TCACHE_RECLAIM
+	/* Half the decay time, and at least a second: a thread that only
+	 * hits its cache for that long loses it to a pass, and refills. */
+	uint64_t period = PC_MAX((uint64_t)opt_decay_ms / 2, (uint64_t)1000) *
+	    1000000u;
+	uint64_t now = os_now_ns();
+	uint64_t due = __atomic_load_n(&tcache_next_reclaim_ns,
+	    __ATOMIC_RELAXED);
+	if (now < due || !__atomic_compare_exchange_n(&tcache_next_reclaim_ns,
+	    &due, now + period, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return;
+	if (due != 0)	/* the first call only starts the clock */
+		tcache_reclaim(true);
+#endif
 }
 
 void
@@ -241,4 +451,36 @@ void
 tcache_postfork_child(void)
 {
 	os_lock_init(&tcache_lock);
+}
+
+/* The live lock is taken before the arenas' (init.c). */
+void
+tcache_live_prefork(void)
+{
+	os_lock(&tcache_live_lock);
+}
+
+void
+tcache_live_postfork_parent(void)
+{
+	os_unlock(&tcache_live_lock);
+}
+
+void
+tcache_live_postfork_child(void)
+{
+	os_lock_init(&tcache_live_lock);
+#if PC_TCACHE_RECLAIM
+	/* Only this thread survived.  The others' caches become orphans;
+	 * whether each was inside an operation is read now, before a new
+	 * thread can reuse the memory of the old one's TLS. */
+	for (tcache_t *tc = tcache_live; tc != NULL; tc = tc->live_next) {
+		/* Orphans of an earlier fork: their threads' memory may be
+		 * gone by now; what we read of them then still holds. */
+		if (tc == tcache_home || tc->orphan)
+			continue;
+		tc->orphan = true;
+		tc->orphan_busy = *tc->in_op_slot != 0;
+	}
+#endif
 }

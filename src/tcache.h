@@ -9,7 +9,23 @@
  * sets the thread up; no fast path checks for initialisation.  The thread's
  * state is which cache it points to: tcache_new (not set up yet),
  * tcache_busy (being set up: nested calls bypass caches), tcache_dead
- * (flushed at thread exit: bypass from now on), or its own cache.
+ * (flushed at thread exit: bypass from now on), tcache_stolen (another
+ * thread took the cache's contents: the next slow path takes it back), or
+ * its own cache.
+ *
+ * Idle threads: a thread that stops allocating keeps its cache, and the
+ * slabs under it, until it allocates again.  tcache_reclaim() empties such
+ * caches from another thread (trim, the purging thread, a periodic slow
+ * path).  It may only touch a cache its owner is not using, with no cost
+ * on the owner's fast path beyond two stores: every operation on the cache
+ * runs between TCACHE_OP_BEGIN and TCACHE_OP_END, which count the
+ * operations in progress in tcache_thread.in_op.  The reclaimer points the owner's
+ * cache pointer at tcache_stolen, runs os_remote_fence(), then reads
+ * in_op: either it sees the owner inside an operation (and leaves
+ * the cache alone), or the owner's next operation sees tcache_stolen and
+ * waits for the reclaimer in its slow path.  Linux only (the cache pointer
+ * must be addressable from another thread); not under TSan, which cannot
+ * see the fence.
  */
 #ifndef PC_TCACHE_H
 #define PC_TCACHE_H
@@ -40,13 +56,48 @@ typedef struct tcache {
 	tbin_t bin[SC_NSMALL + 1];
 	uint8_t busy[SC_NSMALL];	/* refilled or flushed since GC */
 	uint32_t events;	/* slow-path events since the GC step */
+	uint64_t nslow;		/* slow-path events, ever */
 	struct tcache *next;	/* recycle list */
+	/* Live list (tcache_live_lock), for tcache_reclaim. */
+	struct tcache *live_prev, *live_next;
+	struct tcache **tls_slot;	/* the owner's cache pointer */
+	unsigned *in_op_slot;		/* the owner's in_op */
+	uint64_t nslow_seen;	/* nslow at the previous reclaim pass */
+	bool orphan;		/* owner gone (fork child) */
+	bool orphan_busy;	/* ... inside an operation: leave it */
+	bool fenced;		/* pointed at tcache_stolen this pass */
 } tcache_t;
 
+#if !defined(_WIN32) && !defined(PC_TSAN)
+#define PC_TCACHE_RECLAIM 1
+/* One thread-local block: the fast path finds both fields from one
+ * thread-pointer offset. */
+typedef struct tcache_thread {
+	tcache_t *cache;
+	unsigned in_op;		/* operations in progress */
+} tcache_thread_t;
+extern PC_TLS tcache_thread_t tcache_thread;
+#define TCACHE_GET() (tcache_thread.cache)
+#define TCACHE_SET(v) (tcache_thread.cache = (v))
+#define TCACHE_OP_BEGIN() do { tcache_thread.in_op++; \
+	PC_COMPILER_BARRIER(); } while (0)
+#define TCACHE_OP_END() do { PC_COMPILER_BARRIER(); \
+	tcache_thread.in_op--; } while (0)
+#else
+#define PC_TCACHE_RECLAIM 0
 OS_TLS_DECLARE(tcache_t *, tcache_tls);
+#define TCACHE_GET() OS_TLS_GET(tcache_tls)
+#define TCACHE_SET(v) OS_TLS_SET(tcache_tls, v)
+#define TCACHE_OP_BEGIN() do { } while (0)
+#define TCACHE_OP_END() do { } while (0)
+#endif
 
+/* The slow paths entered from a fast path end its operation themselves,
+ * so the fast path reaches them with a tail call. */
 void *tcache_alloc_slow(size_t size) PC_NOINLINE;
 void tcache_free_slow(void *p, unsigned sc) PC_NOINLINE;
+/* tcache_free_slow without ending the operation. */
+void tcache_free_miss(void *p, unsigned sc);
 void tcache_double_free(void *p, unsigned sc) PC_NOINLINE PC_COLD;
 
 /* Allocate an object of class sc for a request of `size` bytes (the slow
@@ -54,10 +105,13 @@ void tcache_double_free(void *p, unsigned sc) PC_NOINLINE PC_COLD;
 static PC_INLINE void *
 tcache_alloc_sc(unsigned sc, size_t size)
 {
-	tbin_t *b = TBIN(OS_TLS_GET(tcache_tls), sc);
+	TCACHE_OP_BEGIN();
+	tbin_t *b = TBIN(TCACHE_GET(), sc);
 	if (PC_UNLIKELY(b->n == 0))
 		return tcache_alloc_slow(size);
-	return b->slots[--b->n];
+	void *p = b->slots[--b->n];
+	TCACHE_OP_END();
+	return p;
 }
 
 /* Allocate a small object (size <= SC_SMALL_MAX). */
@@ -67,18 +121,18 @@ tcache_alloc(size_t size)
 	return tcache_alloc_sc(sc_index(size), size);
 }
 
-/* The bin for a page-map tag (0: the always-full dummy). */
+/* The bin for a page-map tag (0: the always-full dummy).  Between
+ * TCACHE_OP_BEGIN and TCACHE_OP_END only. */
 static PC_INLINE tbin_t *
 tcache_bin_of_tag(unsigned tag)
 {
-	return &OS_TLS_GET(tcache_tls)->bin[tag];
+	return &TCACHE_GET()->bin[tag];
 }
 
-/* Free a small object of class sc. */
-/* Push p (class sc) on bin b, which has room.  The commonest double
- * free, free(p); free(p), costs one compare to catch here (slots[-1] is a
- * NULL guard); the others are caught when the object reaches its slab's
- * bitmap. */
+/* Push p (class sc) on bin b, which has room, and end the operation.
+ * The commonest double free, free(p); free(p), costs one compare to catch
+ * here (slots[-1] is a NULL guard); the others are caught when the object
+ * reaches its slab's bitmap. */
 static PC_INLINE void
 tcache_push(tbin_t *b, void *p, unsigned sc)
 {
@@ -87,12 +141,15 @@ tcache_push(tbin_t *b, void *p, unsigned sc)
 		return;
 	}
 	b->slots[b->n++] = p;
+	TCACHE_OP_END();
 }
 
+/* Free a small object of class sc. */
 static PC_INLINE void
 tcache_free(void *p, unsigned sc)
 {
-	tbin_t *b = TBIN(OS_TLS_GET(tcache_tls), sc);
+	TCACHE_OP_BEGIN();
+	tbin_t *b = TBIN(TCACHE_GET(), sc);
 	if (PC_UNLIKELY(b->n == b->cap)) {
 		tcache_free_slow(p, sc);
 		return;
@@ -102,8 +159,21 @@ tcache_free(void *p, unsigned sc)
 
 /* Flush the calling thread's cache completely. */
 void tcache_flush_self(void);
+/* Empty other threads' caches: all those not in use at this moment
+ * (idle_only false), or those whose thread had no slow-path event since
+ * the previous pass.  Returns how many were emptied. */
+unsigned tcache_reclaim(bool idle_only);
+/* Statistics: bytes of objects cached by all threads (approximate while
+ * they run); caches emptied by tcache_reclaim so far. */
+size_t tcache_cached_bytes(void);
+uint64_t tcache_nreclaims(void);
+/* From slow paths: run an idle pass if one is due (every decay_ms / 2). */
+void tcache_reclaim_tick(void);
 void tcache_thread_exit(void *tc);
 
+void tcache_live_prefork(void);
+void tcache_live_postfork_parent(void);
+void tcache_live_postfork_child(void);
 void tcache_prefork(void);
 void tcache_postfork_parent(void);
 void tcache_postfork_child(void);

@@ -134,9 +134,8 @@ check_arena_locked(arena_t *a)
 }
 
 static unsigned
-check_own_cache(void)
+check_cache(tcache_t *tc)
 {
-	tcache_t *tc = OS_TLS_GET(tcache_tls);
 	if (TBIN(tc, 0)->slots == NULL)
 		return 0;
 	unsigned bad = 0;
@@ -170,6 +169,16 @@ check_own_cache(void)
 					    p);
 		}
 	}
+	return bad;
+}
+
+/* As an operation on the cache, so that no reclaimer empties it meanwhile. */
+static unsigned
+check_own_cache(void)
+{
+	TCACHE_OP_BEGIN();
+	unsigned bad = check_cache(TCACHE_GET());
+	TCACHE_OP_END();
 	return bad;
 }
 

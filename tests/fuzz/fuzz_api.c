@@ -1083,7 +1083,7 @@ thread_main(void *arg)
 static unsigned long long
 cached_bytes(void)
 {
-	tcache_t *tc = OS_TLS_GET(tcache_tls);	/* state caches hold 0 */
+	tcache_t *tc = TCACHE_GET();	/* state caches hold 0 */
 	unsigned long long n = 0;
 	for (unsigned sc = 0; sc < SC_NSMALL; sc++)
 		n += (unsigned long long)TBIN(tc, sc)->n * sc_size(sc);

@@ -9,7 +9,14 @@
 #include <pthread.h>
 #include <cmocka.h>
 
+#include <string.h>
+#if !defined(_WIN32)
+#include <unistd.h>
+#include <sys/wait.h>
+#endif
+
 #include "arena.h"
+#include "os.h"
 #include "tcache.h"
 #include "pcmalloc.h"
 
@@ -35,7 +42,7 @@ test_bounded(void **state)
 	for (int i = 0; i < N; i++)
 		pc_free(v[i]);
 	unsigned sc = sc_index(64);
-	tcache_t *tc = OS_TLS_GET(tcache_tls);
+	tcache_t *tc = TCACHE_GET();
 	assert_true(TBIN(tc, sc)->n <= TBIN(tc, sc)->cap);
 	assert_true(TBIN(tc, sc)->cap > 0);
 }
@@ -81,6 +88,184 @@ test_thread_exit_flush(void **state)
 	assert_true(active_pages() <= before + narenas * slack + 64);
 }
 
+
+/* ---- Idle threads' caches (tcache_reclaim) ---------------------------- */
+
+/* A worker fills its cache, then sleeps on a condition variable until the
+ * test lets it go; it then checks its cache still works. */
+enum { IDLE_N = 400, IDLE_SIZE = 64 };
+static pthread_mutex_t idle_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t idle_cv = PTHREAD_COND_INITIALIZER;
+static int idle_phase;		/* 1: cache filled, 2: go on */
+static bool idle_fake_op;	/* sleep "inside an operation" */
+static tcache_t *idle_tc;
+
+static void *
+idle_worker(void *arg)
+{
+	(void)arg;
+	static void *v[IDLE_N];
+	for (int i = 0; i < IDLE_N; i++)
+		v[i] = pc_malloc(IDLE_SIZE);
+	for (int i = 0; i < IDLE_N; i++)
+		pc_free(v[i]);
+	idle_tc = TCACHE_GET();
+#if PC_TCACHE_RECLAIM
+	if (idle_fake_op)
+		tcache_thread.in_op++;
+#endif
+	pthread_mutex_lock(&idle_mu);
+	idle_phase = 1;
+	pthread_cond_broadcast(&idle_cv);
+	while (idle_phase < 2)
+		pthread_cond_wait(&idle_cv, &idle_mu);
+	pthread_mutex_unlock(&idle_mu);
+#if PC_TCACHE_RECLAIM
+	if (idle_fake_op)
+		tcache_thread.in_op--;
+#endif
+	/* Back to work: the cache is taken back and is consistent. */
+	for (int i = 0; i < IDLE_N; i++) {
+		v[i] = pc_malloc(IDLE_SIZE);
+		memset(v[i], 0x5a, IDLE_SIZE);
+	}
+	for (int i = 0; i < IDLE_N; i++)
+		pc_free(v[i]);
+	bool ok = TCACHE_GET() == idle_tc && pc_check() == 0;
+	return ok ? (void *)1 : NULL;
+}
+
+static pthread_t
+idle_start(bool fake_op)
+{
+	pthread_t t;
+	idle_phase = 0;
+	idle_fake_op = fake_op;
+	assert_int_equal(pthread_create(&t, NULL, idle_worker, NULL), 0);
+	pthread_mutex_lock(&idle_mu);
+	while (idle_phase < 1)
+		pthread_cond_wait(&idle_cv, &idle_mu);
+	pthread_mutex_unlock(&idle_mu);
+	return t;
+}
+
+static void
+idle_finish(pthread_t t)
+{
+	pthread_mutex_lock(&idle_mu);
+	idle_phase = 2;
+	pthread_cond_broadcast(&idle_cv);
+	pthread_mutex_unlock(&idle_mu);
+	void *ok;
+	assert_int_equal(pthread_join(t, &ok), 0);
+	assert_non_null(ok);
+	assert_int_equal(pc_check(), 0);
+}
+
+static unsigned
+idle_cached(void)
+{
+	return TBIN(idle_tc, sc_index(IDLE_SIZE))->n;
+}
+
+static bool
+reclaim_supported(void)
+{
+	if (!PC_TCACHE_RECLAIM || !os_remote_fence()) {
+		print_message("no remote fence here: reclaim is off\n");
+		return false;
+	}
+	return true;
+}
+
+/* pc_trim empties a sleeping thread's cache: its objects go back to the
+ * arenas (allocated bytes fall) and the thread takes its cache back. */
+static void
+test_trim_reclaims_idle_cache(void **state)
+{
+	(void)state;
+	if (!reclaim_supported())
+		skip();
+	pthread_t t = idle_start(false);
+	assert_true(idle_cached() > 0);
+	unsigned long long alloc0, alloc1, cached, nrec0, nrec1;
+	assert_int_equal(pc_stat_get("allocated", &alloc0), 0);
+	assert_int_equal(pc_stat_get("tcache", &cached), 0);
+	assert_true(cached >= (unsigned long long)idle_cached() * IDLE_SIZE);
+	assert_int_equal(pc_stat_get("nreclaims", &nrec0), 0);
+	unsigned n = idle_cached();
+	pc_trim();
+	assert_int_equal(idle_cached(), 0);
+	assert_int_equal(pc_stat_get("allocated", &alloc1), 0);
+	assert_true(alloc1 + (unsigned long long)n * IDLE_SIZE <= alloc0);
+	assert_int_equal(pc_stat_get("nreclaims", &nrec1), 0);
+	assert_true(nrec1 >= nrec0 + 1);
+	idle_finish(t);
+}
+
+/* Periodic passes take only caches idle since the previous pass. */
+static void
+test_idle_pass_needs_two_looks(void **state)
+{
+	(void)state;
+	if (!reclaim_supported())
+		skip();
+	pthread_t t = idle_start(false);
+	tcache_reclaim(true);	/* first look: records the thread's events */
+	unsigned before = idle_cached();
+	assert_true(before > 0);
+	assert_int_equal(tcache_reclaim(true), 1);	/* idle since */
+	assert_int_equal(idle_cached(), 0);
+	idle_finish(t);
+}
+
+/* A thread seen inside an operation keeps its cache. */
+static void
+test_busy_cache_left_alone(void **state)
+{
+	(void)state;
+	if (!reclaim_supported())
+		skip();
+	pthread_t t = idle_start(true);
+	unsigned before = idle_cached();
+	assert_int_equal(tcache_reclaim(false), 0);
+	assert_int_equal(idle_cached(), before);
+	idle_finish(t);
+}
+
+/* After fork, the caches of threads that did not survive are returned to
+ * the arenas by the child's first reclaim. */
+static void
+test_fork_orphans_returned(void **state)
+{
+	(void)state;
+#if defined(_WIN32)
+	skip();
+#else
+	if (!reclaim_supported())
+		skip();
+	pthread_t t = idle_start(false);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		unsigned n = idle_cached();
+		int rc = n > 0 && tcache_reclaim(false) >= 1 &&
+		    pc_check() == 0 ? 0 : 1;
+		/* The recycled cache serves a new thread. */
+		pthread_t t2;
+		if (rc == 0 && (pthread_create(&t2, NULL, churn, NULL) != 0 ||
+		    pthread_join(t2, NULL) != 0 || pc_check() != 0))
+			rc = 2;
+		_exit(rc);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	idle_finish(t);
+#endif
+}
+
 int
 main(void)
 {
@@ -89,6 +274,10 @@ main(void)
 		cmocka_unit_test(test_lifo),
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_thread_exit_flush),
+		cmocka_unit_test(test_trim_reclaims_idle_cache),
+		cmocka_unit_test(test_idle_pass_needs_two_looks),
+		cmocka_unit_test(test_busy_cache_left_alone),
+		cmocka_unit_test(test_fork_orphans_returned),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
