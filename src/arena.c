@@ -393,16 +393,27 @@ pages_alloc(arena_t *a, size_t npages, size_t align_pages, uint8_t kind,
 	}
 }
 
-/* x absorbs its free neighbour y: the merged run is dirty if either was,
- * and every page of a dirty run counts as dirty. */
+/*
+ * x absorbs its free neighbour y: the merged run is dirty if either was,
+ * and every page of a dirty run counts as dirty.  Its age is the mean of
+ * its dirty parts' ages, weighted by pages: a slab freed next to a big
+ * dirty run must not restart that run's clock (a program that keeps
+ * freeing there would never see the run purged), and a big run freed next
+ * to a small old one is not purged early.
+ */
 static void
 merge_dirty(arena_t *a, span_t *x, const span_t *y)
 {
-	if (x->dirty == y->dirty)
-		return;
-	if (x->dirty) {
+	if (x->dirty && y->dirty) {
+		uint64_t lo = PC_MIN(x->dirty_ns, y->dirty_ns);
+		uint64_t hi = PC_MAX(x->dirty_ns, y->dirty_ns);
+		size_t hi_pages = x->dirty_ns >= y->dirty_ns ? x->npages :
+		    y->npages;
+		x->dirty_ns = lo + (uint64_t)((double)(hi - lo) *
+		    (double)hi_pages / (double)(x->npages + y->npages));
+	} else if (x->dirty) {
 		a->dirty += y->npages;
-	} else {
+	} else if (y->dirty) {
 		a->dirty += x->npages;
 		x->dirty = 1;
 		x->dirty_ns = y->dirty_ns;
@@ -414,6 +425,15 @@ merge_dirty(arena_t *a, span_t *x, const span_t *y)
  * neighbours in the same region.  `dirty` is false when the caller has
  * already given the pages back to the OS.
  */
+/* Set while this thread returns memory known to be cold (arena_cold_frees). */
+static PC_TLS bool cold_frees;
+
+void
+arena_cold_frees(bool on)
+{
+	cold_frees = on;
+}
+
 static void
 pages_free_locked(arena_t *a, span_t *s, bool dirty)
 {
@@ -428,6 +448,8 @@ pages_free_locked(arena_t *a, span_t *s, bool dirty)
 	s->kind = SPAN_FREE;
 	s->dirty = dirty;
 	s->dirty_ns = now;
+	if (cold_frees)	/* due at the next pass */
+		s->dirty_ns -= PC_MIN(now, (uint64_t)opt_decay_ms * 1000000u);
 	s->sc = 0;
 
 	span_t *keep = s;
@@ -437,8 +459,6 @@ pages_free_locked(arena_t *a, span_t *s, bool dirty)
 		if (l != NULL && l->kind == SPAN_FREE && l->region == r) {
 			run_remove(a, l);
 			merge_dirty(a, l, s);
-			if (dirty)
-				l->dirty_ns = now;
 			l->npages += s->npages;
 			keep = l;
 		}
@@ -459,8 +479,6 @@ pages_free_locked(arena_t *a, span_t *s, bool dirty)
 		if (rt != NULL && rt->kind == SPAN_FREE && rt->region == r) {
 			run_remove(a, rt);
 			merge_dirty(a, keep, rt);
-			if (dirty)
-				keep->dirty_ns = now;
 			keep->npages += rt->npages;
 			set_entries(rt, (uintptr_t)keep);
 			span_delete(rt);

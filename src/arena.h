@@ -73,6 +73,9 @@ arena_of(const span_t *s)
 unsigned arena_refill(arena_t *a, unsigned sc, void **out, unsigned n);
 /* Return objects of class sc whose slabs belong to arena a; all of them. */
 void arena_flush(arena_t *a, unsigned sc, void **ptrs, unsigned n);
+/* While on, pages this thread frees count as already decayed: the caller
+ * returns memory nobody has touched for a while (an idle thread's cache). */
+void arena_cold_frees(bool on);
 
 /* Report a double free or a free of an interior pointer; aborts unless
  * abort_on_error is off. */

@@ -379,7 +379,11 @@ tcache_reclaim(bool idle_only)
 		fenced--;
 		if (fence_ok &&
 		    __atomic_load_n(tc->in_op_slot, __ATOMIC_RELAXED) == 0) {
+			/* An idle thread's objects are cold: their slabs'
+			 * pages need not wait out the decay time again. */
+			arena_cold_frees(idle_only);
 			tcache_flush_all(tc);
+			arena_cold_frees(false);
 			emptied++;
 		}
 		/* Else the owner's next slow path points it back. */

@@ -6,9 +6,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "arena.h"
+#include "os.h"
 #include "pagemap.h"
 #include "pcmalloc.h"
 
@@ -145,6 +147,32 @@ test_purge(void **state)
 	assert_int_equal(dirty, 0);
 }
 
+/* A small free next to a big dirty run does not restart the run's decay
+ * clock (a program that keeps freeing there would pin the run forever):
+ * the merged run's age is weighted by pages. */
+static void
+test_merge_keeps_age(void **state)
+{
+	(void)state;
+	arena_t *a = &arenas[0];
+	bool z;
+	char *big = arena_large_alloc(a, 90 * 4096, 4096, &z);
+	char *small = arena_large_alloc(a, 10 * 4096, 4096, &z);
+	assert_ptr_equal(small, big + 90 * 4096);
+	memset(big, 1, 90 * 4096);
+	arena_large_free(span_at(big), false);
+	uint64_t t0 = span_at(big)->dirty_ns;
+	struct timespec ts = { 0, 50000000 };	/* 50 ms */
+	nanosleep(&ts, NULL);
+	arena_large_free(span_at(small), false);
+	uint64_t t1 = os_now_ns();
+	span_t *f = span_at(big);
+	assert_ptr_equal(span_at(small), f);	/* merged */
+	/* 90 pages (or more, with older neighbours) of age t0, 10 of age
+	 * ~t1: at most about t0 + (t1 - t0) / 10, far from t1. */
+	assert_true(f->dirty_ns <= t0 + (t1 - t0) / 5);
+}
+
 int
 main(void)
 {
@@ -157,6 +185,7 @@ main(void)
 		cmocka_unit_test(test_aligned_large),
 		cmocka_unit_test(test_refill_flush),
 		cmocka_unit_test(test_free_purged),
+		cmocka_unit_test(test_merge_keeps_age),
 		cmocka_unit_test(test_purge),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
