@@ -203,6 +203,8 @@ region_grow_locked(arena_t *a, size_t npages)
 	} else {
 		r->base = (uintptr_t)p;
 		r->npages = size >> PC_PAGE_SHIFT;
+		r->arena = a->index;
+		r->used_lo = r->used_hi = 0;
 		r->next = a->regions;
 		a->regions = r;
 		s->region = r;
@@ -227,6 +229,8 @@ region_release_locked(arena_t *a, span_t *s)
 	}
 	if (s->dirty)
 		a->dirty -= s->npages;
+	__atomic_store_n(&a->used_pages, a->used_pages -
+	    ((r->used_hi - r->used_lo) >> PC_PAGE_SHIFT), __ATOMIC_RELAXED);
 	a->mapped -= r->npages << PC_PAGE_SHIFT;
 	os_release((void *)r->base, r->npages << PC_PAGE_SHIFT);
 	region_delete(r);
@@ -310,24 +314,60 @@ arena_decay_tick(arena_t *a)
 /* ---- Page heap -------------------------------------------------------- */
 
 /*
+ * Pages of a region ever handed out lie in [used_lo, used_hi) (empty when
+ * equal): below the hull's top and above its bottom they may be resident,
+ * outside it they have never been touched.  a->used_pages sums the hulls.
+ */
+static void
+region_touch(arena_t *a, region_t *r, uintptr_t lo, uintptr_t hi)
+{
+	size_t before = r->used_hi - r->used_lo;
+	if (before != 0 && lo >= r->used_lo && hi <= r->used_hi)
+		return;		/* the common case: no store at all */
+	if (before == 0) {
+		r->used_lo = lo;
+		r->used_hi = hi;
+	} else {
+		r->used_lo = PC_MIN(r->used_lo, lo);
+		r->used_hi = PC_MAX(r->used_hi, hi);
+	}
+	__atomic_store_n(&a->used_pages, a->used_pages +
+	    ((r->used_hi - r->used_lo - before) >> PC_PAGE_SHIFT),
+	    __ATOMIC_RELAXED);
+}
+
+/* Would the first npages pages of free run s be pages never touched? */
+static bool
+run_is_fresh(const span_t *s, size_t npages)
+{
+	const region_t *r = s->region;
+	uintptr_t end = s->base + (npages << PC_PAGE_SHIFT);
+	return r->used_lo == r->used_hi || s->base < r->used_lo ||
+	    end > r->used_hi;
+}
+
+/*
  * Carve npages pages aligned to align_pages out of the free runs, growing
- * the arena if needed.  The result has kind `kind`, and its page-map
- * entries are `(uintptr_t)span | tag`.
+ * the arena if needed.  The result has kind `kind`, belongs to arena
+ * `owner`'s bins or large blocks, and its page-map entries are
+ * `(uintptr_t)span | tag`.  With reuse_only (align_pages 1), only pages
+ * handed out before are taken: NULL rather than touching new memory.
  */
 static span_t *
 pages_alloc_locked(arena_t *a, size_t npages, size_t align_pages,
-    uint8_t kind, bool *zeroed)
+    uint8_t kind, unsigned owner, bool reuse_only, bool *zeroed)
 {
 	size_t need = npages + (align_pages > 1 ? align_pages - 1 : 0);
+	span_t *run = run_find(a, need);
+	if (reuse_only && (run == NULL || run_is_fresh(run, npages)))
+		return NULL;
 	/* Both descriptors we may need, taken before anything changes. */
 	span_t *mid = span_new();
 	span_t *tail = span_new();
-	span_t *run = NULL;
-	if (mid != NULL && tail != NULL) {
-		run = run_find(a, need);
-		if (run == NULL)
-			run = region_grow_locked(a, need);
-	}
+	if (mid == NULL || tail == NULL)
+		run = NULL;
+	else if (run == NULL)
+		run = region_grow_locked(a, need);
 	if (run == NULL) {
 		if (mid != NULL)
 			span_delete(mid);
@@ -367,20 +407,21 @@ pages_alloc_locked(arena_t *a, size_t npages, size_t align_pages,
 	mid->npages = npages;
 	mid->region = reg;
 	mid->kind = kind;
-	mid->arena = (uint16_t)a->index;
-	a->active += npages;
+	mid->arena = (uint16_t)owner;
+	region_touch(a, reg, start, start + (npages << PC_PAGE_SHIFT));
+	__atomic_store_n(&a->active, a->active + npages, __ATOMIC_RELAXED);
 	*zeroed = !dirty;
 	return mid;
 }
 
 static span_t *
 pages_alloc(arena_t *a, size_t npages, size_t align_pages, uint8_t kind,
-    uintptr_t tag, bool *zeroed)
+    uintptr_t tag, unsigned owner, bool *zeroed)
 {
 	for (int attempt = 0;; attempt++) {
 		os_lock(&a->lock);
 		span_t *s = pages_alloc_locked(a, npages, align_pages, kind,
-		    zeroed);
+		    owner, false, zeroed);
 		if (s != NULL)
 			set_entries(s, (uintptr_t)s | tag);
 		os_unlock(&a->lock);
@@ -391,6 +432,21 @@ pages_alloc(arena_t *a, size_t npages, size_t align_pages, uint8_t kind,
 		 * caller may hold a bin lock: leave the bins alone). */
 		arena_release_all(false);
 	}
+}
+
+/* Pages taken from a's page heap only if they were handed out before. */
+static span_t *
+pages_reuse(arena_t *a, size_t npages, uint8_t kind, uintptr_t tag,
+    unsigned owner)
+{
+	bool zeroed;
+	os_lock(&a->lock);
+	span_t *s = pages_alloc_locked(a, npages, 1, kind, owner, true,
+	    &zeroed);
+	if (s != NULL)
+		set_entries(s, (uintptr_t)s | tag);
+	os_unlock(&a->lock);
+	return s;
 }
 
 /*
@@ -442,10 +498,12 @@ pages_free_locked(arena_t *a, span_t *s, bool dirty)
 	uint64_t now = os_now_ns();
 	if (s->dbg_sizes != NULL)
 		debug_slab_fini(s);
-	a->active -= s->npages;
+	/* Relaxed stores: slab_pages and the statistics read it unlocked. */
+	__atomic_store_n(&a->active, a->active - s->npages, __ATOMIC_RELAXED);
 	if (dirty)
 		a->dirty += s->npages;
 	s->kind = SPAN_FREE;
+	s->arena = (uint16_t)a->index;	/* a slab may have served another */
 	s->dirty = dirty;
 	s->dirty_ns = now;
 	if (cold_frees)	/* due at the next pass */
@@ -520,19 +578,73 @@ bin_remove(bin_t *b, span_t *s)
 	s->in_list = 0;
 }
 
+/*
+ * The page heap a span's pages belong to: the arena whose region holds
+ * them.  That is the span's own arena, except for a slab that took pages
+ * another arena had freed (slab_pages).
+ */
+static arena_t *
+heap_of(const span_t *s)
+{
+	return &arenas[s->region->arena];
+}
+
+/*
+ * Pages for a new slab of arena a: its own free pages first, then free
+ * pages that another arena has already touched, and only then memory
+ * never touched.  Threads move between CPUs, so the slabs one CPU's
+ * refills emptied are often freed while another CPU's refills need new
+ * ones: without this, each arena grows to the whole working set in turn.
+ * The slab keeps serving a's bin; its pages go back to their own heap.
+ */
+#define SLAB_STEAL_TRIES 4	/* other page heaps locked, at most */
+
+static span_t *
+slab_pages(arena_t *a, unsigned sc)
+{
+	size_t npages = sc_table[sc].npages;
+	uintptr_t tag = (uintptr_t)sc + 1;
+	span_t *s = pages_reuse(a, npages, SPAN_SLAB, tag, a->index);
+	unsigned tries = 0;
+	for (unsigned i = 1; s == NULL && i < narenas &&
+	    tries < SLAB_STEAL_TRIES; i++) {
+		arena_t *x = &arenas[(a->index + i) % narenas];
+		/* Free pages inside x's hulls (read unlocked: a hint). */
+		size_t used = __atomic_load_n(&x->used_pages,
+		    __ATOMIC_RELAXED);
+		size_t active = __atomic_load_n(&x->active, __ATOMIC_RELAXED);
+		if (used < active + npages)
+			continue;
+		tries++;
+		s = pages_reuse(x, npages, SPAN_SLAB, tag, a->index);
+	}
+	if (s == NULL) {
+		bool zeroed;
+		s = pages_alloc(a, npages, 1, SPAN_SLAB, tag, a->index,
+		    &zeroed);
+	}
+	return s;
+}
+
+/* Give an empty slab's pages back to its page heap (bin lock held). */
+static void
+slab_free_pages(span_t *s)
+{
+	arena_t *h = heap_of(s);
+	os_lock(&h->lock);
+	pages_free_locked(h, s, true);
+	os_unlock(&h->lock);
+}
+
 static span_t *
 slab_new(arena_t *a, unsigned sc)
 {
-	bool zeroed;
-	span_t *s = pages_alloc(a, sc_table[sc].npages, 1, SPAN_SLAB,
-	    (uintptr_t)sc + 1, &zeroed);
+	span_t *s = slab_pages(a, sc);
 	if (s == NULL)
 		return NULL;
 	slab_init(s, sc);
 	if (opt_debug && debug_slab_init(s) != 0) {
-		os_lock(&a->lock);
-		pages_free_locked(a, s, true);
-		os_unlock(&a->lock);
+		slab_free_pages(s);
 		return NULL;
 	}
 	return s;
@@ -609,9 +721,7 @@ arena_flush(arena_t *a, unsigned sc, void **ptrs, unsigned n)
 			}
 			bin_remove(b, s);
 			b->curslabs--;
-			os_lock(&a->lock);
-			pages_free_locked(a, s, true);
-			os_unlock(&a->lock);
+			slab_free_pages(s);
 		}
 	}
 	os_unlock(&b->lock);
@@ -624,7 +734,8 @@ arena_large_alloc(arena_t *a, size_t size, size_t align, bool *zeroed)
 {
 	size_t npages = PC_ALIGN_UP(size, PC_PAGE) >> PC_PAGE_SHIFT;
 	size_t align_pages = align > PC_PAGE ? align >> PC_PAGE_SHIFT : 1;
-	span_t *s = pages_alloc(a, npages, align_pages, SPAN_LARGE, 0, zeroed);
+	span_t *s = pages_alloc(a, npages, align_pages, SPAN_LARGE, 0,
+	    a->index, zeroed);
 	if (s == NULL)
 		return NULL;
 	__atomic_fetch_add(&a->nlarge_alloc, 1, __ATOMIC_RELAXED);
@@ -635,7 +746,7 @@ arena_large_alloc(arena_t *a, size_t size, size_t align, bool *zeroed)
 void
 arena_large_free(span_t *s, bool purge)
 {
-	arena_t *a = arena_of(s);
+	arena_t *a = heap_of(s);
 	/* Outside the lock: the block is still the caller's. */
 	if (purge)
 		os_purge((void *)s->base, s->npages << PC_PAGE_SHIFT);
@@ -649,7 +760,7 @@ arena_large_free(span_t *s, bool purge)
 int
 arena_large_resize(span_t *s, size_t new_size)
 {
-	arena_t *a = arena_of(s);
+	arena_t *a = heap_of(s);
 	size_t npages = PC_ALIGN_UP(new_size, PC_PAGE) >> PC_PAGE_SHIFT;
 	int ret = -1;
 	os_lock(&a->lock);
@@ -689,7 +800,9 @@ arena_large_resize(span_t *s, size_t new_size)
 			else
 				span_delete(rt);
 			s->npages = npages;
-			a->active += extra;
+			region_touch(a, r, end, end + (extra << PC_PAGE_SHIFT));
+			__atomic_store_n(&a->active, a->active + extra,
+			    __ATOMIC_RELAXED);
 			__atomic_fetch_add(&a->large_pages, extra,
 			    __ATOMIC_RELAXED);
 			ret = 0;
@@ -713,7 +826,9 @@ arena_purge_all(arena_t *a, bool bins)
 {
 	/* The empty slab each bin keeps goes too: it may be all that holds
 	 * a region, and its address space, in place.  Not when the caller
-	 * may hold a bin lock (a refill that ran out of memory). */
+	 * may hold a bin lock (a refill that ran out of memory).  Its
+	 * pages may belong to another arena's heap: that one is purged too. */
+	bool other[PC_MAX_ARENAS] = { false };
 	for (unsigned c = 0; bins && c < SC_NSMALL; c++) {
 		bin_t *b = &a->bins[c];
 		os_lock(&b->lock);
@@ -722,15 +837,20 @@ arena_purge_all(arena_t *a, bool bins)
 			b->empty = NULL;
 			bin_remove(b, s);
 			b->curslabs--;
-			os_lock(&a->lock);
-			pages_free_locked(a, s, true);
-			os_unlock(&a->lock);
+			other[heap_of(s)->index] = true;
+			slab_free_pages(s);
 		}
 		os_unlock(&b->lock);
 	}
-	os_lock(&a->lock);
-	size_t purged = decay_locked(a, os_now_ns(), true);
-	os_unlock(&a->lock);
+	other[a->index] = true;
+	size_t purged = 0;
+	for (unsigned i = 0; i < narenas; i++) {
+		if (!other[i])
+			continue;
+		os_lock(&arenas[i].lock);
+		purged += decay_locked(&arenas[i], os_now_ns(), true);
+		os_unlock(&arenas[i].lock);
+	}
 	return purged;
 }
 

@@ -41,6 +41,7 @@ typedef struct arena {
 	unsigned index;
 	size_t mapped;		/* bytes in regions */
 	size_t active;		/* pages in slabs and large blocks */
+	size_t used_pages;	/* pages in the regions' used hulls */
 	size_t dirty;		/* free pages that may be resident */
 	uint64_t nlarge_alloc;
 	uint64_t nlarge_free;

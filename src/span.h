@@ -55,6 +55,9 @@ typedef struct region {
 	uintptr_t base;
 	size_t npages;
 	struct region *next;
+	unsigned arena;		/* whose page heap holds it */
+	uintptr_t used_lo;	/* hull of the pages ever handed out */
+	uintptr_t used_hi;	/* (arena.c: region_touch) */
 } region_t;
 
 #endif

@@ -1,7 +1,8 @@
 /*
- * pc_check(): the heap consistency checker.  It stops each arena (all its
- * locks, in lock order) and verifies every invariant the allocator relies
- * on, then checks the calling thread's cache against the slabs.  It reports
+ * pc_check(): the heap consistency checker.  It stops every arena (all
+ * their locks, in lock order) and verifies every invariant the allocator
+ * relies on, then checks the calling thread's cache against the slabs.  It
+ * reports
  * the first violation found in each structure and returns how many it
  * found.  Used by stress tests, the fuzzer and debug builds.
  *
@@ -38,8 +39,9 @@ span_at(uintptr_t a)
 }
 
 static unsigned
-check_slab(arena_t *a, span_t *s)
+check_slab(span_t *s)
 {
+	arena_t *a = arena_of(s);	/* the bin's arena, not the heap's */
 	unsigned nobjs = sc_table[s->sc].nobjs;
 	unsigned bits = 0;
 	for (unsigned w = 0; w < SPAN_BITMAP_WORDS; w++) {
@@ -78,8 +80,12 @@ check_arena_locked(arena_t *a)
 		bool prev_free = false;
 		for (uintptr_t p = r->base; p < end && !bad;) {
 			span_t *s = span_at(p);
+			/* A slab serves its own arena's bin, whichever
+			 * arena's page heap its pages come from. */
 			if (s == NULL || s->base != p || s->npages == 0 ||
-			    s->region != r || s->arena != a->index) {
+			    s->region != r || r->arena != a->index ||
+			    s->arena >= narenas || (s->kind != SPAN_SLAB &&
+			    s->arena != a->index)) {
 				bad += violation("region not tiled by its spans at",
 				    (void *)p);
 				break;
@@ -112,7 +118,7 @@ check_arena_locked(arena_t *a)
 					dirty += s->npages;
 				break;
 			case SPAN_SLAB:
-				bad += check_slab(a, s);
+				bad += check_slab(s);
 				active += s->npages;
 				break;
 			case SPAN_LARGE:
@@ -188,16 +194,12 @@ pc_check(void)
 	if (!__atomic_load_n(&pc_initialized, __ATOMIC_ACQUIRE))
 		return 0;
 	unsigned bad = 0;
-	for (unsigned i = 0; i < narenas; i++) {
-		arena_t *a = &arenas[i];
-		for (unsigned c = 0; c < SC_NSMALL; c++)
-			os_lock(&a->bins[c].lock);
-		os_lock(&a->lock);
-		bad += check_arena_locked(a);
-		os_unlock(&a->lock);
-		for (unsigned c = SC_NSMALL; c-- > 0;)
-			os_unlock(&a->bins[c].lock);
-	}
+	/* Every lock, in lock order (all bins, then all page heaps): a
+	 * region's slabs may belong to any arena's bins. */
+	arena_prefork();
+	for (unsigned i = 0; i < narenas; i++)
+		bad += check_arena_locked(&arenas[i]);
+	arena_postfork_parent();
 	bad += check_own_cache();
 	return (int)bad;
 }
