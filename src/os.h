@@ -74,6 +74,10 @@ void os_sleep_ms(unsigned ms);
  * cannot do it (the caller must then not rely on it).
  */
 bool os_remote_fence(void);
+/* False once os_remote_fence has failed: callers skip work that needs it. */
+bool os_remote_fence_available(void);
+/* Copy n bytes from src, which may be unmapped: false then, no fault. */
+bool os_read_safe(void *dst, const void *src, size_t n);
 
 /* Locks: never allocate, statically initialisable, re-initialised in the
  * child after fork. */

@@ -9,6 +9,7 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -297,12 +298,20 @@ os_sleep_ms(unsigned ms)
 #define MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED (1 << 4)
 #endif
 
+static int remote_fence_unavailable;
+
+bool
+os_remote_fence_available(void)
+{
+	return !__atomic_load_n(&remote_fence_unavailable, __ATOMIC_RELAXED);
+}
+
 bool
 os_remote_fence(void)
 {
 #ifdef SYS_membarrier
-	static int unavailable;
-	if (__atomic_load_n(&unavailable, __ATOMIC_RELAXED))
+	int *unavailable = &remote_fence_unavailable;
+	if (__atomic_load_n(unavailable, __ATOMIC_RELAXED))
 		return false;
 	int saved = errno;
 	bool ok = syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED,
@@ -313,12 +322,26 @@ os_remote_fence(void)
 		ok = syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED,
 		    0, 0) == 0;
 	if (!ok)	/* old kernel, seccomp, valgrind: stop asking */
-		__atomic_store_n(&unavailable, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(unavailable, 1, __ATOMIC_RELAXED);
 	errno = saved;
 	return ok;
 #else
+	__atomic_store_n(&remote_fence_unavailable, 1, __ATOMIC_RELAXED);
 	return false;
 #endif
+}
+
+bool
+os_read_safe(void *dst, const void *src, size_t n)
+{
+	/* The kernel copies, and reports an unmapped source as EFAULT. */
+	struct iovec local = { dst, n };
+	struct iovec remote = { (void *)(uintptr_t)src, n };
+	int saved = errno;
+	bool ok = syscall(SYS_process_vm_readv, getpid(), &local, 1UL,
+	    &remote, 1UL, 0UL) == (long)n;
+	errno = saved;
+	return ok;
 }
 
 void

@@ -476,6 +476,20 @@ os_remote_fence(void)
 	return true;
 }
 
+bool
+os_remote_fence_available(void)
+{
+	return true;
+}
+
+bool
+os_read_safe(void *dst, const void *src, size_t n)
+{
+	SIZE_T got = 0;
+	return ReadProcessMemory(GetCurrentProcess(), src, dst, n, &got) &&
+	    got == n;
+}
+
 /* ---- Locks: SRWLOCK, whose all-zero state is "unlocked" ------------------ */
 
 void

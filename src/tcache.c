@@ -115,6 +115,13 @@ tcache_take_back(void)
 #endif
 }
 
+tcache_t *
+tcache_own(void)
+{
+	tcache_t *tc = TCACHE_GET();
+	return tc == &tcache_stolen ? tcache_take_back() : tc;
+}
+
 static tcache_t *
 tcache_setup(void)
 {
@@ -297,6 +304,14 @@ tcache_flush_self(void)
 	/* Not inside an operation: the lock keeps reclaimers out. */
 	os_lock(&tcache_live_lock);
 	tcache_t *tc = TCACHE_GET();
+#if PC_TCACHE_RECLAIM
+	/* A pass that found us busy leaves us pointed at tcache_stolen
+	 * with a full cache: take it back, then flush it. */
+	if (tc == &tcache_stolen) {
+		tc = tcache_home;
+		TCACHE_SET(tc);
+	}
+#endif
 	if (TBIN(tc, 0)->slots != NULL)
 		tcache_flush_all(tc);
 	os_unlock(&tcache_live_lock);
@@ -360,7 +375,7 @@ tcache_reclaim(bool idle_only)
 		bool idle = nslow == tc->nslow_seen;
 		tc->nslow_seen = nslow;
 		if (tc == tcache_home || (idle_only && !idle) ||
-		    !tcache_holds_objects(tc))
+		    !tcache_holds_objects(tc) || !os_remote_fence_available())
 			continue;
 		__atomic_store_n(tc->tls_slot, &tcache_stolen,
 		    __ATOMIC_RELAXED);
@@ -371,22 +386,37 @@ tcache_reclaim(bool idle_only)
 	 * (which loaded its cache pointer before our store) or will see
 	 * tcache_stolen at its next one and wait on the live lock. */
 	bool fence_ok = fenced != 0 && os_remote_fence();
+	unsigned nidle = 0;
 	for (tcache_t *tc = tcache_live; tc != NULL && fenced != 0;
 	    tc = tc->live_next) {
 		if (!tc->fenced)
 			continue;
-		tc->fenced = false;
 		fenced--;
-		if (fence_ok &&
-		    __atomic_load_n(tc->in_op_slot, __ATOMIC_RELAXED) == 0) {
-			/* An idle thread's objects are cold: their slabs'
-			 * pages need not wait out the decay time again. */
-			arena_cold_frees(idle_only);
-			tcache_flush_all(tc);
-			arena_cold_frees(false);
-			emptied++;
-		}
 		/* Else the owner's next slow path points it back. */
+		tc->fenced = fence_ok &&
+		    __atomic_load_n(tc->in_op_slot, __ATOMIC_RELAXED) == 0;
+		nidle += tc->fenced;
+	}
+	/*
+	 * An owner whose operation ended just now may have its in_op store
+	 * visible before its stores to the bins (arm64 may reorder them; the
+	 * fast path has only a compiler barrier).  A second fence makes
+	 * those visible before we read the bins.
+	 */
+	if (nidle != 0 && !os_remote_fence())
+		nidle = 0;	/* cannot happen after one succeeded */
+	for (tcache_t *tc = tcache_live; tc != NULL; tc = tc->live_next) {
+		if (!tc->fenced)
+			continue;
+		tc->fenced = false;
+		if (nidle == 0)
+			continue;
+		/* An idle thread's objects are cold: their slabs' pages
+		 * need not wait out the decay time again. */
+		arena_cold_frees(idle_only);
+		tcache_flush_all(tc);
+		arena_cold_frees(false);
+		emptied++;
 	}
 	os_unlock(&tcache_live_lock);
 	__atomic_fetch_add(&tcache_reclaimed, emptied, __ATOMIC_RELAXED);
@@ -484,7 +514,11 @@ tcache_live_postfork_child(void)
 		if (tc == tcache_home || tc->orphan)
 			continue;
 		tc->orphan = true;
-		tc->orphan_busy = *tc->in_op_slot != 0;
+		/* Its thread's stack may not have been copied (a user stack
+		 * under MADV_DONTFORK): unreadable counts as busy. */
+		unsigned in_op = 1;
+		(void)os_read_safe(&in_op, tc->in_op_slot, sizeof(in_op));
+		tc->orphan_busy = in_op != 0;
 	}
 #endif
 }

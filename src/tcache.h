@@ -157,6 +157,9 @@ tcache_free(void *p, unsigned sc)
 	tcache_push(b, p, sc);
 }
 
+/* The calling thread's cache, taken back if a reclaim pass took it (or a
+ * state cache).  Between TCACHE_OP_BEGIN and TCACHE_OP_END only. */
+tcache_t *tcache_own(void);
 /* Flush the calling thread's cache completely. */
 void tcache_flush_self(void);
 /* Empty other threads' caches: all those not in use at this moment

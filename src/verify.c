@@ -183,7 +183,7 @@ static unsigned
 check_own_cache(void)
 {
 	TCACHE_OP_BEGIN();
-	unsigned bad = check_cache(TCACHE_GET());
+	unsigned bad = check_cache(tcache_own());
 	TCACHE_OP_END();
 	return bad;
 }

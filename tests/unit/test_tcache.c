@@ -124,6 +124,13 @@ idle_worker(void *arg)
 	if (idle_fake_op)
 		tcache_thread.in_op--;
 #endif
+	/* A pass that found us busy left our full cache behind the stolen
+	 * pointer: our own trim must still empty it. */
+	if (idle_fake_op) {
+		pc_trim();
+		if (TBIN(idle_tc, sc_index(IDLE_SIZE))->n != 0)
+			return NULL;
+	}
 	/* Back to work: the cache is taken back and is consistent. */
 	for (int i = 0; i < IDLE_N; i++) {
 		v[i] = pc_malloc(IDLE_SIZE);
@@ -233,6 +240,18 @@ test_busy_cache_left_alone(void **state)
 	idle_finish(t);
 }
 
+/* The child reads dead threads' in_op through os_read_safe: an unmapped
+ * address must fail, not fault. */
+static void
+test_read_safe(void **state)
+{
+	(void)state;
+	unsigned v = 7, out = 0;
+	assert_true(os_read_safe(&out, &v, sizeof(v)));
+	assert_int_equal(out, 7);
+	assert_false(os_read_safe(&out, (void *)(uintptr_t)4096, sizeof(v)));
+}
+
 /* After fork, the caches of threads that did not survive are returned to
  * the arenas by the child's first reclaim. */
 static void
@@ -277,6 +296,7 @@ main(void)
 		cmocka_unit_test(test_trim_reclaims_idle_cache),
 		cmocka_unit_test(test_idle_pass_needs_two_looks),
 		cmocka_unit_test(test_busy_cache_left_alone),
+		cmocka_unit_test(test_read_safe),
 		cmocka_unit_test(test_fork_orphans_returned),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
