@@ -14,6 +14,7 @@
 	X(narenas,	0,	0,	PC_MAX_ARENAS,	"arenas; 0 = one per CPU") \
 	X(tcache,	1,	0,	1,		"thread caches on/off") \
 	X(tcache_max,	32768,	0,	32768,		"largest cached size") \
+	X(tcache_reclaim, 1,	0,	1,		"other threads empty idle threads' caches") \
 	X(abort_on_error, 1,	0,	1,		"abort after reporting a double or invalid free") \
 	X(decay_ms,	10000,	0,	86400000,	"ms before free dirty pages go back to the OS") \
 	X(background_thread, 2,	0,	2,		"purging thread: off, on, auto (once a heap has much to give back)") \

@@ -375,7 +375,8 @@ tcache_reclaim(bool idle_only)
 		bool idle = nslow == tc->nslow_seen;
 		tc->nslow_seen = nslow;
 		if (tc == tcache_home || (idle_only && !idle) ||
-		    !tcache_holds_objects(tc) || !os_remote_fence_available())
+		    !tcache_holds_objects(tc) || !opt_tcache_reclaim ||
+		    !os_remote_fence_available())
 			continue;
 		__atomic_store_n(tc->tls_slot, &tcache_stolen,
 		    __ATOMIC_RELAXED);

@@ -16,6 +16,7 @@
 #endif
 
 #include "arena.h"
+#include "conf.h"
 #include "os.h"
 #include "tcache.h"
 #include "pcmalloc.h"
@@ -240,6 +241,22 @@ test_busy_cache_left_alone(void **state)
 	idle_finish(t);
 }
 
+/* tcache_reclaim:off (a sandbox that kills on membarrier): trim leaves
+ * other threads' caches alone. */
+static void
+test_reclaim_off(void **state)
+{
+	(void)state;
+	pthread_t t = idle_start(false);
+	unsigned before = idle_cached();
+	opt_tcache_reclaim = 0;
+	pc_trim();
+	assert_int_equal(tcache_reclaim(false), 0);
+	opt_tcache_reclaim = 1;
+	assert_int_equal(idle_cached(), before);
+	idle_finish(t);
+}
+
 /* The child reads dead threads' in_op through os_read_safe: an unmapped
  * address must fail, not fault. */
 static void
@@ -296,6 +313,7 @@ main(void)
 		cmocka_unit_test(test_trim_reclaims_idle_cache),
 		cmocka_unit_test(test_idle_pass_needs_two_looks),
 		cmocka_unit_test(test_busy_cache_left_alone),
+		cmocka_unit_test(test_reclaim_off),
 		cmocka_unit_test(test_read_safe),
 		cmocka_unit_test(test_fork_orphans_returned),
 	};
