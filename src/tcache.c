@@ -233,6 +233,11 @@ tcache_alloc_miss(size_t size)
 		return NULL;
 	}
 	tbin_t *b = TBIN(tc, sc);
+	/* We may be here for the stolen pointer of a cache a reclaim pass
+	 * left full (the thread was busy): the refill below would overwrite
+	 * what the bin holds. */
+	if (b->n > 0)
+		return b->slots[--b->n];
 	tcache_event(tc, sc);
 	unsigned got = arena_refill(arena_choose(), sc, b->slots,
 	    sc_table[sc].batch);

@@ -126,6 +126,17 @@ idle_worker(void *arg)
 		tcache_thread.in_op--;
 #endif
 	/* A pass that found us busy left our full cache behind the stolen
+	 * pointer: the next malloc takes the cache back and pops from it
+	 * (a refill would overwrite, and leak, what it holds). */
+	if (idle_fake_op) {
+		unsigned n0 = TBIN(idle_tc, sc_index(IDLE_SIZE))->n;
+		void *p = pc_malloc(IDLE_SIZE);
+		bool popped = TBIN(idle_tc, sc_index(IDLE_SIZE))->n + 1 == n0;
+		pc_free(p);
+		if (!popped)
+			return NULL;
+	}
+	/* A pass that found us busy left our full cache behind the stolen
 	 * pointer: our own trim must still empty it. */
 	if (idle_fake_op) {
 		pc_trim();
