@@ -414,17 +414,27 @@ pages_alloc_locked(arena_t *a, size_t npages, size_t align_pages,
 	return mid;
 }
 
+/* pages_alloc_locked under a's lock, with the page-map entries set. */
+static span_t *
+pages_take(arena_t *a, size_t npages, size_t align_pages, uint8_t kind,
+    uintptr_t tag, unsigned owner, bool reuse_only, bool *zeroed)
+{
+	os_lock(&a->lock);
+	span_t *s = pages_alloc_locked(a, npages, align_pages, kind, owner,
+	    reuse_only, zeroed);
+	if (s != NULL)
+		set_entries(s, (uintptr_t)s | tag);
+	os_unlock(&a->lock);
+	return s;
+}
+
 static span_t *
 pages_alloc(arena_t *a, size_t npages, size_t align_pages, uint8_t kind,
     uintptr_t tag, unsigned owner, bool *zeroed)
 {
 	for (int attempt = 0;; attempt++) {
-		os_lock(&a->lock);
-		span_t *s = pages_alloc_locked(a, npages, align_pages, kind,
+		span_t *s = pages_take(a, npages, align_pages, kind, tag,
 		    owner, false, zeroed);
-		if (s != NULL)
-			set_entries(s, (uintptr_t)s | tag);
-		os_unlock(&a->lock);
 		if (s != NULL || attempt > 0)
 			return s;
 		/* The OS refused: address space may be held by free regions
@@ -440,13 +450,7 @@ pages_reuse(arena_t *a, size_t npages, uint8_t kind, uintptr_t tag,
     unsigned owner)
 {
 	bool zeroed;
-	os_lock(&a->lock);
-	span_t *s = pages_alloc_locked(a, npages, 1, kind, owner, true,
-	    &zeroed);
-	if (s != NULL)
-		set_entries(s, (uintptr_t)s | tag);
-	os_unlock(&a->lock);
-	return s;
+	return pages_take(a, npages, 1, kind, tag, owner, true, &zeroed);
 }
 
 /*
