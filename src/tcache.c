@@ -99,20 +99,29 @@ tcache_recycle(tcache_t *tc)
 	os_unlock(&tcache_lock);
 }
 
+/* Point a thread whose cache a reclaim pass took back at its cache
+ * (tcache_live_lock held: no pass is running). */
+static tcache_t *
+tcache_take_back_locked(void)
+{
+#if PC_TCACHE_RECLAIM
+	tcache_t *tc = tcache_home;
+	TCACHE_SET(tc);
+	return tc;
+#else
+	return NULL;
+#endif
+}
+
 /* Called on the slow path of a thread whose cache was reclaimed: wait for
  * the reclaimer to finish, then point the thread at it again. */
 static tcache_t *
 tcache_take_back(void)
 {
-#if PC_TCACHE_RECLAIM
 	os_lock(&tcache_live_lock);
-	tcache_t *tc = tcache_home;
-	TCACHE_SET(tc);
+	tcache_t *tc = tcache_take_back_locked();
 	os_unlock(&tcache_live_lock);
 	return tc;
-#else
-	return NULL;
-#endif
 }
 
 tcache_t *
@@ -309,14 +318,10 @@ tcache_flush_self(void)
 	/* Not inside an operation: the lock keeps reclaimers out. */
 	os_lock(&tcache_live_lock);
 	tcache_t *tc = TCACHE_GET();
-#if PC_TCACHE_RECLAIM
 	/* A pass that found us busy leaves us pointed at tcache_stolen
 	 * with a full cache: take it back, then flush it. */
-	if (tc == &tcache_stolen) {
-		tc = tcache_home;
-		TCACHE_SET(tc);
-	}
-#endif
+	if (tc == &tcache_stolen)
+		tc = tcache_take_back_locked();
 	if (TBIN(tc, 0)->slots != NULL)
 		tcache_flush_all(tc);
 	os_unlock(&tcache_live_lock);
