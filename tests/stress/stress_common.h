@@ -108,6 +108,19 @@ stress_end(void)
 	alarm(0);
 }
 
+/* A block a test owns (seed: of its pattern), and one in a table shared
+ * between threads, each slot under its own lock. */
+typedef struct {
+	void *p;
+	size_t n;
+	uint64_t seed;
+} slot_t;
+
+typedef struct {
+	pthread_mutex_t mu;
+	slot_t s;
+} shared_slot_t;
+
 /* xorshift64*: deterministic per-thread random numbers. */
 typedef struct { uint64_t s; } rng_t;
 

@@ -21,17 +21,6 @@
 #define LOCAL_SLOTS 256
 #define SHARED_SLOTS 256
 
-typedef struct {
-	void *p;
-	size_t n;
-	uint64_t seed;
-} slot_t;
-
-typedef struct {
-	pthread_mutex_t mu;
-	slot_t s;
-} shared_slot_t;
-
 static shared_slot_t shared[SHARED_SLOTS];
 static atomic_int stop;
 static atomic_long emptied, passes, forks;
