@@ -214,6 +214,14 @@ region_grow_locked(arena_t *a, size_t npages)
 	return s;
 }
 
+/* a->dirty fell (pages reused, purged or released): track the low mark. */
+static inline void
+dirty_note_low(arena_t *a)
+{
+	if (a->dirty < a->dirty_min)
+		a->dirty_min = a->dirty;
+}
+
 static void
 region_release_locked(arena_t *a, span_t *s)
 {
@@ -227,8 +235,10 @@ region_release_locked(arena_t *a, span_t *s)
 			break;
 		}
 	}
-	if (s->dirty)
+	if (s->dirty) {
 		a->dirty -= s->npages;
+		dirty_note_low(a);
+	}
 	__atomic_store_n(&a->used_pages, a->used_pages -
 	    ((r->used_hi - r->used_lo) >> PC_PAGE_SHIFT), __ATOMIC_RELAXED);
 	a->mapped -= r->npages << PC_PAGE_SHIFT;
@@ -248,15 +258,41 @@ span_is_whole_region(const span_t *s)
 /*
  * Dirty free runs go back to the OS once they have stayed free for
  * decay_ms.  Passes run from slow paths (page frees, and a tick in the
- * thread caches' refill/flush) or the background thread, at most every
- * decay_ms / 8.
+ * thread caches' refill/flush) or the background thread, every decay_ms/16
+ * (between 1 and 500 ms).
+ *
+ * A purge that the program undoes a moment later is work for nothing: a
+ * page freed and reused within milliseconds, as a steady churn does, costs
+ * an madvise and a page fault every time round.  With a small decay_ms
+ * that made a churning program three times slower (stress_random at
+ * decay_ms:1).  So a pass purges at most as many pages as stayed dirty
+ * throughout the last DECAY_REUSE_WINDOW_NS: the fewest dirty pages seen in
+ * that window.  Pages that sat free the whole window always fit the budget
+ * (they were counted all along), so memory that is really idle still goes
+ * back after decay_ms (plus at most one window); pages the program keeps
+ * reusing do not.  decay_ms:0 and trim (all) purge at once, as documented.
  */
+#define DECAY_REUSE_WINDOW_NS ((uint64_t)250 * 1000000u)
+
+static size_t
+decay_budget(arena_t *a, uint64_t now)
+{
+	if (now - a->reuse_window_ns >= DECAY_REUSE_WINDOW_NS) {
+		a->purge_budget = a->dirty_min;
+		a->dirty_min = a->dirty;
+		a->reuse_window_ns = now;
+	}
+	return a->purge_budget;
+}
+
 static size_t
 decay_locked(arena_t *a, uint64_t now, bool all)
 {
 	uint64_t decay_ns = (uint64_t)opt_decay_ms * 1000000u;
 	if (!all && decay_ns != 0 && now < a->next_decay_ns)
 		return 0;
+	bool budgeted = !all && decay_ns != 0;
+	size_t budget = budgeted ? decay_budget(a, now) : 0;
 	size_t purged = 0;
 	for (unsigned b = run_next_bucket(a, 0); b < ARENA_NBUCKETS;
 	    b = run_next_bucket(a, b + 1)) {
@@ -265,8 +301,13 @@ decay_locked(arena_t *a, uint64_t now, bool all)
 			next = s->next;
 			if (!all && (!s->dirty || s->dirty_ns + decay_ns > now))
 				continue;
-			if (s->dirty)
+			if (budgeted && s->dirty && s->npages > budget)
+				continue;	/* reused lately: keep it */
+			if (s->dirty) {
 				purged += s->npages;
+				if (budgeted)
+					budget -= s->npages;
+			}
 			/* A region that stayed wholly free goes back whole:
 			 * address space too. */
 			if (span_is_whole_region(s)) {
@@ -280,6 +321,9 @@ decay_locked(arena_t *a, uint64_t now, bool all)
 			a->dirty -= s->npages;
 		}
 	}
+	if (budgeted)
+		a->purge_budget = budget;
+	dirty_note_low(a);
 	a->npurged += purged;
 	if (purged)
 		a->npurge_passes++;
@@ -381,8 +425,10 @@ pages_alloc_locked(arena_t *a, size_t npages, size_t align_pages,
 	size_t trail = run->npages - lead - npages;
 	bool dirty = run->dirty;
 	region_t *reg = run->region;
-	if (dirty)
+	if (dirty) {
 		a->dirty -= npages;
+		dirty_note_low(a);
+	}
 
 	/* The run keeps the lead pages; the tail gets a new descriptor. */
 	if (trail > 0) {
@@ -793,8 +839,10 @@ arena_large_resize(span_t *s, size_t new_size)
 		if (rt != NULL && rt->kind == SPAN_FREE && rt->region == r &&
 		    rt->npages >= extra) {
 			run_remove(a, rt);
-			if (rt->dirty)
+			if (rt->dirty) {
 				a->dirty -= extra;
+				dirty_note_low(a);
+			}
 			PC_CHECK(pagemap_set(end, extra, (uintptr_t)s) == 0,
 			    "pagemap");
 			rt->base += extra << PC_PAGE_SHIFT;

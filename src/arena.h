@@ -49,6 +49,11 @@ typedef struct arena {
 	uint64_t npurged;	/* pages purged */
 	uint64_t npurge_passes;
 	uint64_t next_decay_ns;	/* next decay pass is due */
+	/* Decay budget (arena.c, decay_locked): the fewest dirty pages seen
+	 * since reuse_window_ns, and what the last full window allows. */
+	size_t dirty_min;
+	size_t purge_budget;
+	uint64_t reuse_window_ns;
 } arena_t;
 
 extern arena_t *arenas;

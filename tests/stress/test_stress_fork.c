@@ -3,19 +3,26 @@
  * threads allocating/freeing (all size regimes, cross-thread frees), fork
  * from the main thread or from a helper thread; the child verifies and
  * frees blocks inherited from the parent, mallocs/frees a lot, does the
- * same from a new thread, sometimes forks again, and _exit(0)s.  The
- * parent waits at most 10 s per child; a hang means a lock was held across
- * fork (missing or wrong atfork handlers: arena, huge-mapping, base
- * allocator or thread-registry locks).  Catches deadlocks and heap
- * corruption in the child.
+ * same from a new thread, sometimes forks again, and _exit(0)s.  A child
+ * counts every operation in a page shared with the parent; a child whose
+ * count stands still for 20 s is deadlocked (a lock held across fork:
+ * missing or wrong atfork handlers for arena, huge-mapping, base allocator
+ * or thread-registry locks).  Progress, not wall time: on a loaded machine
+ * a healthy child may take minutes, and a deadlocked one never moves.
+ * Catches deadlocks and heap corruption in the child.
  */
 #include "stress_common.h"
 
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 
 #define FORKS 50
-#define CHILD_TIMEOUT_MS 10000
+#define CHILD_STALL_MS 20000
+
+/* Operations done by the current child (and its thread and grandchild):
+ * MAP_SHARED, so the parent sees them. */
+static atomic_long *child_progress;
 
 static atomic_int stop;
 static atomic_int paused;	/* set while a child runs: leave it the CPUs */
@@ -104,6 +111,8 @@ child_churn(unsigned seed, int ops)
 			return 4;
 		s->seed = block_seed(s->p, s->size);
 		pat_fill(s->p, s->size, s->seed);
+		atomic_fetch_add_explicit(child_progress, 1,
+		    memory_order_relaxed);
 	}
 	for (int i = 0; i < 128; i++)
 		free(live[i].p);
@@ -120,17 +129,27 @@ child_thread(void *arg)
 #define HELD 256
 static item_t held[HELD];
 
+/* 1: exited; 0: no progress for CHILD_STALL_MS (killed); -1: error. */
 static int
 wait_child(pid_t pid, int *status)
 {
 	struct timespec ts = { 0, 1000000 };	/* 1 ms */
-	for (int waited = 0; waited < CHILD_TIMEOUT_MS; waited++) {
+	long seen = atomic_load(child_progress);
+	int still = 0;
+	for (;;) {
 		pid_t r = waitpid(pid, status, WNOHANG);
 		if (r == pid)
 			return 1;
 		if (r < 0 && errno != EINTR)
 			return -1;
 		nanosleep(&ts, NULL);
+		long now = atomic_load(child_progress);
+		if (now != seen) {
+			seen = now;
+			still = 0;
+		} else if (++still >= CHILD_STALL_MS) {
+			break;
+		}
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, status, 0);
@@ -185,8 +204,9 @@ check_child(pid_t pid, int iter)
 	int status = 0;
 	int w = wait_child(pid, &status);
 	if (w == 0)
-		fail_msg("fork %d: child hung for %d ms (deadlock after fork)",
-		    iter, CHILD_TIMEOUT_MS);
+		fail_msg("fork %d: child made no progress for %d ms at %ld "
+		    "operations (deadlock after fork)", iter, CHILD_STALL_MS,
+		    atomic_load(child_progress));
 	assert_int_equal(w, 1);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		fail_msg("fork %d: child %s %d", iter,
@@ -214,6 +234,9 @@ test_fork_under_load(void **state)
 {
 	(void)state;
 	stress_begin();
+	child_progress = mmap(NULL, sizeof(*child_progress),
+	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(child_progress != MAP_FAILED);
 	int nbusy = stress_threads;
 	pthread_t *t = calloc((size_t)nbusy, sizeof(*t));
 	assert_non_null(t);

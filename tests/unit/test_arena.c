@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "arena.h"
+#include "conf.h"
 #include "os.h"
 #include "pagemap.h"
 #include "pcmalloc.h"
@@ -182,6 +183,61 @@ test_merge_keeps_age(void **state)
 	assert_true(f->dirty_ns <= t0 + (t1 - t0) / 5);
 }
 
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+	nanosleep(&ts, NULL);
+}
+
+/* With a tiny decay_ms, pages the program frees and takes back within the
+ * reuse window are not purged (each purge would cost a page fault right
+ * after), while pages left free still go back to the OS. */
+static void
+test_decay_spares_reused(void **state)
+{
+	(void)state;
+	arena_t *a = &arenas[0];
+	size_t saved = opt_decay_ms;
+	opt_decay_ms = 1;
+	a->next_decay_ns = 0;	/* passes were 500 ms apart until now */
+	bool z;
+	enum { NP = 64, ROUNDS = 100 };
+	char *x = arena_large_alloc(a, NP * 4096, 4096, &z);
+	char *y = arena_large_alloc(a, NP * 4096, 4096, &z);
+	assert_non_null(x);
+	assert_non_null(y);
+	uint64_t before = a->npurged;
+	for (int i = 0; i < ROUNDS; i++) {
+		memset(x, 1, NP * 4096);
+		memset(y, 1, NP * 4096);
+		arena_large_free(span_at(x), false);
+		sleep_ms(3);
+		/* x's run is older than decay_ms now: this free's pass may
+		 * purge it, only for the next line to fault it back. */
+		arena_large_free(span_at(y), false);
+		x = arena_large_alloc(a, NP * 4096, 4096, &z);
+		y = arena_large_alloc(a, NP * 4096, 4096, &z);
+		assert_non_null(x);
+		assert_non_null(y);
+	}
+	uint64_t churn = a->npurged - before;
+	/* Without the budget every round purges x: ROUNDS * NP pages.  A
+	 * window in which this thread was preempted throughout may purge
+	 * once; allow a fifth of the rounds for a loaded machine. */
+	assert_true(churn <= (uint64_t)(ROUNDS / 5) * NP);
+	/* Left free, the same pages do go back. */
+	arena_large_free(span_at(x), false);
+	arena_large_free(span_at(y), false);
+	before = a->npurged;
+	for (int i = 0; i < 400 && a->npurged - before < 2 * NP; i++) {
+		sleep_ms(5);
+		arena_decay_tick(a);
+	}
+	assert_true(a->npurged - before >= 2 * NP);
+	opt_decay_ms = saved;
+}
+
 int
 main(void)
 {
@@ -195,6 +251,7 @@ main(void)
 		cmocka_unit_test(test_refill_flush),
 		cmocka_unit_test(test_free_purged),
 		cmocka_unit_test(test_merge_keeps_age),
+		cmocka_unit_test(test_decay_spares_reused),
 		cmocka_unit_test(test_purge),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
