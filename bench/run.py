@@ -519,13 +519,21 @@ class Bench:
             if name == "pcmalloc":
                 lib = self.args.pcmalloc or os.path.join(
                     self.args.build_dir, "libpcmalloc.so")
+                # The table is pcmalloc against the others: without
+                # pcmalloc's own column, or with a column measured from an
+                # old build, it would say nothing true.
                 if not os.path.exists(lib):
-                    log("pcmalloc: %s not found - skipping pcmalloc "
-                        "(glibc is the reference column)" % lib)
-                    self.notes.append("pcmalloc library %s missing: "
-                                      "skipped" % lib)
-                    continue
+                    error("pcmalloc: %s not found (build it: cmake -S . -B "
+                          "build -DCMAKE_BUILD_TYPE=Release && cmake --build "
+                          "build; bench/run.sh does both)" % lib)
+                    sys.exit(2)
                 lib = os.path.abspath(lib)
+                stale = [] if self.args.pcmalloc else stale_sources(lib)
+                if stale:
+                    error("pcmalloc: %s is older than %s: rebuild it "
+                          "(bench/run.sh builds before running)"
+                          % (lib, ", ".join(stale[:3])))
+                    sys.exit(2)
                 built = datetime.datetime.fromtimestamp(
                     os.path.getmtime(lib)).strftime("%Y-%m-%d %H:%M")
                 cands.append((name, lib, "%s (built %s)"
@@ -1068,6 +1076,18 @@ def list_workloads():
     for w in all_workloads():
         print("%-14s %-3s %s  [after: %s]" % (
             w["name"], "MT" if w["mt"] else "1T", w["what"], w["after"]))
+
+
+def stale_sources(lib):
+    """Library sources newer than lib (an out-of-date build)."""
+    t = os.path.getmtime(lib)
+    newer = []
+    for d in ("src", "include"):
+        for f in sorted(os.listdir(os.path.join(ROOT, d))):
+            path = os.path.join(ROOT, d, f)
+            if os.path.isfile(path) and os.path.getmtime(path) > t:
+                newer.append(os.path.join(d, f))
+    return newer
 
 
 def main():

@@ -16,17 +16,18 @@ done
 if [ "$build" = 1 ]; then
 	if [ ! -f build/CMakeCache.txt ]; then
 		cmake -S . -B build -DCMAKE_BUILD_TYPE=Release \
-			-DPCMALLOC_BUILD_TESTS=OFF >&2 ||
+			-DPCMALLOC_BUILD_TESTS=OFF >&2 || {
 			echo "run.sh: configuring build/ failed" >&2
+			exit 2
+		}
 	elif ! grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' build/CMakeCache.txt; then
 		echo "run.sh: WARNING: build/ is not a Release build; pcmalloc" \
 			"numbers will not be representative" >&2
 	fi
-	if [ -f build/CMakeCache.txt ]; then
-		cmake --build build -j2 >&2 ||
-			echo "run.sh: building the project failed; pcmalloc may be" \
-				"missing or stale" >&2
-	fi
+	cmake --build build -j2 >&2 || {
+		echo "run.sh: building the project failed" >&2
+		exit 2
+	}
 	# The workloads normally build with the project (build/bench/). If the
 	# project was configured without them (PCMALLOC_BUILD_BENCH=OFF) or does
 	# not configure, build them on their own in build/bench-only/.

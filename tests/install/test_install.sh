@@ -16,6 +16,10 @@
 #   PC_BUILD_DIR PC_PREFIX PC_WORK PC_SOURCE_DIR PC_VERSION PC_CMAKE PC_CONFIG
 #   PC_CC PC_CXX (empty: skip C++) PC_OVERRIDE (1/0) PC_LINUX (1/0)
 set -u
+# A skip under tests/run.sh (PC_TEST_NO_SKIP set) is a failure: it installs
+# what the tests need, so a missing tool means the check did not run.
+skip_code=77
+[ -n "${PC_TEST_NO_SKIP:-}" ] && skip_code=1
 
 mode=${1:?usage: test_install.sh setup|pkgconfig|cmake|launcher}
 prefix=$PC_PREFIX
@@ -130,7 +134,7 @@ setup)
 pkgconfig)
 	if ! command -v pkg-config >/dev/null 2>&1; then
 		say "SKIP: pkg-config is not installed (apt-get install pkg-config)"
-		exit 77
+		exit $skip_code
 	fi
 	libdir=$(find_libdir)
 	[ -n "$libdir" ] || { bad "nothing installed under $prefix"; finish; }

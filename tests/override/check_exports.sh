@@ -6,9 +6,13 @@
 # PLT-bound internal calls) and a missing override (that function would
 # silently go to glibc, mixing heaps).
 set -u
+# A skip under tests/run.sh (PC_TEST_NO_SKIP set) is a failure: it installs
+# what the tests need, so a missing tool means the check did not run.
+skip_code=77
+[ -n "${PC_TEST_NO_SKIP:-}" ] && skip_code=1
 LIB=${1:?usage: $0 libpcmalloc.so}
 NM=${NM:-nm}
-command -v "$NM" >/dev/null || { echo "SKIP: nm not found"; exit 77; }
+command -v "$NM" >/dev/null || { echo "SKIP: nm not found"; exit $skip_code; }
 
 required="malloc free calloc realloc reallocarray posix_memalign aligned_alloc
 memalign valloc pvalloc malloc_usable_size __libc_malloc __libc_free

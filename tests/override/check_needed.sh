@@ -4,9 +4,13 @@
 # libstdc++, libdl, libatomic...) that would be loaded into every preloaded
 # process and could itself allocate before pcmalloc is ready.
 set -u
+# A skip under tests/run.sh (PC_TEST_NO_SKIP set) is a failure: it installs
+# what the tests need, so a missing tool means the check did not run.
+skip_code=77
+[ -n "${PC_TEST_NO_SKIP:-}" ] && skip_code=1
 LIB=${1:?usage: $0 libpcmalloc.so}
 READELF=${READELF:-readelf}
-command -v "$READELF" >/dev/null || { echo "SKIP: readelf not found"; exit 77; }
+command -v "$READELF" >/dev/null || { echo "SKIP: readelf not found"; exit $skip_code; }
 dyn=$("$READELF" -d "$LIB") || { echo "FAIL: readelf -d $LIB"; exit 1; }
 bad=0
 needed=$(printf '%s\n' "$dyn" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')

@@ -21,6 +21,16 @@
 #include "tcache.h"
 #include "pcmalloc.h"
 
+/* A test that cannot run here says why.  Under tests/run.sh, which
+ * installs what the tests need and sets PC_TEST_NO_SKIP, a skip would be
+ * a check that passes without testing: it fails instead. */
+#define SKIP_BECAUSE(why) do { \
+	if (getenv("PC_TEST_NO_SKIP") != NULL) \
+		fail_msg("cannot run: %s (PC_TEST_NO_SKIP is set)", why); \
+	print_message("SKIP: %s\n", why); \
+	skip(); \
+} while (0)
+
 static void
 test_lifo(void **state)
 {
@@ -204,7 +214,7 @@ test_trim_reclaims_idle_cache(void **state)
 {
 	(void)state;
 	if (!reclaim_supported())
-		skip();
+		SKIP_BECAUSE("no remote fence (membarrier) here: reclaim is off");
 	pthread_t t = idle_start(false);
 	assert_true(idle_cached() > 0);
 	unsigned long long alloc0, alloc1, cached, nrec0, nrec1;
@@ -228,7 +238,7 @@ test_idle_pass_needs_two_looks(void **state)
 {
 	(void)state;
 	if (!reclaim_supported())
-		skip();
+		SKIP_BECAUSE("no remote fence (membarrier) here: reclaim is off");
 	pthread_t t = idle_start(false);
 	tcache_reclaim(true);	/* first look: records the thread's events */
 	unsigned before = idle_cached();
@@ -244,7 +254,7 @@ test_busy_cache_left_alone(void **state)
 {
 	(void)state;
 	if (!reclaim_supported())
-		skip();
+		SKIP_BECAUSE("no remote fence (membarrier) here: reclaim is off");
 	pthread_t t = idle_start(true);
 	unsigned before = idle_cached();
 	assert_int_equal(tcache_reclaim(false), 0);
@@ -287,10 +297,10 @@ test_fork_orphans_returned(void **state)
 {
 	(void)state;
 #if defined(_WIN32)
-	skip();
+	SKIP_BECAUSE("no fork on Windows");
 #else
 	if (!reclaim_supported())
-		skip();
+		SKIP_BECAUSE("no remote fence (membarrier) here: reclaim is off");
 	pthread_t t = idle_start(false);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
