@@ -77,6 +77,7 @@ static char out[65536];
 /* Both by default (abort_on_error:on) and warn-only: foreign pointers
  * never abort. */
 static const char *confs[] = { NULL, "abort_on_error:false" };
+#define CONF_NAME(c) (confs[c] ? confs[c] : "default")
 
 static void
 test_realloc_foreign(void **state)
@@ -86,7 +87,7 @@ test_realloc_foreign(void **state)
 		int st = doc_run("realloc", confs[c], NULL, NULL, out,
 		    sizeof(out));
 		if (!doc_exited_ok(st))
-			fail_msg("realloc (%s): status 0x%x: %s", confs[c], st,
+			fail_msg("realloc (%s): status 0x%x: %s", CONF_NAME(c), st,
 			    out);
 		/* Every expected report is there, in full. */
 		int n = 0;
@@ -121,7 +122,8 @@ test_report_cap(void **state)
 	for (unsigned c = 0; c < 2; c++) {
 		int st = doc_run("cap", confs[c], NULL, NULL, out, sizeof(out));
 		if (!doc_exited_ok(st))
-			fail_msg("cap (%s): status 0x%x: %s", confs[c], st, out);
+			fail_msg("cap (%s): status 0x%x: %s", CONF_NAME(c), st,
+			    out);
 		/* Walk the lines: each "ptr X" is followed by its report
 		 * for the first 16, by nothing after. */
 		char ptr[64] = "";
