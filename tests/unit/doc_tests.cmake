@@ -2,7 +2,7 @@
 # running its cases in children with their own PCMALLOC_CONF, environment,
 # affinity mask or seccomp filter.  Included from CMakeLists.txt.  They
 # call malloc/free, so they need the override (not for tests/sanitize).
-foreach(m doc_reclaim doc_foreign doc_cpu doc_os doc_bgthread)
+foreach(m doc_reclaim doc_foreign doc_cpu doc_os doc_bgthread doc_stats)
 	pc_test(test_${m} test_${m}.c LIBS pcmalloc_static LABELS unit)
 	# Every malloc/free pair must really run; frees of non-heap
 	# pointers are on purpose.
