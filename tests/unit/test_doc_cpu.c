@@ -56,14 +56,15 @@ check_cpu_arenas(void)
 		    cpu, sched_getcpu());
 		unsigned long long before[256], after;
 		char name[64];
+		const char *fmt = "arena.%u.nlarge_alloc";
 		for (unsigned a = 0; a < na; a++) {
-			snprintf(name, sizeof(name), "arena.%u.nlarge_alloc", a);
+			snprintf(name, sizeof(name), fmt, a);
 			before[a] = doc_stat(name);
 		}
 		void *p = malloc(64 * KiB);
 		DOC_CHECK(p != NULL, "malloc");
 		for (unsigned a = 0; a < na; a++) {
-			snprintf(name, sizeof(name), "arena.%u.nlarge_alloc", a);
+			snprintf(name, sizeof(name), fmt, a);
 			after = doc_stat(name);
 			unsigned long long want = before[a] +
 			    (a == cpu % na ? 1 : 0);
@@ -79,8 +80,8 @@ check_cpu_arenas(void)
 	DOC_CHECK(sched_setaffinity(0, sizeof(all), &all) == 0,
 	    "sched_setaffinity");
 	if (nonzero == 0)
-		printf("note: every CPU of the mask maps to arena 0; the CPU id "
-		    "is not really checked here\n");
+		printf("note: every CPU of the mask maps to arena 0; the CPU "
+		    "id is not really checked here\n");
 	printf("checked %d CPUs\n", tried);
 }
 

@@ -87,8 +87,8 @@ test_realloc_foreign(void **state)
 		int st = doc_run("realloc", confs[c], NULL, NULL, out,
 		    sizeof(out));
 		if (!doc_exited_ok(st))
-			fail_msg("realloc (%s): status 0x%x: %s", CONF_NAME(c), st,
-			    out);
+			fail_msg("realloc (%s): status 0x%x: %s",
+			    CONF_NAME(c), st, out);
 		/* Every expected report is there, in full. */
 		int n = 0;
 		for (char *e = strstr(out, "expect: "); e != NULL;
@@ -156,8 +156,8 @@ test_report_cap(void **state)
 		}
 		assert_int_equal(nptr, NFREE);
 		if (nrep != 16 || nsupp != 1)
-			fail_msg("%d reports (%d with the note), want 16 and 1: "
-			    "%s", nrep, nsupp, out);
+			fail_msg("%d reports (%d with the note), want 16 "
+			    "and 1: %s", nrep, nsupp, out);
 		assert_non_null(strstr(out, "done\n"));
 	}
 }
