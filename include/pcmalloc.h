@@ -55,8 +55,9 @@ PCMALLOC_API int   pc_trim(void);
 /*
  * Statistics.  pc_stats_print writes a human-readable report through
  * write_cb (stderr when it is NULL), a line or less per call.
- * pc_stat_get reads one figure: "allocated", "active", "resident",
- * "dirty", "retained", "mapped", "metadata", "huge", "nhuge", "npurged",
+ * pc_stat_get reads one figure: "allocated", "active", "resident" (an
+ * upper bound: the pages of live blocks, dirty free pages and metadata,
+ * counted whether the program touched them or not), "dirty", "retained", "mapped", "metadata", "huge", "nhuge", "npurged",
  * "nmalloc", "nfree", "nrefills", "nflushes", "narenas", "tcache" (bytes
  * in thread caches), "nreclaims" (idle threads' caches emptied by other
  * threads), or per arena

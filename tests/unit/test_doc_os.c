@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <cmocka.h>
+#include "skip_policy.h"
 
 #include "doc_common.h"
 
@@ -201,9 +202,8 @@ test_thp_in_smaps(void **state)
 {
 	(void)state;
 	if (access("/sys/kernel/mm/transparent_hugepage", F_OK) != 0) {
-		print_message("skip: this kernel has no transparent huge pages "
-		    "(/sys/kernel/mm/transparent_hugepage missing)\n");
-		skip();
+		SKIP_BECAUSE("this kernel has no transparent huge pages "
+		    "(/sys/kernel/mm/transparent_hugepage missing)");
 	}
 	expect_ok("thp_always", "thp:always");
 	expect_ok("thp_never", "thp:never");

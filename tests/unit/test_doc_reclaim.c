@@ -26,6 +26,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <cmocka.h>
+#include "skip_policy.h"
 
 #include "doc_common.h"
 #include "pcmalloc.h"
@@ -360,8 +361,7 @@ expect_ok(const char *mode, const char *conf, doc_setup_fn setup)
 {
 	int st = doc_run(mode, conf, NULL, setup, out, sizeof(out));
 	if (WIFEXITED(st) && WEXITSTATUS(st) == DOC_UNSUPPORTED) {
-		print_message("skip: %s: %s\n", mode, out);
-		skip();
+		SKIP_BECAUSE("%s: %s", mode, out);
 	}
 	if (!doc_exited_ok(st))
 		fail_msg("%s (%s): status 0x%x: %s", mode, conf, st, out);
@@ -374,7 +374,7 @@ test_periodic_reclaim_background(void **state)
 {
 	(void)state;
 	if (!reclaim_possible())
-		skip();
+		SKIP_BECAUSE("no membarrier(PRIVATE_EXPEDITED) here");
 	expect_ok("periodic_bg", "decay_ms:100,background_thread:on", NULL);
 }
 
@@ -384,7 +384,7 @@ test_periodic_reclaim_gc_step(void **state)
 {
 	(void)state;
 	if (!reclaim_possible())
-		skip();
+		SKIP_BECAUSE("no membarrier(PRIVATE_EXPEDITED) here");
 	expect_ok("periodic_gc", "decay_ms:100,background_thread:off", NULL);
 }
 

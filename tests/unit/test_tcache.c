@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <pthread.h>
 #include <cmocka.h>
+#include "skip_policy.h"
 
 #include <string.h>
 #if !defined(_WIN32)
@@ -21,15 +22,6 @@
 #include "tcache.h"
 #include "pcmalloc.h"
 
-/* A test that cannot run here says why.  Under tests/run.sh, which
- * installs what the tests need and sets PC_TEST_NO_SKIP, a skip would be
- * a check that passes without testing: it fails instead. */
-#define SKIP_BECAUSE(why) do { \
-	if (getenv("PC_TEST_NO_SKIP") != NULL) \
-		fail_msg("cannot run: %s (PC_TEST_NO_SKIP is set)", why); \
-	print_message("SKIP: %s\n", why); \
-	skip(); \
-} while (0)
 
 static void
 test_lifo(void **state)
