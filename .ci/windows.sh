@@ -98,8 +98,15 @@ for type in "${configs[@]}"; do
 		-DPCMALLOC_BUILD_BENCH=OFF >/dev/null
 	cmake --build "$dir" -j"$jobs" >/dev/null
 	step "mingw-w64 $type: ctest under wine"
+	# A skipped test is a failure here: this script installs everything
+	# the tests need.
 	if ! ctest --test-dir "$dir" -j"$jobs" --output-on-failure \
-	    --timeout 300 --no-tests=error; then
+	    --timeout 300 --no-tests=error 2>&1 | tee "$dir/ctest.log"; then
+		status=1
+	fi
+	if grep -qE '\*\*\*Skipped|Not Run' "$dir/ctest.log"; then
+		echo "FAIL: skipped tests:"
+		grep -E '\*\*\*Skipped|Not Run' "$dir/ctest.log"
 		status=1
 	fi
 done

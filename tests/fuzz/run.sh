@@ -90,6 +90,9 @@ mv "$bin.tmp" "$bin"
 # (libFuzzer writes to the first corpus directory).
 scratch=$out/corpus-scratch
 crashes=$out/crashes
+# Each run starts from the committed corpus only: inputs an earlier run
+# found would make this run's coverage depend on history.
+rm -rf "$scratch"
 mkdir -p "$scratch" "$crashes"
 log=$out/fuzz-$(date +%Y%m%d-%H%M%S).log
 before=$(ls "$crashes" | wc -l)
