@@ -4,7 +4,7 @@
 #include "check.h"
 #include "os.h"
 
-#define CONF_DEFINE(name, def, lo, hi, doc) size_t opt_##name = def;
+#define CONF_DEFINE(name, def, lo, hi, words, doc) size_t opt_##name = def;
 CONF_OPTIONS(CONF_DEFINE)
 #undef CONF_DEFINE
 
@@ -12,10 +12,12 @@ typedef struct conf_opt {
 	const char *name;
 	size_t *value;
 	size_t lo, hi;
+	const char *words;	/* CONF_NUM, CONF_SIZE, CONF_BOOL or a list */
 } conf_opt_t;
 
 static const conf_opt_t conf_table[] = {
-#define CONF_ENTRY(name, def, lo, hi, doc) { #name, &opt_##name, lo, hi },
+#define CONF_ENTRY(name, def, lo, hi, words, doc) \
+	{ #name, &opt_##name, lo, hi, words },
 	CONF_OPTIONS(CONF_ENTRY)
 #undef CONF_ENTRY
 };
@@ -36,19 +38,47 @@ conf_error(const char *what, const char *s, size_t n)
 	pc_report(buf);
 }
 
-/* Parses a decimal with an optional k/m/g suffix, or a boolean word. */
 static bool
-conf_value(const char *v, size_t n, size_t *out)
+conf_word_is(const char *w, size_t wlen, const char *v, size_t n)
 {
-	static const struct { const char *w; size_t v; } words[] = {
-		{ "true", 1 }, { "false", 0 }, { "on", 1 }, { "off", 0 },
-		{ "yes", 1 }, { "no", 0 },
-		{ "default", 0 }, { "always", 1 }, { "never", 2 },
-		{ "auto", 2 },
-	};
-	for (size_t i = 0; i < PC_ARRAY_LEN(words); i++) {
-		if (strlen(words[i].w) == n && memcmp(words[i].w, v, n) == 0) {
-			*out = words[i].v;
+	return wlen == n && memcmp(w, v, n) == 0;
+}
+
+/* Index of v in a "w0|w1|..." list, or -1. */
+static int
+conf_word_index(const char *list, const char *v, size_t n)
+{
+	for (int i = 0; *list != '\0'; i++) {
+		const char *bar = strchr(list, '|');
+		size_t wlen = bar ? (size_t)(bar - list) : strlen(list);
+		if (conf_word_is(list, wlen, v, n))
+			return i;
+		if (bar == NULL)
+			break;
+		list = bar + 1;
+	}
+	return -1;
+}
+
+/* Parses the value of option o: decimal digits (with a k/m/g suffix for
+ * CONF_SIZE), or one of o's own words. */
+static bool
+conf_value(const conf_opt_t *o, const char *v, size_t n, size_t *out)
+{
+	bool boolean = strcmp(o->words, CONF_BOOL) == 0 ||
+	    strncmp(o->words, "off|on|", 7) == 0;
+	if (boolean) {
+		int t = conf_word_index("false|true|no|yes|off|on", v, n);
+		if (t >= 0) {
+			*out = (size_t)(t & 1);
+			return true;
+		}
+	}
+	if (strcmp(o->words, CONF_BOOL) != 0 &&
+	    strcmp(o->words, CONF_SIZE) != 0 && o->words[0] != '\0') {
+		int w = conf_word_index(o->words, v, n);
+		if (w >= 0) {
+			*out = (size_t)w;
 			return true;
 		}
 	}
@@ -63,6 +93,8 @@ conf_value(const char *v, size_t n, size_t *out)
 	if (i == 0)
 		return false;
 	if (i < n) {
+		if (strcmp(o->words, CONF_SIZE) != 0)
+			return false;
 		unsigned shift;
 		switch (v[i]) {
 		case 'k': case 'K': shift = 10; break;
@@ -107,7 +139,7 @@ conf_parse(const char *s)
 				conf_error("PCMALLOC_CONF: unknown option ", s,
 				    len);
 				errors++;
-			} else if (!conf_value(v, vlen, &x) || x < o->lo ||
+			} else if (!conf_value(o, v, vlen, &x) || x < o->lo ||
 			    x > o->hi) {
 				conf_error("PCMALLOC_CONF: bad value in ", s,
 				    len);

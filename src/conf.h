@@ -8,21 +8,30 @@
 
 #include "config.h"
 
-/* X(name, default, min, max, doc) -- all options are unsigned integers;
- * booleans accept true/false/on/off/1/0. */
+/* X(name, default, min, max, words, doc) -- all options are unsigned
+ * integers, written as decimal digits or as one of the key's own words:
+ *   CONF_NUM   digits only
+ *   CONF_SIZE  digits with an optional k, m or g suffix
+ *   CONF_BOOL  true/false, on/off, yes/no, 1/0
+ *   "w0|w1|.." the words for 0, 1, ...; a list that starts "off|on" also
+ *              takes the other boolean words for 0 and 1
+ * A word of another key is an error (thp:auto is not thp:never). */
+#define CONF_NUM	""
+#define CONF_SIZE	"k"
+#define CONF_BOOL	"bool"
 #define CONF_OPTIONS(X) \
-	X(narenas,	0,	0,	PC_MAX_ARENAS,	"arenas; 0 = one per CPU") \
-	X(tcache,	1,	0,	1,		"thread caches on/off") \
-	X(tcache_max,	32768,	0,	32768,		"largest cached size") \
-	X(tcache_reclaim, 1,	0,	1,		"other threads empty idle threads' caches") \
-	X(abort_on_error, 1,	0,	1,		"abort after reporting a double or invalid free") \
-	X(decay_ms,	10000,	0,	86400000,	"ms before free dirty pages go back to the OS") \
-	X(background_thread, 2,	0,	2,		"purging thread: off, on, auto (once a heap has much to give back)") \
-	X(thp,		0,	0,	2,		"huge pages: default, always, never") \
-	X(stats_print,	0,	0,	1,		"print statistics at exit") \
-	X(debug,	0,	0,	1,		"junk-fill freed blocks, redzones (slow)")
+	X(narenas,	0,	0,	PC_MAX_ARENAS,	CONF_NUM,	"arenas; 0 = one per CPU") \
+	X(tcache,	1,	0,	1,		CONF_BOOL,	"thread caches on/off") \
+	X(tcache_max,	32768,	0,	32768,		CONF_SIZE,	"largest cached size") \
+	X(tcache_reclaim, 1,	0,	1,		CONF_BOOL,	"other threads empty idle threads' caches") \
+	X(abort_on_error, 1,	0,	1,		CONF_BOOL,	"abort after reporting a double or invalid free") \
+	X(decay_ms,	10000,	0,	86400000,	CONF_NUM,	"ms before free dirty pages go back to the OS") \
+	X(background_thread, 2,	0,	2,		"off|on|auto",	"purging thread: off, on, auto (once a heap has much to give back)") \
+	X(thp,		0,	0,	2,		"default|always|never", "huge pages: default, always, never") \
+	X(stats_print,	0,	0,	1,		CONF_BOOL,	"print statistics at exit") \
+	X(debug,	0,	0,	1,		CONF_BOOL,	"junk-fill freed blocks, redzones (slow)")
 
-#define CONF_DECLARE(name, def, lo, hi, doc) extern size_t opt_##name;
+#define CONF_DECLARE(name, def, lo, hi, words, doc) extern size_t opt_##name;
 CONF_OPTIONS(CONF_DECLARE)
 #undef CONF_DECLARE
 

@@ -195,7 +195,7 @@ pc_stats_print(void (*write_cb)(void *opaque, const char *text),
 	stats_totals(&t);
 	out_str(&o, "___ pcmalloc " PCMALLOC_VERSION " statistics ___\n");
 	out_str(&o, "options:");
-#define OUT_OPT(name, def, lo, hi, doc) out_kv(&o, #name, opt_##name);
+#define OUT_OPT(name, def, lo, hi, words, doc) out_kv(&o, #name, opt_##name);
 	CONF_OPTIONS(OUT_OPT)
 #undef OUT_OPT
 	out_str(&o, "\nbytes:");
