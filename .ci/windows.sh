@@ -84,8 +84,25 @@ wine reg add 'HKLM\Software\Microsoft\Windows NT\CurrentVersion\AeDebug' \
     /v Debugger /t REG_SZ /d false /f >/dev/null 2>&1
 wine cmd /c exit >/dev/null 2>&1
 
-# ---- Build and test --------------------------------------------------------
+# ---- docs/windows.md's build, as the document gives it ---------------------
+# The first sh block under "## Building", run as written but for its paths
+# (build-win -> build-win/doc, /opt/pcmalloc-win -> build-win/doc-install),
+# so a user following the document builds what CI builds.
 status=0
+step "docs/windows.md: the build commands as documented"
+doc_cmds=$(awk '/^## Building/ { b = 1 } b && /^```sh/ { c = 1; next }
+	c && /^```/ { exit } c { print }' docs/windows.md |
+	sed 's#build-win#build-win/doc#g; s#/opt/pcmalloc-win#build-win/doc-install#g')
+[ -n "$doc_cmds" ] || { echo "FAIL: no build commands in docs/windows.md"; exit 1; }
+printf '%s\n' "$doc_cmds"
+if ! bash -euc "$doc_cmds" >build-win/doc.log 2>&1 ||
+    [ ! -f build-win/doc-install/bin/pcmalloc.dll ]; then
+	tail -30 build-win/doc.log
+	echo "FAIL: docs/windows.md's build commands"
+	status=1
+fi
+
+# ---- Build and test --------------------------------------------------------
 for type in "${configs[@]}"; do
 	dir=build-win/${type,,}
 	debug=()
@@ -95,7 +112,7 @@ for type in "${configs[@]}"; do
 		-DCMAKE_TOOLCHAIN_FILE="$root/cmake/mingw-w64-x86_64.cmake" \
 		-DCMAKE_BUILD_TYPE="$type" "${debug[@]}" \
 		-DCMOCKA_SOURCE_DIR="$cmocka_src" -DPCMALLOC_BUILD_TESTS=ON \
-		-DPCMALLOC_BUILD_BENCH=OFF >/dev/null
+		>/dev/null
 	cmake --build "$dir" -j"$jobs" >/dev/null
 	step "mingw-w64 $type: ctest under wine"
 	# A skipped test is a failure here: this script installs everything
