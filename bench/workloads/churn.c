@@ -11,46 +11,19 @@
  * the allocator recycles memory across size classes. OPS is the total over
  * all threads.
  */
-#include "common.h"
+#include "slot_churn.h"
 
-struct arg {
-	int id;
-	size_t ops, slots, minsz, maxsz;
-	uint64_t sum;
-};
-
-static void *worker(void *p)
+static uint64_t worker(int id, void *c)
 {
-	struct arg *a = p;
-	void **ptr = calloc(a->slots, sizeof *ptr);
-	size_t *size = calloc(a->slots, sizeof *size);
-	uint64_t *tag = calloc(a->slots, sizeof *tag);
-	if (!ptr || !size || !tag)
-		pcb_die("out of memory");
-	pcb_rng rng;
-	pcb_rng_seed(&rng, (uint64_t)a->id, 5);
-	uint64_t sum = 0;
-	for (size_t k = 0; k < a->ops; k++) {
-		size_t i = (size_t)(pcb_rand(&rng) % a->slots);
-		if (ptr[i]) {
-			sum += pcb_check(ptr[i], size[i], tag[i], 0);
-			free(ptr[i]);
-		}
-		size[i] = pcb_logsize(&rng, a->minsz, a->maxsz);
-		tag[i] = pcb_mix64(((uint64_t)a->id << 40) ^ k);
-		ptr[i] = pcb_malloc(size[i]);
-		pcb_stamp(ptr[i], size[i], tag[i], 0);
-	}
-	for (size_t i = 0; i < a->slots; i++)
-		if (ptr[i]) {
-			sum += pcb_check(ptr[i], size[i], tag[i], 0);
-			free(ptr[i]);
-		}
+	size_t slots = ((struct slot_churn *)c)->slots;
+	void **ptr = pcb_calloc(slots, sizeof *ptr);
+	size_t *size = pcb_calloc(slots, sizeof *size);
+	uint64_t *tag = pcb_calloc(slots, sizeof *tag);
+	uint64_t sum = slot_churn_run(c, id, ptr, size, tag);
 	free(ptr);
 	free(size);
 	free(tag);
-	a->sum = sum;
-	return NULL;
+	return sum;
 }
 
 int main(int argc, char **argv)
@@ -62,22 +35,8 @@ int main(int argc, char **argv)
 	size_t maxsz = (size_t)pcb_arg(argc, argv, 5, 32768);
 	if (threads < 1 || slots < 1 || minsz < 1 || maxsz < minsz)
 		pcb_die("usage: churn THREADS OPS [SLOTS MINSZ MAXSZ]");
-	struct arg *a = calloc((size_t)threads, sizeof *a);
-	pthread_t *t = calloc((size_t)threads, sizeof *t);
-	if (!a || !t)
-		pcb_die("out of memory");
-	for (int i = 0; i < threads; i++) {
-		a[i] = (struct arg){ .id = i, .ops = ops / (size_t)threads,
-			.slots = slots, .minsz = minsz, .maxsz = maxsz };
-		pcb_create(&t[i], worker, &a[i]);
-	}
-	uint64_t sum = 0;
-	for (int i = 0; i < threads; i++) {
-		pcb_join(t[i]);
-		sum += a[i].sum;
-	}
-	free(a);
-	free(t);
-	pcb_result("churn", sum);
+	struct slot_churn c = { .ops = ops / (size_t)threads, .slots = slots,
+		.minsz = minsz, .maxsz = maxsz, .seed = 5 };
+	pcb_result("churn", pcb_run_threads(threads, worker, &c));
 	return 0;
 }

@@ -6,6 +6,11 @@
  * Each prints exactly one "<name> checksum: <hex>" line on stdout that depends
  * only on the arguments, never on scheduling or on the allocator, so the
  * runner can check that every allocator computed the same thing.
+ *
+ * What every workload shares: pcb_arg() for its arguments, the pcb_rng
+ * streams, pcb_stamp()/pcb_check() to prove blocks came back intact,
+ * pcb_run_threads() to run its threads and sum their checksums, and
+ * pcb_result() for the one output line.
  */
 #ifndef PCB_COMMON_H
 #define PCB_COMMON_H
@@ -99,6 +104,14 @@ static inline void *pcb_malloc(size_t n)
 	return p;
 }
 
+static inline void *pcb_calloc(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+	if (!p)
+		pcb_die("out of memory");
+	return p;
+}
+
 /*
  * Stamp a block: write a tag word at the start and (when large enough)
  * at the end, plus one byte per 4 KiB page in between when touch_pages is
@@ -144,6 +157,28 @@ static inline uint64_t pcb_check(const void *p, size_t n, uint64_t tag,
 	return pcb_mix64(tag ^ n);
 }
 
+/*
+ * Blocks whose size travels in the low 24 bits of their tag, for workloads
+ * in which the thread that frees a block does not know its size (xmalloc,
+ * thread-churn). Sizes must be at most PCB_SIZED_MAX.
+ */
+#define PCB_SIZED_MAX 0xffffffULL
+
+static inline uint64_t pcb_sized_tag(uint64_t tag, size_t n)
+{
+	return (tag & ~PCB_SIZED_MAX) | n;
+}
+
+/* Check a block stamped with a pcb_sized_tag() tag, then free it. */
+static inline uint64_t pcb_check_free_sized(void *p)
+{
+	uint64_t tag;
+	memcpy(&tag, p, 8);
+	uint64_t sum = pcb_check(p, (size_t)(tag & PCB_SIZED_MAX), tag, 0);
+	free(p);
+	return sum;
+}
+
 static PCB_UNUSED void pcb_create(pthread_t *t, void *(*fn)(void *), void *arg)
 {
 	int e = pthread_create(t, NULL, fn, arg);
@@ -156,6 +191,51 @@ static PCB_UNUSED void pcb_join(pthread_t t)
 	int e = pthread_join(t, NULL);
 	if (e)
 		pcb_die("pthread_join: %s", strerror(e));
+}
+
+/*
+ * A workload thread: its index (0..n-1), the settings every thread shares,
+ * and its share of the checksum as the result.
+ */
+typedef uint64_t pcb_worker(int id, void *shared);
+
+struct pcb_thread {
+	pthread_t thread;
+	int id;
+	pcb_worker *fn;
+	void *shared;
+	uint64_t sum;
+};
+
+static PCB_UNUSED void *pcb_thread_main(void *arg)
+{
+	struct pcb_thread *t = arg;
+	t->sum = t->fn(t->id, t->shared);
+	return NULL;
+}
+
+/*
+ * Start fn(0..n-1, shared) on n threads at once, wait for all of them and
+ * return the sum of their results. The sum wraps modulo 2^64 and does not
+ * depend on the order in which threads finish, so the checksum depends
+ * only on the arguments.
+ */
+static PCB_UNUSED uint64_t pcb_run_threads(int n, pcb_worker *fn,
+					   void *shared)
+{
+	struct pcb_thread *t = pcb_calloc((size_t)n, sizeof *t);
+	for (int i = 0; i < n; i++) {
+		t[i] = (struct pcb_thread){ .id = i, .fn = fn,
+			.shared = shared };
+		pcb_create(&t[i].thread, pcb_thread_main, &t[i]);
+	}
+	uint64_t sum = 0;
+	for (int i = 0; i < n; i++) {
+		pcb_join(t[i].thread);
+		sum += t[i].sum;
+	}
+	free(t);
+	return sum;
 }
 
 static PCB_UNUSED void pcb_result(const char *name, uint64_t sum)

@@ -11,41 +11,16 @@
  * cost, and how much it retains (peak RSS). OPS is the total over all
  * threads.
  */
-#include "common.h"
+#include "slot_churn.h"
 
-struct arg {
-	int id;
-	size_t ops, slots, minsz, maxsz;
-	uint64_t sum;
-};
+#define LARGE_MAX_SLOTS 64	// per thread; the arrays live on its stack
 
-static void *worker(void *p)
+static uint64_t worker(int id, void *c)
 {
-	struct arg *a = p;
-	void *ptr[64] = { 0 };
-	size_t size[64];
-	uint64_t tag[64];
-	pcb_rng rng;
-	pcb_rng_seed(&rng, (uint64_t)a->id, 11);
-	uint64_t sum = 0;
-	for (size_t k = 0; k < a->ops; k++) {
-		size_t i = (size_t)(pcb_rand(&rng) % a->slots);
-		if (ptr[i]) {
-			sum += pcb_check(ptr[i], size[i], tag[i], 1);
-			free(ptr[i]);
-		}
-		size[i] = pcb_logsize(&rng, a->minsz, a->maxsz);
-		tag[i] = pcb_mix64(((uint64_t)a->id << 40) ^ k);
-		ptr[i] = pcb_malloc(size[i]);
-		pcb_stamp(ptr[i], size[i], tag[i], 1);
-	}
-	for (size_t i = 0; i < a->slots; i++)
-		if (ptr[i]) {
-			sum += pcb_check(ptr[i], size[i], tag[i], 1);
-			free(ptr[i]);
-		}
-	a->sum = sum;
-	return NULL;
+	void *ptr[LARGE_MAX_SLOTS] = { 0 };
+	size_t size[LARGE_MAX_SLOTS];
+	uint64_t tag[LARGE_MAX_SLOTS];
+	return slot_churn_run(c, id, ptr, size, tag);
 }
 
 int main(int argc, char **argv)
@@ -60,24 +35,11 @@ int main(int argc, char **argv)
 	size_t per = slots / (size_t)threads;
 	if (per < 2)
 		per = 2;
-	if (per > 64)
-		per = 64;
-	struct arg *a = calloc((size_t)threads, sizeof *a);
-	pthread_t *t = calloc((size_t)threads, sizeof *t);
-	if (!a || !t)
-		pcb_die("out of memory");
-	for (int i = 0; i < threads; i++) {
-		a[i] = (struct arg){ .id = i, .ops = ops / (size_t)threads,
-			.slots = per, .minsz = minsz, .maxsz = maxsz };
-		pcb_create(&t[i], worker, &a[i]);
-	}
-	uint64_t sum = 0;
-	for (int i = 0; i < threads; i++) {
-		pcb_join(t[i]);
-		sum += a[i].sum;
-	}
-	free(a);
-	free(t);
-	pcb_result("large", sum);
+	if (per > LARGE_MAX_SLOTS)
+		per = LARGE_MAX_SLOTS;
+	struct slot_churn c = { .ops = ops / (size_t)threads, .slots = per,
+		.minsz = minsz, .maxsz = maxsz, .seed = 11,
+		.touch_pages = 1 };
+	pcb_result("large", pcb_run_threads(threads, worker, &c));
 	return 0;
 }

@@ -75,9 +75,7 @@ int main(int argc, char **argv)
 	if (threads < 1 || rounds < 1 || minsz < 1 || maxsz < minsz)
 		pcb_die("usage: larson THREADS ROUNDS OPS SLOTS [MINSZ MAXSZ]");
 
-	struct chain *ch = calloc((size_t)threads, sizeof *ch);
-	if (!ch)
-		pcb_die("out of memory");
+	struct chain *ch = pcb_calloc((size_t)threads, sizeof *ch);
 	size_t per_slots = slots / (size_t)threads ? slots / (size_t)threads : 1;
 	size_t per_ops = ops / (size_t)threads;
 	for (int i = 0; i < threads; i++) {

@@ -20,10 +20,9 @@ struct buf {
 	uint64_t hash;
 };
 
-struct arg {
-	int id;
-	size_t appends, nbuf, maxsz;
-	uint64_t sum;
+/* Read-only settings, shared by every thread. */
+struct grow {
+	size_t appends, nbuf, maxsz;	// per thread
 };
 
 static uint64_t fnv(uint64_t h, const unsigned char *p, size_t n)
@@ -33,14 +32,12 @@ static uint64_t fnv(uint64_t h, const unsigned char *p, size_t n)
 	return h;
 }
 
-static void *worker(void *vp)
+static uint64_t worker(int id, void *shared)
 {
-	struct arg *a = vp;
-	struct buf *b = calloc(a->nbuf, sizeof *b);
-	if (!b)
-		pcb_die("out of memory");
+	const struct grow *a = shared;
+	struct buf *b = pcb_calloc(a->nbuf, sizeof *b);
 	pcb_rng rng;
-	pcb_rng_seed(&rng, (uint64_t)a->id, 9);
+	pcb_rng_seed(&rng, (uint64_t)id, 9);
 	uint64_t sum = 0;
 	unsigned char chunk[256];
 	for (size_t k = 0; k < a->appends; k++) {
@@ -87,8 +84,7 @@ static void *worker(void *vp)
 		free(b[j].p);
 	}
 	free(b);
-	a->sum = sum;
-	return NULL;
+	return sum;
 }
 
 int main(int argc, char **argv)
@@ -99,23 +95,9 @@ int main(int argc, char **argv)
 	size_t maxsz = (size_t)pcb_arg(argc, argv, 4, 262144);
 	if (threads < 1 || maxsz < 64)
 		pcb_die("usage: realloc-grow THREADS APPENDS [BUFFERS MAXSZ]");
-	struct arg *a = calloc((size_t)threads, sizeof *a);
-	pthread_t *t = calloc((size_t)threads, sizeof *t);
-	if (!a || !t)
-		pcb_die("out of memory");
 	size_t per = nbuf / (size_t)threads ? nbuf / (size_t)threads : 1;
-	for (int i = 0; i < threads; i++) {
-		a[i] = (struct arg){ .id = i, .appends = appends / (size_t)threads,
-			.nbuf = per, .maxsz = maxsz };
-		pcb_create(&t[i], worker, &a[i]);
-	}
-	uint64_t sum = 0;
-	for (int i = 0; i < threads; i++) {
-		pcb_join(t[i]);
-		sum += a[i].sum;
-	}
-	free(a);
-	free(t);
-	pcb_result("realloc-grow", sum);
+	struct grow g = { .appends = appends / (size_t)threads, .nbuf = per,
+		.maxsz = maxsz };
+	pcb_result("realloc-grow", pcb_run_threads(threads, worker, &g));
 	return 0;
 }

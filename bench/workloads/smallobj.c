@@ -317,17 +317,16 @@ static uint64_t table_op(struct node **root, pcb_rng *rng, size_t vocab)
 
 /* ----------------------------------------------------------------- driver */
 
-struct arg {
-	int id;
-	size_t steps, vocab;
-	uint64_t sum;
+/* Read-only settings, shared by every thread. */
+struct program {
+	size_t steps, vocab;	// steps per thread
 };
 
-static void *worker(void *p)
+static uint64_t worker(int id, void *shared)
 {
-	struct arg *a = p;
+	const struct program *a = shared;
 	pcb_rng rng;
-	pcb_rng_seed(&rng, (uint64_t)a->id, 3);
+	pcb_rng_seed(&rng, (uint64_t)id, 3);
 	struct cf c = { 0 };
 	cf_reset(&c, &rng);
 	struct node *root = NULL;
@@ -342,8 +341,7 @@ static void *worker(void *p)
 	free(c.p2);
 	free(c.q1);
 	free(c.q2);
-	a->sum = sum;
-	return NULL;
+	return sum;
 }
 
 int main(int argc, char **argv)
@@ -353,26 +351,11 @@ int main(int argc, char **argv)
 	size_t vocab = (size_t)pcb_arg(argc, argv, 3, 50000);
 	if (threads < 1 || vocab < 1)
 		pcb_die("usage: smallobj THREADS STEPS [VOCAB]");
-	struct arg *a = calloc((size_t)threads, sizeof *a);
-	pthread_t *t = calloc((size_t)threads, sizeof *t);
-	if (!a || !t)
-		pcb_die("out of memory");
-	uint64_t sum = 0;
-	for (int i = 0; i < threads; i++)
-		a[i] = (struct arg){ .id = i, .steps = steps / (size_t)threads,
-			.vocab = vocab };
-	if (threads == 1) {
-		worker(&a[0]);
-	} else {
-		for (int i = 0; i < threads; i++)
-			pcb_create(&t[i], worker, &a[i]);
-		for (int i = 0; i < threads; i++)
-			pcb_join(t[i]);
-	}
-	for (int i = 0; i < threads; i++)
-		sum += a[i].sum;
-	free(a);
-	free(t);
+	struct program prog = { .steps = steps / (size_t)threads,
+		.vocab = vocab };
+	/* one thread runs on main's own, like the programs smallobj models */
+	uint64_t sum = threads == 1 ? worker(0, &prog)
+				    : pcb_run_threads(threads, worker, &prog);
 	pcb_result("smallobj", sum);
 	return 0;
 }

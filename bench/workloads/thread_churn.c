@@ -13,59 +13,54 @@
  */
 #include "common.h"
 
-struct slot {
-	int pos;
-	size_t wave, allocs, maxsz;
-	void **left;      /* blocks left by the previous wave's thread */
-	size_t nleft;
-	uint64_t sum;
-};
-
+/* The blocks that the thread in one position passes to the next wave's. */
 struct left {
 	void **ptr;
 	size_t n;
 };
 
-static void *worker(void *p)
+/* One wave of threads; left[pos] carries over to the next wave. */
+struct wave {
+	size_t wave, allocs, maxsz;
+	struct left *left;
+};
+
+/* Free what a predecessor left (its thread has exited), and the list. */
+static uint64_t free_left(struct left *l)
 {
-	struct slot *s = p;
-	pcb_rng rng;
-	pcb_rng_seed(&rng, (uint64_t)s->pos, s->wave + 1000);
 	uint64_t sum = 0;
-	/* free what the predecessor left (its thread has exited) */
-	for (size_t k = 0; k < s->nleft; k++) {
-		uint64_t tag;
-		memcpy(&tag, s->left[k], 8);
-		size_t n = (size_t)(tag & 0xffffffULL);
-		sum += pcb_check(s->left[k], n, tag, 0);
-		free(s->left[k]);
-	}
-	free(s->left);
-	void **mine = pcb_malloc(s->allocs * sizeof *mine);
-	for (size_t k = 0; k < s->allocs; k++) {
-		size_t n = pcb_logsize(&rng, 16, s->maxsz);
-		uint64_t tag = pcb_mix64(((uint64_t)s->pos << 48) ^
-					 (s->wave << 20) ^ k);
-		tag = (tag & ~0xffffffULL) | n;
+	for (size_t k = 0; k < l->n; k++)
+		sum += pcb_check_free_sized(l->ptr[k]);
+	free(l->ptr);
+	return sum;
+}
+
+static uint64_t worker(int pos, void *p)
+{
+	struct wave *w = p;
+	struct left *l = &w->left[pos];
+	pcb_rng rng;
+	pcb_rng_seed(&rng, (uint64_t)pos, w->wave + 1000);
+	uint64_t sum = free_left(l);
+	void **mine = pcb_malloc(w->allocs * sizeof *mine);
+	for (size_t k = 0; k < w->allocs; k++) {
+		size_t n = pcb_logsize(&rng, 16, w->maxsz);
+		uint64_t tag = pcb_sized_tag(pcb_mix64(((uint64_t)pos << 48) ^
+						       (w->wave << 20) ^ k), n);
 		mine[k] = pcb_malloc(n);
 		pcb_stamp(mine[k], n, tag, 0);
 	}
 	/* free the odd half, pass the even half on */
 	size_t keep = 0;
-	for (size_t k = 0; k < s->allocs; k++) {
-		if (k & 1) {
-			uint64_t tag;
-			memcpy(&tag, mine[k], 8);
-			sum += pcb_check(mine[k], (size_t)(tag & 0xffffffULL), tag, 0);
-			free(mine[k]);
-		} else {
+	for (size_t k = 0; k < w->allocs; k++) {
+		if (k & 1)
+			sum += pcb_check_free_sized(mine[k]);
+		else
 			mine[keep++] = mine[k];
-		}
 	}
-	s->left = mine;
-	s->nleft = keep;
-	s->sum += sum;
-	return NULL;
+	l->ptr = mine;
+	l->n = keep;
+	return sum;
 }
 
 int main(int argc, char **argv)
@@ -74,39 +69,19 @@ int main(int argc, char **argv)
 	size_t total = (size_t)pcb_arg(argc, argv, 2, 2000);
 	size_t allocs = (size_t)pcb_arg(argc, argv, 3, 200);
 	size_t maxsz = (size_t)pcb_arg(argc, argv, 4, 4096);
-	if (threads < 1 || maxsz < 16 || maxsz > 0xffffff)
+	if (threads < 1 || maxsz < 16 || maxsz > PCB_SIZED_MAX)
 		pcb_die("usage: thread-churn THREADS TOTAL_THREADS [ALLOCS MAXSZ]");
-	struct slot *s = calloc((size_t)threads, sizeof *s);
-	pthread_t *t = calloc((size_t)threads, sizeof *t);
-	if (!s || !t)
-		pcb_die("out of memory");
 	size_t waves = total / (size_t)threads;
 	if (waves < 1)
 		waves = 1;
-	for (int i = 0; i < threads; i++)
-		s[i] = (struct slot){ .pos = i, .allocs = allocs, .maxsz = maxsz };
-	for (size_t w = 0; w < waves; w++) {
-		for (int i = 0; i < threads; i++) {
-			s[i].wave = w;
-			pcb_create(&t[i], worker, &s[i]);
-		}
-		for (int i = 0; i < threads; i++)
-			pcb_join(t[i]);
-	}
+	struct wave w = { .allocs = allocs, .maxsz = maxsz,
+		.left = pcb_calloc((size_t)threads, sizeof *w.left) };
 	uint64_t sum = 0;
-	for (int i = 0; i < threads; i++) {
-		for (size_t k = 0; k < s[i].nleft; k++) {
-			uint64_t tag;
-			memcpy(&tag, s[i].left[k], 8);
-			sum += pcb_check(s[i].left[k], (size_t)(tag & 0xffffffULL),
-					 tag, 0);
-			free(s[i].left[k]);
-		}
-		free(s[i].left);
-		sum += s[i].sum;
-	}
-	free(s);
-	free(t);
+	for (w.wave = 0; w.wave < waves; w.wave++)
+		sum += pcb_run_threads(threads, worker, &w);
+	for (int i = 0; i < threads; i++)
+		sum += free_left(&w.left[i]);
+	free(w.left);
 	pcb_result("thread-churn", sum);
 	return 0;
 }

@@ -27,7 +27,6 @@ struct pair {
 	pthread_cond_t not_empty, not_full;
 	struct batch *q[QCAP];
 	unsigned head, tail;
-	uint64_t sum;
 };
 
 static struct batch *make_batch(struct pair *p, pcb_rng *rng, size_t b)
@@ -37,8 +36,8 @@ static struct batch *make_batch(struct pair *p, pcb_rng *rng, size_t b)
 	for (size_t k = 0; k < bt->n; k++) {
 		size_t n = pcb_logsize(rng, p->minsz, p->maxsz);
 		/* the size travels in the tag: the consumer recomputes it */
-		uint64_t tag = pcb_mix64(((uint64_t)p->id << 48) ^ (b << 16) ^ k);
-		tag = (tag & ~0xffffffULL) | n;
+		uint64_t tag = pcb_sized_tag(
+			pcb_mix64(((uint64_t)p->id << 48) ^ (b << 16) ^ k), n);
 		bt->ptr[k] = pcb_malloc(n);
 		pcb_stamp(bt->ptr[k], n, tag, 0);
 	}
@@ -48,20 +47,14 @@ static struct batch *make_batch(struct pair *p, pcb_rng *rng, size_t b)
 static uint64_t eat_batch(struct batch *bt)
 {
 	uint64_t sum = 0;
-	for (size_t k = 0; k < bt->n; k++) {
-		uint64_t tag;
-		memcpy(&tag, bt->ptr[k], 8);
-		size_t n = (size_t)(tag & 0xffffffULL);
-		sum += pcb_check(bt->ptr[k], n, tag, 0);
-		free(bt->ptr[k]);
-	}
+	for (size_t k = 0; k < bt->n; k++)
+		sum += pcb_check_free_sized(bt->ptr[k]);
 	free(bt);
 	return sum;
 }
 
-static void *producer(void *arg)
+static uint64_t producer(struct pair *p)
 {
-	struct pair *p = arg;
 	pcb_rng rng;
 	pcb_rng_seed(&rng, (uint64_t)p->id, 77);
 	for (size_t b = 0; b <= p->batches; b++) {
@@ -73,12 +66,11 @@ static void *producer(void *arg)
 		pthread_cond_signal(&p->not_empty);
 		pthread_mutex_unlock(&p->mu);
 	}
-	return NULL;
+	return 0;
 }
 
-static void *consumer(void *arg)
+static uint64_t consumer(struct pair *p)
 {
-	struct pair *p = arg;
 	uint64_t sum = 0;
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
@@ -91,8 +83,14 @@ static void *consumer(void *arg)
 			break;
 		sum += eat_batch(bt);
 	}
-	p->sum = sum;
-	return NULL;
+	return sum;
+}
+
+/* Threads 2i and 2i+1 are pair i's consumer and producer. */
+static uint64_t worker(int id, void *pairs)
+{
+	struct pair *p = (struct pair *)pairs + id / 2;
+	return id % 2 == 0 ? consumer(p) : producer(p);
 }
 
 int main(int argc, char **argv)
@@ -103,13 +101,11 @@ int main(int argc, char **argv)
 	size_t minsz = (size_t)pcb_arg(argc, argv, 4, 16);
 	size_t maxsz = (size_t)pcb_arg(argc, argv, 5, 2048);
 	if (threads < 1 || batchsz < 1 || minsz < 8 || maxsz < minsz ||
-	    maxsz > 0xffffff)
+	    maxsz > PCB_SIZED_MAX)
 		pcb_die("usage: xmalloc THREADS BATCHES [BATCHSZ MINSZ MAXSZ]"
 			" (MINSZ >= 8, MAXSZ < 16 MiB)");
 	int pairs = threads >= 2 ? threads / 2 : 1;
-	struct pair *pr = calloc((size_t)pairs, sizeof *pr);
-	if (!pr)
-		pcb_die("out of memory");
+	struct pair *pr = pcb_calloc((size_t)pairs, sizeof *pr);
 	for (int i = 0; i < pairs; i++) {
 		struct pair *p = &pr[i];
 		p->id = i;
@@ -130,16 +126,7 @@ int main(int argc, char **argv)
 		for (size_t b = 0; b < p->batches; b++)
 			sum += eat_batch(make_batch(p, &rng, b));
 	} else {
-		pthread_t *t = pcb_malloc(2 * (size_t)pairs * sizeof *t);
-		for (int i = 0; i < pairs; i++) {
-			pcb_create(&t[2 * i], consumer, &pr[i]);
-			pcb_create(&t[2 * i + 1], producer, &pr[i]);
-		}
-		for (int i = 0; i < 2 * pairs; i++)
-			pcb_join(t[i]);
-		for (int i = 0; i < pairs; i++)
-			sum += pr[i].sum;
-		free(t);
+		sum = pcb_run_threads(2 * pairs, worker, pr);
 	}
 	free(pr);
 	pcb_result("xmalloc", sum);
