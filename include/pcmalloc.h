@@ -56,10 +56,11 @@ PCMALLOC_API int   pc_trim(void);
  * Statistics.  pc_stats_print writes a human-readable report through
  * write_cb (stderr when it is NULL), a line or less per call.
  * pc_stat_get reads one figure: "allocated", "active", "resident",
- * "dirty", "retained", "mapped", "metadata", "huge", "nhuge", "npurged",
- * "nmalloc", "nfree", "nrefills", "nflushes", "narenas", "tcache" (bytes
- * in thread caches), "nreclaims" (idle threads' caches emptied by other
- * threads), or per arena
+ * "dirty", "retained", "mapped", "metadata", "metadata_guard" (the guard
+ * pages around metadata: address space, never resident), "huge", "nhuge",
+ * "npurged", "nmalloc", "nfree", "nrefills", "nflushes", "narenas",
+ * "tcache" (bytes in thread caches), "nreclaims" (idle threads' caches
+ * emptied by other threads), or per arena
  * "arena.<i>.<mapped|active|dirty|allocated|resident|npurged|
  * nlarge_alloc|nlarge_free>".  Returns 0, or ENOENT for an unknown name.
  */
