@@ -54,6 +54,36 @@ api_report_state(bool realloc, int st, const void *p)
 	api_report(what[realloc][st], p, st != BLOCK_FOREIGN);
 }
 
+/*
+ * free_sized of a large or huge block: the size must lie between what
+ * could have been asked for and the usable size.  A huge block is the
+ * request rounded up to a page; a large one too, or, after a realloc that
+ * shrank it in place, more than half of it.
+ */
+static bool
+api_size_fits(size_t size, size_t usable, bool huge)
+{
+	if (size > usable)
+		return false;
+	return usable - size < PC_PAGE || (!huge && size > usable / 2);
+}
+
+static PC_NOINLINE PC_COLD void
+api_report_size(const void *p, size_t size, size_t usable)
+{
+	char tail[96] = " (";
+	size_t n = strlen(tail);
+	n += pc_fmt_u64(tail + n, size);
+	memcpy(tail + n, " bytes for a block of ", 22);
+	n += 22;
+	n += pc_fmt_u64(tail + n, usable);
+	memcpy(tail + n, ")", 2);
+	pc_report_ptr("free_sized with a wrong size of", p, tail);
+	if (opt_abort_on_error)
+		pc_fatal("heap misuse detected (abort_on_error:false only "
+		    "warns)", __FILE__, __LINE__);
+}
+
 static void *
 api_large_aligned(size_t size, size_t align, bool *zeroed)
 {
@@ -384,6 +414,8 @@ api_free_sized(void *p, size_t size)
 	int st = api_free_block(p, e, &usable, &huge);
 	if (st != BLOCK_LIVE)
 		api_report_state(false, st, p);
+	else if (!api_size_fits(size, usable, huge))
+		api_report_size(p, size, usable);
 	errno = saved;
 }
 
