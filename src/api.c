@@ -57,12 +57,14 @@ api_report_state(bool realloc, int st, const void *p)
 /*
  * free_sized of a large or huge block: the size must lie between what
  * could have been asked for and the usable size.  A huge block is the
- * request rounded up to a page; a large one too, or, after a realloc that
- * shrank it in place, more than half of it.
+ * request rounded up to a page (an aligned request of 0 bytes counts as
+ * 1, as api_large_aligned serves it); a large one too, or, after a
+ * realloc that shrank it in place, more than half of it.
  */
 static bool
 api_size_fits(size_t size, size_t usable, bool huge)
 {
+	size = PC_MAX(size, 1);
 	if (size > usable)
 		return false;
 	return usable - size < PC_PAGE || (!huge && size > usable / 2);
