@@ -57,7 +57,9 @@ PCMALLOC_API int   pc_trim(void);
  * write_cb (stderr when it is NULL), a line or less per call.
  * pc_stat_get reads one figure: "allocated", "active", "resident" (an
  * upper bound: the pages of live blocks, dirty free pages and metadata,
- * counted whether the program touched them or not), "dirty", "retained", "mapped", "metadata", "huge", "nhuge", "npurged",
+ * counted whether the program touched them or not), "dirty", "retained",
+ * "mapped", "metadata", "metadata_guard" (the guard pages around
+ * metadata: address space, never resident), "huge", "nhuge", "npurged",
  * "nmalloc", "nfree", "nrefills", "nflushes", "narenas", "tcache" (bytes
  * in thread caches), "nreclaims" (idle threads' caches emptied by other
  * threads), or per arena

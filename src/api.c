@@ -39,6 +39,53 @@ api_report(const char *what, const void *p, bool misuse)
 		    "warns)", __FILE__, __LINE__);
 }
 
+/* The report for a pointer that the large or huge block check refused. */
+static PC_NOINLINE PC_COLD void
+api_report_state(bool realloc, int st, const void *p)
+{
+	static const char *const what[2][5] = {
+		{ NULL, "free of foreign pointer", "double free of",
+		    "free of a pointer inside a block,",
+		    "free of an invalid pointer" },
+		{ NULL, "realloc of foreign pointer", "realloc of a freed block,",
+		    "realloc of a pointer inside a block,",
+		    "realloc of an invalid pointer" },
+	};
+	api_report(what[realloc][st], p, st != BLOCK_FOREIGN);
+}
+
+/*
+ * free_sized of a large or huge block: the size must lie between what
+ * could have been asked for and the usable size.  A huge block is the
+ * request rounded up to a page (an aligned request of 0 bytes counts as
+ * 1, as api_large_aligned serves it); a large one too, or, after a
+ * realloc that shrank it in place, more than half of it.
+ */
+static bool
+api_size_fits(size_t size, size_t usable, bool huge)
+{
+	size = PC_MAX(size, 1);
+	if (size > usable)
+		return false;
+	return usable - size < PC_PAGE || (!huge && size > usable / 2);
+}
+
+static PC_NOINLINE PC_COLD void
+api_report_size(const void *p, size_t size, size_t usable)
+{
+	char tail[96] = " (";
+	size_t n = strlen(tail);
+	n += pc_fmt_u64(tail + n, size);
+	memcpy(tail + n, " bytes for a block of ", 22);
+	n += 22;
+	n += pc_fmt_u64(tail + n, usable);
+	memcpy(tail + n, ")", 2);
+	pc_report_ptr("free_sized with a wrong size of", p, tail);
+	if (opt_abort_on_error)
+		pc_fatal("heap misuse detected (abort_on_error:false only "
+		    "warns)", __FILE__, __LINE__);
+}
+
 static void *
 api_large_aligned(size_t size, size_t align, bool *zeroed)
 {
@@ -93,27 +140,36 @@ api_free_miss(void *p, uintptr_t entry)
 	TCACHE_OP_END();
 }
 
+/*
+ * Free the large or huge block at p, whose page-map entry was `entry` (0,
+ * or untagged); the entry is only a hint, checked again under the lock
+ * that frees the block.  Returns BLOCK_LIVE and the block's usable size,
+ * or what p is instead.
+ */
+static int
+api_free_block(void *p, uintptr_t entry, size_t *usable, bool *huge)
+{
+	span_t *s = span_of(entry);
+	*huge = s == NULL || s->kind == SPAN_HUGE;
+	if (*huge)
+		return huge_free(p, usable);
+	int st = arena_large_free(p, false, usable);
+	if (st == BLOCK_LIVE)
+		pc_background_poll();
+	return st;
+}
+
 void
 api_free_slow(void *p, uintptr_t entry)
 {
 	if (p == NULL)
 		return;
 	int saved = errno;
-	span_t *s = span_of(entry);
-	if (s == NULL)
-		api_report("free of foreign pointer", p, false);
-	else if (s->kind == SPAN_FREE)
-		api_report("double free of", p, true);
-	else if ((uintptr_t)p != s->base)
-		api_report("free of a pointer inside a block,", p, true);
-	else if (s->kind == SPAN_LARGE) {
-		arena_large_free(s, false);
-		pc_background_poll();
-	}
-	else if (s->kind == SPAN_HUGE)
-		huge_free(s);
-	else
-		api_report("free of an invalid pointer", p, true);
+	size_t usable;
+	bool huge;
+	int st = api_free_block(p, entry, &usable, &huge);
+	if (st != BLOCK_LIVE)
+		api_report_state(false, st, p);
 	errno = saved;
 }
 
@@ -186,10 +242,14 @@ api_move(void *p, size_t old_usable, size_t size)
 	uintptr_t e = pagemap_lookup(p);
 	span_t *s = span_of(e);
 	if ((e & PM_SC_MASK) == 0 && s != NULL && s->kind == SPAN_LARGE &&
-	    old_usable >= PC_REALLOC_PURGE_MIN && size > old_usable)
-		arena_large_free(s, true);
-	else
+	    old_usable >= PC_REALLOC_PURGE_MIN && size > old_usable) {
+		size_t usable;
+		int st = arena_large_free(p, true, &usable);
+		if (st != BLOCK_LIVE)	/* freed by another thread meanwhile */
+			api_report_state(false, st, p);
+	} else {
 		api_free(p);
+	}
 	return q;
 }
 
@@ -217,30 +277,36 @@ api_realloc(void *p, size_t size)
 			return p;
 		return api_move(p, sc_size(sc), size);
 	}
+	/* The span is a hint, read unlocked: arena_large_resize and
+	 * huge_realloc check the block under the lock that would free it. */
 	span_t *s = span_of(e);
-	if (s == NULL || (uintptr_t)p != s->base ||
-	    (s->kind != SPAN_LARGE && s->kind != SPAN_HUGE)) {
-		api_report(s == NULL ? "realloc of foreign pointer" :
-		    "realloc of an invalid pointer", p, s != NULL);
-		errno = EINVAL;
-		return NULL;
+	size_t usable;
+	int st;
+	if (s == NULL || s->kind == SPAN_HUGE) {
+		void *q;
+		st = huge_realloc(p, size >= PC_HUGE_MIN ? size : 0, &q,
+		    &usable);
+		if (st == BLOCK_LIVE)
+			return q != NULL ? q : api_move(p, usable, size);
+	} else {
+		if (s->kind == SPAN_LARGE && (uintptr_t)p == s->base) {
+			/* Shrinking by less than half keeps the block as it
+			 * is. */
+			usable = s->npages << PC_PAGE_SHIFT;
+			if (size <= usable && size > usable / 2)
+				return p;
+		}
+		bool fits = size > SC_SMALL_MAX && size < PC_HUGE_MIN;
+		st = arena_large_resize(p, fits ? size : 0, &usable);
+		if (st == BLOCK_LIVE) {
+			if (fits && usable == PC_ALIGN_UP(size, PC_PAGE))
+				return p;
+			return api_move(p, usable, size);
+		}
 	}
-	if (s->kind == SPAN_LARGE) {
-		size_t usable = s->npages << PC_PAGE_SHIFT;
-		/* Shrinking by less than half keeps the block as it is. */
-		if (size <= usable && size > usable / 2)
-			return p;
-		if (size > SC_SMALL_MAX && size < PC_HUGE_MIN &&
-		    arena_large_resize(s, size) == 0)
-			return p;
-		return api_move(p, usable, size);
-	}
-	if (size >= PC_HUGE_MIN) {
-		void *q = huge_realloc(s, size);
-		if (q != NULL)
-			return q;
-	}
-	return api_move(p, s->size, size);
+	api_report_state(true, st, p);
+	errno = EINVAL;
+	return NULL;
 }
 
 void *
@@ -342,7 +408,17 @@ api_free_sized(void *p, size_t size)
 		tcache_free(p, tag - 1);
 		return;
 	}
-	api_free_slow(p, e);
+	if (p == NULL)
+		return;
+	int saved = errno;
+	size_t usable;
+	bool huge;
+	int st = api_free_block(p, e, &usable, &huge);
+	if (st != BLOCK_LIVE)
+		api_report_state(false, st, p);
+	else if (!api_size_fits(size, usable, huge))
+		api_report_size(p, size, usable);
+	errno = saved;
 }
 
 int

@@ -793,29 +793,96 @@ arena_large_alloc(arena_t *a, size_t size, size_t align, bool *zeroed)
 	return (void *)s->base;
 }
 
-void
-arena_large_free(span_t *s, bool purge)
+/*
+ * A large block being freed with purge: its pages go back to the OS
+ * outside the page lock, and meanwhile the span stays SPAN_LARGE with this
+ * mark, so a second free or a resize racing with the first one sees a
+ * block already going.  (sc is otherwise unused by large spans.)
+ */
+#define LARGE_DYING 1
+
+/*
+ * Lock the page heap holding the large block that starts at p and return
+ * its span, or return NULL (no lock held) with *st saying what p is
+ * instead.  The entry is read again under the lock that frees the block:
+ * another thread may have freed it since the caller looked, and its
+ * descriptor been merged away, recycled, or its region unmapped.  Reading a
+ * stale descriptor is safe (metadata memory is never unmapped, and region
+ * descriptors are only recycled, their arena index always in range); it
+ * is trusted only once the page-map entry, the span and its region agree
+ * under the region's arena lock, which every change to them holds.
+ */
+static span_t *
+large_lock(const void *p, arena_t **ap, int *st)
 {
-	arena_t *a = heap_of(s);
-	/* Outside the lock: the block is still the caller's. */
-	if (purge)
+	*st = BLOCK_FREED;
+	for (unsigned tries = 0; tries < 4; tries++) {
+		uintptr_t e = pagemap_lookup(p);
+		span_t *s = (span_t *)(e & ~PM_SC_MASK);
+		/* The caller saw a large or free span here: the pages have
+		 * since gone back to the OS or become a slab. */
+		if (s == NULL || (e & PM_SC_MASK) != 0)
+			return NULL;
+		region_t *r = __atomic_load_n(&s->region, __ATOMIC_RELAXED);
+		if (r == NULL)	/* a huge span, or one being recycled */
+			continue;
+		unsigned ai = __atomic_load_n(&r->arena, __ATOMIC_RELAXED);
+		if (ai >= narenas)
+			continue;
+		arena_t *a = &arenas[ai];
+		os_lock(&a->lock);
+		if (pagemap_lookup(p) == (uintptr_t)s && s->region == r &&
+		    r->arena == ai) {
+			if (s->kind == SPAN_LARGE && s->base == (uintptr_t)p &&
+			    s->sc != LARGE_DYING) {
+				*ap = a;
+				return s;
+			}
+			*st = s->kind == SPAN_FREE || (s->kind == SPAN_LARGE &&
+			    s->base == (uintptr_t)p) ? BLOCK_FREED :
+			    s->kind == SPAN_LARGE ? BLOCK_INTERIOR :
+			    BLOCK_INVALID;
+			os_unlock(&a->lock);
+			return NULL;
+		}
+		os_unlock(&a->lock);
+	}
+	return NULL;	/* it kept changing under us: not a live block */
+}
+
+int
+arena_large_free(void *p, bool purge, size_t *usable)
+{
+	arena_t *a;
+	int st;
+	span_t *s = large_lock(p, &a, &st);
+	if (s == NULL)
+		return st;
+	*usable = s->npages << PC_PAGE_SHIFT;
+	if (purge) {
+		s->sc = LARGE_DYING;
+		os_unlock(&a->lock);
 		os_purge((void *)s->base, s->npages << PC_PAGE_SHIFT);
-	os_lock(&a->lock);
+		os_lock(&a->lock);
+	}
 	a->nlarge_free++;
 	__atomic_fetch_sub(&a->large_pages, s->npages, __ATOMIC_RELAXED);
 	pages_free_locked(a, s, !purge);
 	os_unlock(&a->lock);
+	return BLOCK_LIVE;
 }
 
 int
-arena_large_resize(span_t *s, size_t new_size)
+arena_large_resize(void *p, size_t new_size, size_t *usable)
 {
-	arena_t *a = heap_of(s);
+	arena_t *a;
+	int st;
+	span_t *s = large_lock(p, &a, &st);
+	if (s == NULL)
+		return st;
 	size_t npages = PC_ALIGN_UP(new_size, PC_PAGE) >> PC_PAGE_SHIFT;
-	int ret = -1;
-	os_lock(&a->lock);
-	if (npages == s->npages) {
-		ret = 0;
+	if (new_size == 0 || npages == s->npages) {
+		/* Nothing to do. */
 	} else if (npages < s->npages) {
 		span_t *t = span_new();
 		if (t != NULL) {
@@ -827,7 +894,6 @@ arena_large_resize(span_t *s, size_t new_size)
 			    __ATOMIC_RELAXED);
 			s->npages = npages;
 			pages_free_locked(a, t, true);
-			ret = 0;
 		}
 	} else {
 		region_t *r = s->region;
@@ -857,11 +923,11 @@ arena_large_resize(span_t *s, size_t new_size)
 			    __ATOMIC_RELAXED);
 			__atomic_fetch_add(&a->large_pages, extra,
 			    __ATOMIC_RELAXED);
-			ret = 0;
 		}
 	}
+	*usable = s->npages << PC_PAGE_SHIFT;
 	os_unlock(&a->lock);
-	return ret;
+	return BLOCK_LIVE;
 }
 
 /* ---- Purging ---------------------------------------------------------- */

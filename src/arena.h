@@ -90,10 +90,17 @@ void arena_report_bad_free(bool double_free, void *p, unsigned sc)
 
 /* Large blocks: whole pages, 16 KiB < size < PC_HUGE_MIN. */
 void *arena_large_alloc(arena_t *a, size_t size, size_t align, bool *zeroed);
-/* Free a large block; with purge, its pages go back to the OS at once. */
-void arena_large_free(span_t *s, bool purge);
-/* Resize a large block in place; 0 on success. */
-int arena_large_resize(span_t *s, size_t new_size);
+/*
+ * Free the large block that starts at p; with purge, its pages go back to
+ * the OS at once.  The block is checked under the page lock that frees it,
+ * so of two racing frees exactly one succeeds.  Returns BLOCK_LIVE and its
+ * usable size, or what p is instead (enum block_state; nothing done).
+ */
+int arena_large_free(void *p, bool purge, size_t *usable);
+/* Check the large block that starts at p as arena_large_free does and, if
+ * new_size is not 0, resize it in place if it can: BLOCK_LIVE with
+ * *usable its size afterwards, or what p is instead. */
+int arena_large_resize(void *p, size_t new_size, size_t *usable);
 
 /* Give every dirty free page back to the OS, unmapping wholly free regions;
  * with bins, also the empty slab each bin keeps (the caller must hold no

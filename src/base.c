@@ -9,8 +9,31 @@ static os_lock_t base_lock = OS_LOCK_INIT;
 static uintptr_t base_cur;	/* base_lock */
 static uintptr_t base_end;	/* base_lock */
 static size_t base_mapped;	/* base_lock */
+static size_t base_guard;	/* atomic: guard bytes of every mapping */
 static span_t *span_free_list;	/* base_lock, linked through next */
 static region_t *region_free_list; /* base_lock */
+
+void *
+base_map(size_t size)
+{
+	void *p = os_reserve_guarded(size);
+	if (p != NULL)
+		__atomic_fetch_add(&base_guard, 2 * PC_PAGE, __ATOMIC_RELAXED);
+	return p;
+}
+
+void
+base_unmap(void *p, size_t size)
+{
+	os_release_guarded(p, size);
+	__atomic_fetch_sub(&base_guard, 2 * PC_PAGE, __ATOMIC_RELAXED);
+}
+
+size_t
+base_guard_bytes(void)
+{
+	return __atomic_load_n(&base_guard, __ATOMIC_RELAXED);
+}
 
 static void *
 base_alloc_locked(size_t size)
@@ -18,7 +41,7 @@ base_alloc_locked(size_t size)
 	size = PC_ALIGN_UP(size, 64);
 	if (base_end - base_cur < size) {
 		size_t block = PC_MAX(BASE_BLOCK, PC_ALIGN_UP(size, PC_PAGE));
-		void *p = os_reserve(block, PC_PAGE);
+		void *p = base_map(block);
 		if (p == NULL)
 			return NULL;
 		base_mapped += block;

@@ -9,6 +9,18 @@
 
 #include "span.h"
 
+/*
+ * Every metadata mapping (the chunks base_alloc carves, page-map leaves,
+ * the huge-block registry) has an inaccessible guard page on each side:
+ * user mappings land next to ours, and a linear overflow out of one must
+ * fault before it reaches metadata.  base_map returns `size` bytes (a
+ * multiple of the page), zeroed; base_guard_bytes counts the guards
+ * (address space, never resident).
+ */
+void *base_map(size_t size);
+void base_unmap(void *p, size_t size);
+size_t base_guard_bytes(void);
+
 /* Zeroed, 64-byte aligned, never freed.  NULL when the OS refuses. */
 void *base_alloc(size_t size);
 

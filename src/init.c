@@ -2,7 +2,7 @@
  * Bootstrap and fork protocol.
  *
  * Lock order (outer first): the thread caches' live list lock -> bin locks (one at a time) -> arena page-heap
- * locks -> tcache recycle lock -> base lock -> page-map lock.  The init lock
+ * locks -> huge lock -> tcache recycle lock -> base lock -> page-map lock.  The init lock
  * is only taken with none of the others held.
  *
  * Fork: the prepare handler takes every lock in that order, so no other
@@ -19,6 +19,7 @@
 #include "arena.h"
 #include "base.h"
 #include "conf.h"
+#include "large.h"
 #include "os.h"
 #include "pagemap.h"
 #include "pcmalloc.h"
@@ -39,6 +40,7 @@ pc_prefork(void)
 	os_lock(&init_lock);
 	tcache_live_prefork();
 	arena_prefork();
+	huge_prefork();
 	tcache_prefork();
 	base_prefork();
 	pagemap_prefork();
@@ -52,6 +54,7 @@ pc_postfork_parent(void)
 	pagemap_postfork_parent();
 	base_postfork_parent();
 	tcache_postfork_parent();
+	huge_postfork_parent();
 	arena_postfork_parent();
 	tcache_live_postfork_parent();
 	os_unlock(&init_lock);
@@ -73,6 +76,7 @@ pc_postfork_child(void)
 	pagemap_postfork_child();
 	base_postfork_child();
 	tcache_postfork_child();
+	huge_postfork_child();
 	arena_postfork_child();
 	tcache_live_postfork_child();
 	os_lock_init(&init_lock);

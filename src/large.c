@@ -1,3 +1,6 @@
+#include <errno.h>
+#include <string.h>
+
 #include "large.h"
 #include "base.h"
 #include "check.h"
@@ -6,6 +9,101 @@
 
 static size_t huge_bytes;	/* atomic */
 static size_t huge_n;		/* atomic */
+
+static os_lock_t huge_lock = OS_LOCK_INIT;
+
+/* The live huge spans, sorted by base (huge_lock).  Metadata memory of its
+ * own, grown by doubling. */
+static span_t **huge_reg;
+static size_t huge_reg_n;
+static size_t huge_reg_cap;
+
+/* Ranges unmapped lately (huge_lock), so that freeing one again is told
+ * apart from a foreign pointer.  A range is forgotten when a new block
+ * takes any of its addresses; an arena region that takes them is found
+ * by its page-map entries first. */
+#define HUGE_FREED_RING 64
+static struct { uintptr_t lo, hi; } huge_freed[HUGE_FREED_RING];
+static unsigned huge_freed_next;
+
+/* Index of the last block whose base is <= a, or huge_reg_n. */
+static size_t
+reg_find(uintptr_t a)
+{
+	size_t lo = 0, hi = huge_reg_n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (huge_reg[mid]->base <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo == 0 ? huge_reg_n : lo - 1;
+}
+
+static int
+reg_insert(span_t *s)
+{
+	if (huge_reg_n == huge_reg_cap) {
+		size_t cap = huge_reg_cap ? huge_reg_cap * 2 :
+		    PC_PAGE / sizeof(span_t *);
+		span_t **r = base_map(cap * sizeof(span_t *));
+		if (r == NULL)
+			return ENOMEM;
+		if (huge_reg != NULL) {
+			memcpy(r, huge_reg, huge_reg_n * sizeof(span_t *));
+			base_unmap(huge_reg, huge_reg_cap * sizeof(span_t *));
+		}
+		huge_reg = r;
+		huge_reg_cap = cap;
+	}
+	size_t i = reg_find(s->base);
+	i = i == huge_reg_n ? 0 : i + 1;
+	memmove(&huge_reg[i + 1], &huge_reg[i],
+	    (huge_reg_n - i) * sizeof(span_t *));
+	huge_reg[i] = s;
+	huge_reg_n++;
+	return 0;
+}
+
+static void
+reg_remove_at(size_t i)
+{
+	memmove(&huge_reg[i], &huge_reg[i + 1],
+	    (huge_reg_n - i - 1) * sizeof(span_t *));
+	huge_reg_n--;
+}
+
+static void
+freed_remember(uintptr_t lo, uintptr_t hi)
+{
+	huge_freed[huge_freed_next].lo = lo;
+	huge_freed[huge_freed_next].hi = hi;
+	huge_freed_next = (huge_freed_next + 1) % HUGE_FREED_RING;
+}
+
+static void
+freed_forget(uintptr_t lo, uintptr_t hi)
+{
+	for (unsigned i = 0; i < HUGE_FREED_RING; i++)
+		if (huge_freed[i].lo < hi && lo < huge_freed[i].hi)
+			huge_freed[i].lo = huge_freed[i].hi = 0;
+}
+
+/* What address a is (huge_lock held); *at is its block's index if live. */
+static int
+huge_state_locked(uintptr_t a, size_t *at)
+{
+	size_t i = reg_find(a);
+	if (i < huge_reg_n && a - huge_reg[i]->base < huge_reg[i]->size) {
+		*at = i;
+		return a == huge_reg[i]->base ? BLOCK_LIVE : BLOCK_INTERIOR;
+	}
+	for (unsigned k = 0; k < HUGE_FREED_RING; k++)
+		if (a >= huge_freed[k].lo && a < huge_freed[k].hi)
+			return BLOCK_FREED;
+	return BLOCK_FOREIGN;
+}
 
 void *
 huge_alloc(size_t size, size_t align)
@@ -26,7 +124,16 @@ huge_alloc(size_t size, size_t align)
 	s->size = mapped;
 	s->kind = SPAN_HUGE;
 	s->sc = align > PC_PAGE;	/* remap would lose the alignment */
-	if (pagemap_set(s->base, 1, (uintptr_t)s) != 0) {
+	os_lock(&huge_lock);
+	int err = reg_insert(s);
+	if (err == 0 && pagemap_set(s->base, 1, (uintptr_t)s) != 0) {
+		reg_remove_at(reg_find(s->base));
+		err = ENOMEM;
+	}
+	if (err == 0)
+		freed_forget(s->base, s->base + mapped);
+	os_unlock(&huge_lock);
+	if (err != 0) {
 		os_release(p, mapped);
 		span_delete(s);
 		return NULL;
@@ -36,19 +143,34 @@ huge_alloc(size_t size, size_t align)
 	return p;
 }
 
-void
-huge_free(span_t *s)
+int
+huge_free(void *p, size_t *usable)
 {
+	size_t i;
+	os_lock(&huge_lock);
+	int st = huge_state_locked((uintptr_t)p, &i);
+	if (st != BLOCK_LIVE) {
+		os_unlock(&huge_lock);
+		return st;
+	}
+	span_t *s = huge_reg[i];
 	size_t mapped = s->npages << PC_PAGE_SHIFT;
+	reg_remove_at(i);
 	PC_CHECK(pagemap_set(s->base, 1, 0) == 0, "pagemap");
+	freed_remember(s->base, s->base + mapped);
+	os_unlock(&huge_lock);
+	/* Unregistered: no other free or resize can reach it now. */
+	*usable = s->size;
 	os_release((void *)s->base, mapped);
 	__atomic_fetch_sub(&huge_bytes, mapped, __ATOMIC_RELAXED);
 	__atomic_fetch_sub(&huge_n, 1, __ATOMIC_RELAXED);
 	span_delete(s);
+	return BLOCK_LIVE;
 }
 
-void *
-huge_realloc(span_t *s, size_t new_size)
+/* Resize live block s (huge_lock held, so no free can race with it). */
+static void *
+huge_resize_locked(span_t *s, size_t new_size)
 {
 	size_t old = s->npages << PC_PAGE_SHIFT;
 	size_t mapped = PC_ALIGN_UP(new_size, PC_PAGE);
@@ -58,6 +180,7 @@ huge_realloc(span_t *s, size_t new_size)
 		return (void *)s->base;
 	if (mapped < old) {
 		os_release_tail((void *)s->base, old, mapped);
+		freed_remember(s->base + mapped, s->base + old);
 		__atomic_fetch_sub(&huge_bytes, old - mapped, __ATOMIC_RELAXED);
 		s->npages = mapped >> PC_PAGE_SHIFT;
 		s->size = mapped;
@@ -90,12 +213,35 @@ huge_realloc(span_t *s, size_t new_size)
 			os_release(t, mapped);
 			return NULL;
 		}
+		/* Its place in the registry moves with it (same count: the
+		 * insert cannot fail). */
+		reg_remove_at(reg_find(s->base));
+		freed_remember(s->base, s->base + old);
 		s->base = (uintptr_t)q;
+		PC_CHECK(reg_insert(s) == 0, "huge registry");
 	}
+	freed_forget((uintptr_t)q, (uintptr_t)q + mapped);
 	__atomic_fetch_add(&huge_bytes, mapped - old, __ATOMIC_RELAXED);
 	s->npages = mapped >> PC_PAGE_SHIFT;
 	s->size = mapped;
 	return q;
+}
+
+int
+huge_realloc(void *p, size_t new_size, void **out, size_t *usable)
+{
+	size_t i;
+	*out = NULL;
+	os_lock(&huge_lock);
+	int st = huge_state_locked((uintptr_t)p, &i);
+	if (st == BLOCK_LIVE) {
+		span_t *s = huge_reg[i];
+		*usable = s->size;
+		if (new_size != 0)
+			*out = huge_resize_locked(s, new_size);
+	}
+	os_unlock(&huge_lock);
+	return st;
 }
 
 size_t
@@ -108,4 +254,22 @@ size_t
 huge_count(void)
 {
 	return __atomic_load_n(&huge_n, __ATOMIC_RELAXED);
+}
+
+void
+huge_prefork(void)
+{
+	os_lock(&huge_lock);
+}
+
+void
+huge_postfork_parent(void)
+{
+	os_unlock(&huge_lock);
+}
+
+void
+huge_postfork_child(void)
+{
+	os_lock_init(&huge_lock);
 }

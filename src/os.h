@@ -27,6 +27,15 @@ bool  os_can_merge_reservations(void);
 void  os_release(void *p, size_t size);
 void  os_purge(void *p, size_t size);
 void *os_remap(void *p, size_t old_size, size_t new_size, void *target);
+/*
+ * Metadata memory: `size` bytes (a multiple of the page), readable,
+ * writable and zero-filled, between two inaccessible guard pages.  User
+ * mappings land next to ours, so a linear overflow out of one must fault
+ * on a guard before it reaches allocator metadata.  Released whole, with
+ * the same size, by os_release_guarded.
+ */
+void *os_reserve_guarded(size_t size);
+void  os_release_guarded(void *p, size_t size);
 /* Shrink a region from os_reserve in place, releasing its tail. */
 void  os_release_tail(void *p, size_t old_size, size_t new_size);
 size_t os_page_size(void);

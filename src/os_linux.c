@@ -91,6 +91,32 @@ os_release(void *p, size_t size)
 	munmap(p, size);
 }
 
+/* One mapping, inaccessible, then its inside opened: the guards cost
+ * address space only, never memory or commit charge. */
+void *
+os_reserve_guarded(size_t size)
+{
+	if (os_injected_failure())
+		return NULL;
+	if (size == 0 || size > PC_MAX_ALLOC)
+		return NULL;
+	char *p = mmap(NULL, size + 2 * PC_PAGE, PROT_NONE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	if (mprotect(p + PC_PAGE, size, PROT_READ | PROT_WRITE) != 0) {
+		munmap(p, size + 2 * PC_PAGE);
+		return NULL;
+	}
+	return p + PC_PAGE;
+}
+
+void
+os_release_guarded(void *p, size_t size)
+{
+	munmap((char *)p - PC_PAGE, size + 2 * PC_PAGE);
+}
+
 void
 os_release_tail(void *p, size_t old_size, size_t new_size)
 {

@@ -139,6 +139,37 @@ os_release(void *p, size_t size)
 	SetLastError(saved);
 }
 
+/* Reserved whole, committed inside only: the guard pages stay reserved
+ * and inaccessible (the reservation's rounding to the allocation
+ * granularity only widens the upper guard). */
+void *
+os_reserve_guarded(size_t size)
+{
+	if (os_injected_failure())
+		return NULL;
+	if (size == 0 || size > PC_MAX_ALLOC)
+		return NULL;
+	DWORD saved = GetLastError();
+	char *p = VirtualAlloc(NULL, size + 2 * PC_PAGE, MEM_RESERVE,
+	    PAGE_NOACCESS);
+	if (p != NULL && VirtualAlloc(p + PC_PAGE, size, MEM_COMMIT,
+	    PAGE_READWRITE) == NULL) {
+		VirtualFree(p, 0, MEM_RELEASE);
+		p = NULL;
+	}
+	SetLastError(saved);
+	return p != NULL ? p + PC_PAGE : NULL;
+}
+
+void
+os_release_guarded(void *p, size_t size)
+{
+	(void)size;	/* MEM_RELEASE frees the whole reservation */
+	DWORD saved = GetLastError();
+	VirtualFree((char *)p - PC_PAGE, 0, MEM_RELEASE);
+	SetLastError(saved);
+}
+
 /*
  * The tail cannot be released: a reservation is freed whole.  Its pages are
  * decommitted, which returns the memory; the addresses stay reserved until

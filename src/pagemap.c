@@ -1,6 +1,7 @@
 #include <errno.h>
 
 #include "pagemap.h"
+#include "base.h"
 #include "os.h"
 
 uintptr_t *pagemap_root[PM_ROOT_LEN];
@@ -16,7 +17,7 @@ pagemap_leaf(uintptr_t page_addr)
 	os_lock(&pagemap_lock);
 	leaf = pagemap_root[i];
 	if (leaf == NULL) {
-		leaf = os_reserve(PM_LEAF_LEN * sizeof(uintptr_t), PC_PAGE);
+		leaf = base_map(PM_LEAF_LEN * sizeof(uintptr_t));
 		if (leaf != NULL)
 			__atomic_store_n(&pagemap_root[i], leaf,
 			    __ATOMIC_RELEASE);

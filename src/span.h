@@ -23,6 +23,19 @@ enum span_kind {
 	SPAN_HUGE,	/* one block mapped directly from the OS */
 };
 
+/*
+ * What a pointer handed to free or realloc turned out to be, checked under
+ * the lock that frees its block (arena_large_*, huge_*): only BLOCK_LIVE
+ * was acted on.
+ */
+enum block_state {
+	BLOCK_LIVE = 0,		/* the start of a live block */
+	BLOCK_FOREIGN,		/* never ours */
+	BLOCK_FREED,		/* in a block already freed */
+	BLOCK_INTERIOR,		/* inside a live block, not its start */
+	BLOCK_INVALID,		/* ours, but no block starts there */
+};
+
 #define SPAN_BITMAP_WORDS (SC_MAX_OBJS / 64)
 
 struct region;

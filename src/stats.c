@@ -54,9 +54,11 @@ stats_totals(stats_totals_t *t)
 	t->huge = huge_mapped_bytes();
 	t->nhuge = huge_count();
 	t->metadata = base_mapped_bytes();
+	t->metadata_guard = base_guard_bytes();
 	t->allocated += t->huge;
 	t->active += t->huge;
-	t->mapped = t->arena_mapped + t->huge + t->metadata;
+	t->mapped = t->arena_mapped + t->huge + t->metadata +
+	    t->metadata_guard;
 	size_t used = t->active - t->huge + t->dirty;
 	t->retained = t->arena_mapped > used ? t->arena_mapped - used : 0;
 	t->resident = t->active + t->dirty + t->metadata;
@@ -120,6 +122,7 @@ pc_stat_get(const char *name, unsigned long long *value)
 		{ "dirty", t.dirty }, { "retained", t.retained },
 		{ "mapped", t.mapped }, { "resident", t.resident },
 		{ "metadata", t.metadata }, { "huge", t.huge },
+		{ "metadata_guard", t.metadata_guard },
 		{ "nhuge", t.nhuge }, { "npurged", t.npurged },
 		{ "nrefills", t.nrefills }, { "nflushes", t.nflushes },
 		{ "nmalloc", t.nmalloc }, { "nfree", t.nfree },
@@ -206,6 +209,7 @@ pc_stats_print(void (*write_cb)(void *opaque, const char *text),
 	out_kv(&o, "retained", t.retained);
 	out_kv(&o, "mapped", t.mapped);
 	out_kv(&o, "metadata", t.metadata);
+	out_kv(&o, "metadata_guard", t.metadata_guard);
 	out_kv(&o, "huge", t.huge);
 	out_kv(&o, "tcache", t.tcache);
 	out_str(&o, "\ncounts:");

@@ -14,12 +14,13 @@ typedef struct stats_totals {
 	size_t active;		/* bytes of pages in slabs, large, huge */
 	size_t dirty;		/* free arena bytes that may be resident */
 	size_t retained;	/* free arena bytes already given back */
-	size_t mapped;		/* arena regions + huge + metadata */
+	size_t mapped;		/* arena regions + huge + metadata + guards */
 	size_t arena_mapped;	/* arena regions */
 	size_t resident;	/* upper estimate: active + dirty + metadata */
 	size_t huge;		/* bytes in huge blocks */
 	size_t nhuge;
 	size_t metadata;
+	size_t metadata_guard;	/* guard pages: address space only */
 	uint64_t npurged;	/* pages given back so far */
 	uint64_t nrefills;
 	uint64_t nflushes;

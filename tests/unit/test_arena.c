@@ -21,6 +21,22 @@ span_at(void *p)
 	return (span_t *)(pagemap_lookup(p) & ~PM_SC_MASK);
 }
 
+/* Free or resize the live large block at p; the calls check it first. */
+static void
+large_free(void *p, bool purge)
+{
+	size_t usable;
+	assert_int_equal(arena_large_free(p, purge, &usable), BLOCK_LIVE);
+}
+
+static int
+large_resize(void *p, size_t size)
+{
+	size_t usable;
+	int st = arena_large_resize(p, size, &usable);
+	return st == BLOCK_LIVE && usable == size ? 0 : -1;
+}
+
 static void
 test_large_coalesce(void **state)
 {
@@ -37,14 +53,14 @@ test_large_coalesce(void **state)
 	/* Carved front to back from one run. */
 	assert_ptr_equal(y, x + 10 * 4096);
 	assert_ptr_equal(w, y + 10 * 4096);
-	arena_large_free(span_at(y), false);
+	large_free(y, false);
 	assert_int_equal(span_at(y)->kind, SPAN_FREE);
-	arena_large_free(span_at(x), false);
+	large_free(x, false);
 	span_t *f = span_at(x);
 	assert_int_equal(f->kind, SPAN_FREE);
 	assert_ptr_equal(span_at(y), f);	/* merged */
 	assert_true(f->base <= (uintptr_t)x && f->npages >= 20);
-	arena_large_free(span_at(w), false);
+	large_free(w, false);
 	f = span_at(x);
 	assert_ptr_equal(span_at(w + 9 * 4096), f);
 	assert_true(f->npages >= 30);
@@ -61,15 +77,15 @@ test_large_resize(void **state)
 	assert_non_null(x);
 	memset(x, 7, 10 * 4096);
 	span_t *s = span_at(x);
-	assert_int_equal(arena_large_resize(s, 30 * 4096), 0);
+	assert_int_equal(large_resize(x, 30 * 4096), 0);
 	assert_int_equal(s->npages, 30);
 	assert_ptr_equal(span_at(x + 29 * 4096), s);
 	memset(x, 7, 30 * 4096);
-	assert_int_equal(arena_large_resize(s, 12 * 4096), 0);
+	assert_int_equal(large_resize(x, 12 * 4096), 0);
 	assert_int_equal(s->npages, 12);
 	assert_int_equal(span_at(x + 12 * 4096)->kind, SPAN_FREE);
 	assert_int_equal(x[12 * 4096 - 1], 7);
-	arena_large_free(s, false);
+	large_free(x, false);
 }
 
 static void
@@ -83,7 +99,7 @@ test_aligned_large(void **state)
 		assert_non_null(x);
 		assert_int_equal((uintptr_t)x % align, 0);
 		assert_int_equal(span_at(x)->npages, 5);
-		arena_large_free(span_at(x), false);
+		large_free(x, false);
 	}
 }
 
@@ -121,7 +137,7 @@ test_free_purged(void **state)
 	assert_non_null(y);
 	memset(x, 1, 64 * 4096);
 	size_t dirty = a->dirty;
-	arena_large_free(span_at(x), true);
+	large_free(x, true);
 	/* Given back at once: not counted dirty, and reads as zero. */
 	assert_int_equal(a->dirty, dirty);
 	assert_int_equal(pc_check(), 0);
@@ -129,8 +145,8 @@ test_free_purged(void **state)
 	assert_ptr_equal(w, x);
 	assert_true(z);
 	assert_int_equal(w[100], 0);
-	arena_large_free(span_at(w), false);
-	arena_large_free(span_at(y), false);
+	large_free(w, false);
+	large_free(y, false);
 	assert_int_equal(pc_check(), 0);
 }
 
@@ -161,17 +177,17 @@ test_merge_keeps_age(void **state)
 	 * that cannot merge, as on Windows, would keep them apart). */
 	char *whole = arena_large_alloc(a, 100 * 4096, 4096, &z);
 	assert_non_null(whole);
-	arena_large_free(span_at(whole), false);
+	large_free(whole, false);
 	char *big = arena_large_alloc(a, 90 * 4096, 4096, &z);
 	char *small = arena_large_alloc(a, 10 * 4096, 4096, &z);
 	assert_ptr_equal(big, whole);
 	assert_ptr_equal(small, big + 90 * 4096);
 	memset(big, 1, 90 * 4096);
-	arena_large_free(span_at(big), false);
+	large_free(big, false);
 	uint64_t t0 = span_at(big)->dirty_ns;
 	struct timespec ts = { 0, 50000000 };	/* 50 ms */
 	nanosleep(&ts, NULL);
-	arena_large_free(span_at(small), false);
+	large_free(small, false);
 	uint64_t t1 = os_now_ns();
 	/* Other allocations meanwhile may take the lowest pages of big's
 	 * run (lowest-address fit); its top, next to small, stays free. */

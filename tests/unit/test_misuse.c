@@ -87,7 +87,7 @@ expect(const char *mode, const char *message, bool aborts_by_default)
 static void test_immediate(void **s) { (void)s; expect("immediate", "pcmalloc: double free of 0x", true); }
 static void test_delayed(void **s) { (void)s; expect("delayed", "pcmalloc: double free of 0x", true); }
 static void test_large(void **s) { (void)s; expect("large", "pcmalloc: double free of 0x", true); }
-static void test_huge_interior(void **s) { (void)s; expect("huge", "pcmalloc: free of foreign pointer", false); }
+static void test_huge_interior(void **s) { (void)s; expect("huge", "pcmalloc: free of a pointer inside a block, 0x", true); }
 static void test_interior(void **s) { (void)s; expect("interior", "inside a block", true); }
 static void test_foreign(void **s) { (void)s; expect("foreign", "pcmalloc: free of foreign pointer 0x", false); }
 

@@ -2,8 +2,9 @@
  * The Windows OS layer (src/os_windows.c) against the contract in os.h and
  * os_tls.h.  Catches: misaligned or non-zero reservations, a reservation
  * that is not one region (os_release would leak it), os_release_tail or
- * os_purge leaving pages committed or unreadable, purged pages not reading
- * as zero, the TLS slot read from the wrong TEB offset (it must agree with
+ * os_purge leaving pages committed or unreadable, a guarded reservation
+ * whose guard pages are accessible, purged pages not reading as zero, the
+ * TLS slot read from the wrong TEB offset (it must agree with
  * TlsGetValue), GetLastError clobbered, broken locks, and a non-monotonic
  * clock.
  */
@@ -116,6 +117,25 @@ test_release_tail(void **state)
 	assert_int_equal(state_of(p), MEM_FREE);
 	assert_int_equal(state_of(p + 512 * KiB), MEM_FREE);
 	assert_null(os_remap(p, 1, 2, NULL));
+}
+
+/* Metadata mappings sit between two pages that are not committed. */
+static void
+test_reserve_guarded(void **state)
+{
+	(void)state;
+	unsigned char *p = os_reserve_guarded(2 * MiB);
+	assert_non_null(p);
+	assert_int_equal((uintptr_t)p & 4095, 0);
+	assert_int_equal(state_of(p), MEM_COMMIT);
+	assert_int_equal(state_of(p + 2 * MiB - 1), MEM_COMMIT);
+	assert_int_equal(p[0] | p[2 * MiB - 1], 0);
+	memset(p, 0x33, 2 * MiB);
+	assert_int_equal(state_of(p - 1), MEM_RESERVE);
+	assert_int_equal(state_of(p + 2 * MiB), MEM_RESERVE);
+	os_release_guarded(p, 2 * MiB);
+	assert_int_equal(state_of(p - 1), MEM_FREE);
+	assert_int_equal(state_of(p), MEM_FREE);
 }
 
 static void
@@ -252,6 +272,7 @@ main(void)
 		cmocka_unit_test(test_reserve_near),
 		cmocka_unit_test(test_fault_injection),
 		cmocka_unit_test(test_release_tail),
+		cmocka_unit_test(test_reserve_guarded),
 		cmocka_unit_test(test_purge_reads_zero),
 		cmocka_unit_test(test_system),
 		cmocka_unit_test(test_getenv),
