@@ -227,11 +227,11 @@ test_decay_spares_reused(void **state)
 	for (int i = 0; i < ROUNDS; i++) {
 		memset(x, 1, NP * 4096);
 		memset(y, 1, NP * 4096);
-		arena_large_free(span_at(x), false);
+		large_free(x, false);
 		sleep_ms(3);
 		/* x's run is older than decay_ms now: this free's pass may
 		 * purge it, only for the next line to fault it back. */
-		arena_large_free(span_at(y), false);
+		large_free(y, false);
 		x = arena_large_alloc(a, NP * 4096, 4096, &z);
 		y = arena_large_alloc(a, NP * 4096, 4096, &z);
 		assert_non_null(x);
@@ -243,8 +243,8 @@ test_decay_spares_reused(void **state)
 	 * once; allow a fifth of the rounds for a loaded machine. */
 	assert_true(churn <= (uint64_t)(ROUNDS / 5) * NP);
 	/* Left free, the same pages do go back. */
-	arena_large_free(span_at(x), false);
-	arena_large_free(span_at(y), false);
+	large_free(x, false);
+	large_free(y, false);
 	before = a->npurged;
 	for (int i = 0; i < 400 && a->npurged - before < 2 * NP; i++) {
 		sleep_ms(5);
