@@ -180,7 +180,8 @@ tcache_free_ok(const tbin_t *b, const void *p, uintptr_t e)
 	if (!config_harden)
 		return true;
 	const span_t *s = (const span_t *)(e & ~PM_SC_MASK);
-	uint64_t idx = sc_obj_start((uintptr_t)p - s->base, b->inv, b->shift);
+	uint64_t off = (uintptr_t)p - s->base;
+	uint64_t idx = sc_obj_start(off, b->inv, b->shift);
 	if (PC_UNLIKELY(idx >= b->nobjs))
 		return false;
 	/* Unlocked: see slab_obj_is_free (slab.h) for why this is exact
