@@ -180,41 +180,62 @@ tcache_setup(void)
 	return tc;
 }
 
-/* Return slots[0..count) of bin sc to their arenas, a batch per arena. */
+/* Pointers flush_batch takes at once (bins hold at most 128). */
+#define TCACHE_FLUSH_MAX 128
+
+/*
+ * Return v[0..n) (n <= TCACHE_FLUSH_MAX) of class sc to their arenas, a
+ * batch per arena; v is reordered.  Each pointer's page-map entry is read
+ * once here, for its arena: what no longer names a slab of this class is
+ * dropped first (arena_flush checks the rest under its lock).  Hardened
+ * frees let none in but the second copy of a cross-thread double free
+ * (tcache_free_ok).
+ */
+static void
+flush_batch(void **v, unsigned n, unsigned sc)
+{
+	uint16_t owner[TCACHE_FLUSH_MAX];
+	unsigned left = 0;
+	for (unsigned i = 0; i < n; i++) {
+		void *p = v[i];
+		uintptr_t e = pagemap_lookup(p);
+		const span_t *s = (const span_t *)(e & ~PM_SC_MASK);
+		if (PC_UNLIKELY((e & PM_SC_MASK) != sc + 1 ||
+		    s->arena >= narenas)) {
+			arena_report_misuse(MISUSE_STALE, "free", p, NULL, sc,
+			    0, NULL);
+			continue;
+		}
+		v[left] = p;
+		owner[left++] = s->arena;
+	}
+	uint16_t *o = owner;
+	while (left > 0) {
+		unsigned k = 1;
+		for (unsigned i = 1; i < left; i++) {
+			if (o[i] == o[0]) {
+				void *t = v[k];
+				v[k] = v[i];
+				v[i] = t;
+				uint16_t a = o[k];
+				o[k++] = o[i];
+				o[i] = a;
+			}
+		}
+		arena_flush(&arenas[o[0]], sc, v, k);
+		v += k;
+		o += k;
+		left -= k;
+	}
+}
+
+/* Return slots[0..count) of bin sc to their arenas. */
 static void
 tcache_flush_bin(tbin_t *b, unsigned sc, unsigned count)
 {
-	void **v = b->slots;
-	/* Grouping reads each pointer's span: drop first what no longer
-	 * names a slab of this class (arena_flush checks the rest under its
-	 * lock).  Hardened frees let none in but the second copy of a
-	 * cross-thread double free (tcache_free_ok). */
-	unsigned left = 0;
-	for (unsigned i = 0; i < count; i++) {
-		void *p = v[i];
-		if (PC_LIKELY((pagemap_lookup(p) & PM_SC_MASK) == sc + 1))
-			v[left++] = p;
-		else
-			arena_report_misuse(MISUSE_STALE, "free", p, NULL, sc,
-			    0, NULL);
-	}
-	while (left > 0) {
-		span_t *s0 = (span_t *)(pagemap_lookup(v[0]) & ~PM_SC_MASK);
-		unsigned owner = s0->arena;
-		unsigned k = 1;
-		for (unsigned i = 1; i < left; i++) {
-			span_t *s = (span_t *)(pagemap_lookup(v[i]) &
-			    ~PM_SC_MASK);
-			if (s->arena == owner) {
-				void *t = v[k];
-				v[k++] = v[i];
-				v[i] = t;
-			}
-		}
-		arena_flush(&arenas[owner], sc, v, k);
-		v += k;
-		left -= k;
-	}
+	for (unsigned done = 0; done < count; done += TCACHE_FLUSH_MAX)
+		flush_batch(b->slots + done, PC_MIN(count - done,
+		    TCACHE_FLUSH_MAX), sc);
 	b->n -= count;
 	memmove(b->slots, b->slots + count, b->n * sizeof(void *));
 }
