@@ -195,32 +195,44 @@ static void
 flush_batch(void **v, unsigned n, unsigned sc)
 {
 	uint16_t owner[TCACHE_FLUSH_MAX];
-	unsigned left = 0;
+	unsigned left = 0, na = narenas;
+	bool mixed = false;
 	for (unsigned i = 0; i < n; i++) {
 		void *p = v[i];
 		uintptr_t e = pagemap_lookup(p);
 		const span_t *s = (const span_t *)(e & ~PM_SC_MASK);
 		if (PC_UNLIKELY((e & PM_SC_MASK) != sc + 1 ||
-		    s->arena >= narenas)) {
+		    s->arena >= na)) {
 			arena_report_misuse(MISUSE_STALE, "free", p, NULL, sc,
 			    0, NULL);
 			continue;
 		}
 		v[left] = p;
-		owner[left++] = s->arena;
+		owner[left] = s->arena;
+		mixed |= owner[left] != owner[0];
+		left++;
+	}
+	if (!mixed) {	/* the common case: all of one arena */
+		if (left > 0)
+			arena_flush(&arenas[owner[0]], sc, v, left);
+		return;
 	}
 	uint16_t *o = owner;
 	while (left > 0) {
+		/* Usually all of one arena: no swaps then. */
 		unsigned k = 1;
 		for (unsigned i = 1; i < left; i++) {
-			if (o[i] == o[0]) {
+			if (o[i] != o[0])
+				continue;
+			if (i != k) {
 				void *t = v[k];
 				v[k] = v[i];
 				v[i] = t;
 				uint16_t a = o[k];
-				o[k++] = o[i];
+				o[k] = o[i];
 				o[i] = a;
 			}
+			k++;
 		}
 		arena_flush(&arenas[o[0]], sc, v, k);
 		v += k;
