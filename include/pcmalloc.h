@@ -45,7 +45,10 @@ PCMALLOC_API size_t pc_malloc_usable_size(void *ptr);
 
 /*
  * Free a block whose requested size (or any size between the requested size
- * and its usable size) the caller knows.  Passing a wrong size is reported.
+ * and its usable size) the caller knows.  Passing a wrong size is reported:
+ * for a small block, a size larger than the block, or one whose size class
+ * is smaller than the block's (unless an aligned allocation of that size
+ * could have returned the block: pcmalloc does not record requested sizes).
  */
 PCMALLOC_API void  pc_free_sized(void *ptr, size_t size);
 

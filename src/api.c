@@ -130,11 +130,12 @@ api_malloc_large(size_t size)
 }
 
 void
-api_free_miss(void *p, uintptr_t entry)
+api_free_miss(void *p, const void *caller)
 {
+	uintptr_t entry = pagemap_lookup(p);
 	unsigned tag = (unsigned)(entry & PM_SC_MASK);
 	if (tag != 0)
-		tcache_free_miss(p, tag - 1);
+		tcache_free_miss(p, tag - 1, caller);
 	else
 		api_free_slow(p, entry);
 	TCACHE_OP_END();
@@ -174,14 +175,19 @@ api_free_slow(void *p, uintptr_t entry)
 }
 
 size_t
-api_usable_size(const void *p)
+api_usable_size_at(const void *p, const void *caller)
 {
 	uintptr_t e = pagemap_lookup(p);
 	unsigned tag = (unsigned)(e & PM_SC_MASK);
-	if (PC_UNLIKELY(opt_debug) && tag != 0)
-		return debug_usable_small(p, span_of(e));
-	if (PC_LIKELY(tag != 0))
+	if (PC_LIKELY(tag != 0)) {
+		/* Checked like free: an interior pointer's "size" would
+		 * invite writes past its block. */
+		if (!tcache_block_ok(p, tag - 1, "malloc_usable_size", caller))
+			return 0;
+		if (PC_UNLIKELY(opt_debug))
+			return debug_usable_small(p, span_of(e));
 		return sc_size(tag - 1);
+	}
 	span_t *s = span_of(e);
 	if (s == NULL || (uintptr_t)p != s->base)
 		return 0;
@@ -254,7 +260,7 @@ api_move(void *p, size_t old_usable, size_t size)
 }
 
 void *
-api_realloc(void *p, size_t size)
+api_realloc_at(void *p, size_t size, const void *caller)
 {
 	if (p == NULL)
 		return api_malloc(size);
@@ -271,8 +277,15 @@ api_realloc(void *p, size_t size)
 	unsigned tag = (unsigned)(e & PM_SC_MASK);
 	if (PC_LIKELY(tag != 0)) {
 		unsigned sc = tag - 1;
+		/* Checked like free before anything is read or kept: p may be
+		 * inside a block, or freed (in our cache or its slab). */
+		if (!tcache_block_ok(p, sc, "realloc", caller)) {
+			errno = EINVAL;
+			return NULL;
+		}
 		if (PC_UNLIKELY(opt_debug))	/* re-records the size */
-			return api_move(p, api_usable_size(p), size);
+			return api_move(p, debug_usable_small(p, span_of(e)),
+			    size);
 		if (size <= SC_SMALL_MAX && sc_index(size) == sc)
 			return p;
 		return api_move(p, sc_size(sc), size);
@@ -307,17 +320,6 @@ api_realloc(void *p, size_t size)
 	api_report_state(true, st, p);
 	errno = EINVAL;
 	return NULL;
-}
-
-void *
-api_reallocarray(void *p, size_t n, size_t size)
-{
-	size_t total;
-	if (__builtin_mul_overflow(n, size, &total)) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	return api_realloc(p, total);
 }
 
 void *
@@ -396,16 +398,54 @@ api_pvalloc(size_t size)
 	return api_memalign(PC_PAGE, rounded ? rounded : PC_PAGE);
 }
 
+/*
+ * Whether free_sized (align 0) or free_aligned_sized may name a block of
+ * class sc with `size`: whether an allocation of that size could have
+ * returned such a block.  pcmalloc.h allows any size from the requested
+ * one to the usable one.  malloc, calloc and realloc take the class of the
+ * size, so any other class means the caller is wrong about the block:
+ * larger than the block (it would write past it), or of a smaller class
+ * (it is not the block the caller thinks).  An aligned allocation takes
+ * the first class from there that is a multiple of the alignment, so a
+ * smaller size is right if no class in between is; without the alignment
+ * we assume the largest the class allows, which excludes the fewest.
+ * Debug mode picks classes with room for a redzone: only the bound holds.
+ */
+static bool
+api_size_fits(unsigned sc, size_t size, size_t align)
+{
+	size_t csize = sc_size(sc);
+	if (size > csize)
+		return false;
+	unsigned first = sc_index(size);
+	if (first == sc || opt_debug)
+		return true;
+	if (align == 0)
+		align = PC_MIN(csize & -csize, PC_PAGE);
+	else if (align & (align - 1))	/* api_memalign rounds it up */
+		align = (size_t)1 << (64 - __builtin_clzll(align));
+	if (align <= 16 || align > PC_PAGE || csize % align != 0)
+		return false;
+	for (unsigned c = first; c < sc; c++)
+		if (sc_size(c) % align == 0)
+			return false;
+	return true;
+}
+
 void
-api_free_sized(void *p, size_t size)
+api_free_sized_at(void *p, size_t size, size_t align, const void *caller)
 {
 	uintptr_t e = pagemap_lookup(p);
 	unsigned tag = (unsigned)(e & PM_SC_MASK);
 	if (PC_LIKELY(tag != 0)) {
-		if (PC_UNLIKELY(size > sc_size(tag - 1)))
-			api_report("free_sized with a size larger than the "
-			    "block at", p, true);
-		tcache_free(p, tag - 1);
+		/* Reported, then freed as free() would: the block is the one
+		 * p names whatever size the caller believes it has. */
+		if (config_harden && PC_UNLIKELY(!api_size_fits(tag - 1,
+		    size, align)))
+			arena_report_misuse(MISUSE_SIZE, align ?
+			    "free_aligned_sized" : "free_sized", p,
+			    span_of(e), tag - 1, size, caller);
+		tcache_free(p, e, caller);
 		return;
 	}
 	if (p == NULL)

@@ -15,19 +15,64 @@
 
 void *api_malloc_large(size_t size) PC_NOINLINE;
 void api_free_slow(void *p, uintptr_t entry) PC_NOINLINE;
-/* Ends the fast path's cache operation (tcache.h). */
-void api_free_miss(void *p, uintptr_t entry) PC_NOINLINE;
+/* Ends the fast path's cache operation (tcache.h).  Looks p up again:
+ * the fast path need not keep the entry live. */
+void api_free_miss(void *p, const void *caller) PC_NOINLINE;
 void *api_calloc(size_t n, size_t size);
-void *api_realloc(void *p, size_t size);
-void *api_reallocarray(void *p, size_t n, size_t size);
+void *api_realloc_at(void *p, size_t size, const void *caller);
 void *api_memalign(size_t align, size_t size);
 int api_posix_memalign(void **out, size_t align, size_t size);
 void *api_aligned_alloc(size_t align, size_t size);
 void *api_valloc(size_t size);
 void *api_pvalloc(size_t size);
-size_t api_usable_size(const void *p);
-void api_free_sized(void *p, size_t size);
+size_t api_usable_size_at(const void *p, const void *caller);
+/* align 0: free_sized (the size must select the block's class); else
+ * free_aligned_sized (the size must fit the block). */
+void api_free_sized_at(void *p, size_t size, size_t align,
+    const void *caller);
 int api_trim(void);
+
+/*
+ * Reports of misuse name the caller of the exported function: the inline
+ * bodies below take __builtin_return_address(0) in it.  The fast path of
+ * free only computes it on its way to the slow path.
+ */
+#define API_CALLER() __builtin_return_address(0)
+
+static PC_INLINE void *
+api_realloc(void *p, size_t size)
+{
+	return api_realloc_at(p, size, API_CALLER());
+}
+
+static PC_INLINE void *
+api_reallocarray(void *p, size_t n, size_t size)
+{
+	size_t total;
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return api_realloc_at(p, total, API_CALLER());
+}
+
+static PC_INLINE size_t
+api_usable_size(const void *p)
+{
+	return api_usable_size_at(p, API_CALLER());
+}
+
+static PC_INLINE void
+api_free_sized(void *p, size_t size)
+{
+	api_free_sized_at(p, size, 0, API_CALLER());
+}
+
+static PC_INLINE void
+api_free_aligned_sized(void *p, size_t align, size_t size)
+{
+	api_free_sized_at(p, size, align ? align : 1, API_CALLER());
+}
 
 static PC_INLINE void *
 api_malloc(size_t size)
@@ -45,11 +90,12 @@ api_free(void *p)
 	TCACHE_OP_BEGIN();
 	uintptr_t e = pagemap_lookup(p);
 	tbin_t *b = tcache_bin_of_tag((unsigned)(e & PM_SC_MASK));
-	if (PC_UNLIKELY(b->n == b->cap)) {
-		api_free_miss(p, e);	/* full, or not a small block */
+	if (PC_UNLIKELY(!tcache_free_ok(b, p, e))) {
+		/* Full, not a small block, or misuse. */
+		api_free_miss(p, API_CALLER());
 		return;
 	}
-	tcache_push(b, p, (unsigned)(e & PM_SC_MASK) - 1);
+	tcache_push(b, p);
 }
 
 #endif

@@ -717,6 +717,10 @@ arena_refill(arena_t *a, unsigned sc, void **out, unsigned n)
 			b->curslabs++;
 			bin_append(b, s);
 		}
+		/* Only this bin's slabs are ever linked here (and flushes
+		 * check every pointer): anything else is corruption. */
+		PC_CHECK(s->kind == SPAN_SLAB && s->sc == sc &&
+		    s->arena == a->index, "slab in the wrong bin");
 		if (s == b->empty)
 			b->empty = NULL;
 		got += slab_pop(s, out + got, n - got);
@@ -728,19 +732,126 @@ arena_refill(arena_t *a, unsigned sc, void **out, unsigned n)
 	return got;
 }
 
-void
-arena_report_bad_free(bool double_free, void *p, unsigned sc)
+/* Aborts deferred while this thread holds a lock (arena_misuse_defer). */
+static PC_TLS unsigned misuse_deferred;
+static PC_TLS bool misuse_pending;
+
+static PC_NORETURN PC_COLD void
+misuse_abort(void)
 {
-	char tail[48] = " (size class ";
-	size_t n = strlen(tail);
-	n += pc_fmt_u64(tail + n, sc_table[sc].size);
-	tail[n++] = ')';
-	tail[n] = '\0';
-	pc_report_ptr(double_free ? "double free of" :
-	    "free of a pointer inside a block,", p, tail);
-	if (opt_abort_on_error)
-		pc_fatal("heap misuse detected (abort_on_error:false only "
-		    "warns)", __FILE__, __LINE__);
+	pc_fatal("heap misuse detected (abort_on_error:false only warns)",
+	    __FILE__, __LINE__);
+}
+
+void
+arena_misuse_defer(void)
+{
+	misuse_deferred++;
+}
+
+void
+arena_misuse_undefer(void)
+{
+	if (--misuse_deferred == 0 && misuse_pending)
+		misuse_abort();
+}
+
+void
+arena_report_misuse(enum misuse what, const char *op, const void *p,
+    const span_t *s, unsigned sc, size_t size, const void *caller)
+{
+	size_t bsize = sc_table[sc].size;
+	bool is_free = strcmp(op, "free") == 0 ||
+	    strcmp(op, "free_sized") == 0;
+	pc_msg_t m;
+	pc_msg_start(&m);
+	switch (what) {
+	case MISUSE_INTERIOR: {
+		size_t off = (uintptr_t)p - s->base;
+		bool inside = (uintptr_t)p >= s->base &&
+		    off < (size_t)sc_table[sc].nobjs * bsize;
+		pc_msg_str(&m, op);
+		pc_msg_str(&m, inside ? " of an interior pointer " :
+		    " of an invalid pointer ");
+		pc_msg_hex(&m, (uintptr_t)p);
+		pc_msg_str(&m, inside ? " (" : " (past the last ");
+		pc_msg_u64(&m, bsize);
+		pc_msg_str(&m, inside ? "-byte block at " :
+		    "-byte block of the slab at ");
+		pc_msg_hex(&m, inside ? s->base + off / bsize * bsize :
+		    s->base);
+		pc_msg_str(&m, ")");
+		break;
+	}
+	case MISUSE_FREED:
+	case MISUSE_CACHED:
+		if (is_free) {
+			pc_msg_str(&m, "double free of ");
+		} else {
+			pc_msg_str(&m, op);
+			pc_msg_str(&m, " of a freed block ");
+		}
+		pc_msg_hex(&m, (uintptr_t)p);
+		pc_msg_str(&m, " (");
+		pc_msg_u64(&m, bsize);
+		pc_msg_str(&m, what == MISUSE_CACHED ?
+		    "-byte block, already in this thread's cache)" :
+		    "-byte block, free in its slab: freed before, or never "
+		    "allocated)");
+		break;
+	case MISUSE_STALE:
+		pc_msg_str(&m, "invalid pointer ");
+		pc_msg_hex(&m, (uintptr_t)p);
+		pc_msg_str(&m, " in a thread cache of ");
+		pc_msg_u64(&m, bsize);
+		pc_msg_str(&m, "-byte blocks (freed twice, or not a block: its "
+		    "page holds no such block now), dropped");
+		break;
+	case MISUSE_SIZE:
+		pc_msg_str(&m, op);
+		pc_msg_str(&m, " of ");
+		pc_msg_hex(&m, (uintptr_t)p);
+		pc_msg_str(&m, " with a wrong size ");
+		pc_msg_u64(&m, size);
+		pc_msg_str(&m, " (");
+		pc_msg_u64(&m, bsize);
+		pc_msg_str(&m, "-byte block)");
+		break;
+	}
+	if (caller != NULL) {
+		pc_msg_str(&m, ", called from ");
+		pc_msg_hex(&m, (uintptr_t)caller);
+	} else if (what != MISUSE_STALE) {
+		pc_msg_str(&m, ", found when a thread cache was flushed");
+	}
+	pc_msg_write(&m);
+	if (!opt_abort_on_error)
+		return;
+	if (misuse_deferred != 0)
+		misuse_pending = true;
+	else
+		misuse_abort();
+}
+
+/*
+ * Whether p may go back to slab bin (a, sc), whose lock we hold: its page
+ * must still be a slab of this class served by this bin.  Anything else in
+ * a thread cache (a double free whose first copy was flushed, a pointer
+ * cached by a build without the free-time checks) names a page that may
+ * since have become a slab of another class, a free run or unmapped
+ * memory.  The entry's tag and the span's class and arena are set before
+ * the span serves a bin (refill, under that bin's lock), so if they name
+ * our bin they cannot change while we hold its lock.
+ */
+static span_t *
+flush_span(const arena_t *a, unsigned sc, const void *p)
+{
+	uintptr_t e = pagemap_lookup(p);
+	span_t *s = (span_t *)(e & ~PM_SC_MASK);
+	if (PC_UNLIKELY((e & PM_SC_MASK) != sc + 1 || s->kind != SPAN_SLAB ||
+	    s->sc != sc || s->arena != a->index))
+		return NULL;
+	return s;
 }
 
 void
@@ -751,13 +862,15 @@ arena_flush(arena_t *a, unsigned sc, void **ptrs, unsigned n)
 	b->nflushes++;
 	for (unsigned i = 0; i < n; i++) {
 		void *p = ptrs[i];
-		span_t *s = (span_t *)(pagemap_lookup(p) & ~PM_SC_MASK);
-		PC_ASSERT(s != NULL && s->kind == SPAN_SLAB && s->sc == sc);
-		enum slab_free_result r = slab_push(s, p);
+		span_t *s = flush_span(a, sc, p);
+		enum slab_free_result r = s != NULL ? slab_push(s, p) :
+		    SLAB_INTERIOR;
 		if (PC_UNLIKELY(r != SLAB_FREED)) {
 			/* Unlock first: abort_on_error may abort. */
 			os_unlock(&b->lock);
-			arena_report_bad_free(r == SLAB_DOUBLE_FREE, p, sc);
+			arena_report_misuse(s == NULL ? MISUSE_STALE :
+			    r == SLAB_DOUBLE_FREE ? MISUSE_FREED :
+			    MISUSE_INTERIOR, "free", p, s, sc, 0, NULL);
 			os_lock(&b->lock);
 			continue;
 		}

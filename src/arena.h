@@ -83,10 +83,28 @@ void arena_flush(arena_t *a, unsigned sc, void **ptrs, unsigned n);
  * returns memory nobody has touched for a while (an idle thread's cache). */
 void arena_cold_frees(bool on);
 
-/* Report a double free or a free of an interior pointer; aborts unless
- * abort_on_error is off. */
-void arena_report_bad_free(bool double_free, void *p, unsigned sc)
+/* What was wrong with a small-block pointer (arena_report_misuse). */
+enum misuse {
+	MISUSE_INTERIOR,	/* in a slab, not at the start of an object */
+	MISUSE_FREED,		/* free in its slab's bitmap */
+	MISUSE_CACHED,		/* in the calling thread's cache */
+	MISUSE_STALE,		/* cached, but its page is no slab of its class */
+	MISUSE_SIZE,		/* free_sized: a size of another class */
+};
+
+/*
+ * Report misuse of p, whose page-map entry named slab s (NULL when it no
+ * longer does) of class sc, by `op` ("free", "realloc", ...) called from
+ * `caller` (NULL: found while flushing a thread cache); `size` is the size
+ * free_sized was given.  Never allocates.  Aborts unless abort_on_error is
+ * off, or, between arena_misuse_defer() and arena_misuse_undefer(), at
+ * the undefer: a caller that holds a lock reports before releasing it.
+ */
+void arena_report_misuse(enum misuse what, const char *op, const void *p,
+    const span_t *s, unsigned sc, size_t size, const void *caller)
     PC_NOINLINE PC_COLD;
+void arena_misuse_defer(void);
+void arena_misuse_undefer(void);
 
 /* Large blocks: whole pages, 16 KiB < size < PC_HUGE_MIN. */
 void *arena_large_alloc(arena_t *a, size_t size, size_t align, bool *zeroed);

@@ -58,6 +58,43 @@ pc_report_ptr(const char *msg, const void *p, const char *tail)
 	os_write_err(buf, n);
 }
 
+/* Room kept at the end of the buffer: a number and the newline. */
+#define MSG_RESERVE 24
+
+void
+pc_msg_start(pc_msg_t *m)
+{
+	m->n = 0;
+	pc_msg_str(m, "pcmalloc: ");
+}
+
+void
+pc_msg_str(pc_msg_t *m, const char *s)
+{
+	m->n = append(m->buf, m->n, sizeof(m->buf) - MSG_RESERVE, s);
+}
+
+void
+pc_msg_u64(pc_msg_t *m, uint64_t v)
+{
+	if (m->n < sizeof(m->buf) - MSG_RESERVE)
+		m->n += pc_fmt_u64(m->buf + m->n, v);
+}
+
+void
+pc_msg_hex(pc_msg_t *m, uintptr_t v)
+{
+	if (m->n < sizeof(m->buf) - MSG_RESERVE)
+		m->n += pc_fmt_hex(m->buf + m->n, v);
+}
+
+void
+pc_msg_write(pc_msg_t *m)
+{
+	m->buf[m->n++] = '\n';
+	os_write_err(m->buf, m->n);
+}
+
 void
 pc_report(const char *msg)
 {

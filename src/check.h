@@ -20,6 +20,18 @@ PC_COLD void pc_report(const char *msg);
 size_t pc_fmt_u64(char *buf, uint64_t v);
 size_t pc_fmt_hex(char *buf, uintptr_t v);
 
+/* A one-line report built piece by piece on the stack (truncated if too
+ * long): pc_msg_start writes "pcmalloc: ", pc_msg_write the newline. */
+typedef struct pc_msg {
+	size_t n;
+	char buf[320];
+} pc_msg_t;
+void pc_msg_start(pc_msg_t *m);
+void pc_msg_str(pc_msg_t *m, const char *s);
+void pc_msg_u64(pc_msg_t *m, uint64_t v);
+void pc_msg_hex(pc_msg_t *m, uintptr_t v);
+void pc_msg_write(pc_msg_t *m);
+
 #define PC_CHECK(e, msg) \
 	(PC_LIKELY(e) ? (void)0 : pc_fatal(msg, __FILE__, __LINE__))
 #if PC_DEBUG

@@ -15,6 +15,9 @@
 #define PC_LIKELY(x)	__builtin_expect(!!(x), 1)
 #define PC_UNLIKELY(x)	__builtin_expect(!!(x), 0)
 #define PC_EXPORT	__attribute__((visibility("default")))
+/* On a declaration: defined in this library, so PIC code reaches it
+ * without a GOT load (-fvisibility=hidden covers definitions only). */
+#define PC_HIDDEN	__attribute__((visibility("hidden")))
 #define PC_NORETURN	__attribute__((noreturn))
 #define PC_ALIGNED(n)	__attribute__((aligned(n)))
 #define PC_CACHELINE	64

@@ -7,6 +7,7 @@
 #include "check.h"
 #include "conf.h"
 #include "pagemap.h"
+#include "slab.h"
 
 static span_t *
 slab_of(const void *p)
@@ -14,10 +15,13 @@ slab_of(const void *p)
 	return (span_t *)(pagemap_lookup(p) & ~PM_SC_MASK);
 }
 
+/* p's object index; callers pass object starts only. */
 static unsigned
 obj_index(const span_t *s, const void *p)
 {
-	return sc_obj_index(s->sc, (uintptr_t)p - s->base);
+	uint64_t idx = slab_obj_index(s, p);
+	PC_CHECK(idx < sc_table[s->sc].nobjs, "debug: not a block start");
+	return (unsigned)idx;
 }
 
 int
@@ -89,11 +93,11 @@ debug_free_small(void *p, unsigned sc)
 {
 	span_t *s = slab_of(p);
 	size_t usable = sc_size(sc);
-	size_t off = (uintptr_t)p - s->base;
-	unsigned idx = sc_obj_index(sc, off);
-	bool is_free = s->bitmap[idx / 64] & ((uint64_t)1 << idx % 64);
-	/* Interior pointers and double frees are the bin's to report. */
-	if ((size_t)idx * usable == off && !is_free) {
+	uint64_t idx = slab_obj_index(s, p);
+	/* Only an allocated block of this slab is read or junk-filled:
+	 * interior, past-the-end and freed pointers are the bin's to report
+	 * (a past-the-end one would have us fill the next page). */
+	if (idx < sc_table[sc].nobjs && !slab_obj_is_free(s, idx)) {
 		size_t size = s->dbg_sizes[idx];
 		const unsigned char *c = p;
 		if (size > usable) {

@@ -105,4 +105,8 @@ void os_unlock(os_lock_t *l);
 /* Monotonic time in nanoseconds. */
 uint64_t os_now_ns(void);
 
+/* 64 unpredictable bits (the OS's random source if it answers without
+ * blocking, else what the process was started with, mixed with time). */
+uint64_t os_random(void);
+
 #endif

@@ -395,3 +395,18 @@ os_now_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+uint64_t
+os_random(void)
+{
+	uint64_t r = 0;
+	/* getrandom without blocking: early boot must not stall malloc. */
+	if (syscall(SYS_getrandom, &r, sizeof(r), 0x0001 /* GRND_NONBLOCK */)
+	    == (long)sizeof(r) && r != 0)
+		return r;
+	/* The kernel's 16 random bytes for this process (AT_RANDOM). */
+	const unsigned char *at = (const unsigned char *)getauxval(AT_RANDOM);
+	if (at != NULL)
+		memcpy(&r, at + 8, sizeof(r));	/* glibc uses the first 8 */
+	return r ^ os_now_ns() * 0x9e3779b97f4a7c15u ^ (uintptr_t)&r;
+}

@@ -559,3 +559,15 @@ os_now_ns(void)
 	uint64_t t = (uint64_t)c.QuadPart;
 	return t / f * 1000000000u + t % f * 1000000000u / f;
 }
+
+uint64_t
+os_random(void)
+{
+	/* Not cryptographic: enough that a program cannot guess it. */
+	LARGE_INTEGER c;
+	QueryPerformanceCounter(&c);
+	uint64_t r = (uint64_t)c.QuadPart * 0x9e3779b97f4a7c15u;
+	r ^= (uint64_t)GetCurrentProcessId() << 32 ^ (uintptr_t)&c;
+	r ^= (uint64_t)GetTickCount64() * 0xbf58476d1ce4e5b9u;
+	return r;
+}

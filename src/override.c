@@ -45,8 +45,7 @@ OVERRIDE void free_sized(void *p, size_t size) { api_free_sized(p, size); }
 OVERRIDE void
 free_aligned_sized(void *p, size_t align, size_t size)
 {
-	(void)align;
-	api_free_sized(p, size);
+	api_free_aligned_sized(p, align, size);
 }
 
 /* Some programs and libraries call glibc's internal names directly. */

@@ -136,7 +136,7 @@ free(void *p)
 	uintptr_t e = pagemap_lookup(p);
 	unsigned tag = (unsigned)(e & PM_SC_MASK);
 	if (PC_LIKELY(tag != 0)) {
-		tcache_free(p, tag - 1);
+		tcache_free(p, e, __builtin_return_address(0));
 		return;
 	}
 	free_slow(p, e);

@@ -58,6 +58,15 @@ sc_init(void)
 		c->npages = (uint16_t)sc_slab_pages(size);
 		c->nobjs = (uint16_t)(c->npages * PC_PAGE / size);
 		c->recip = (uint32_t)(((1ull << 32) + size - 1) / size);
+		c->shift = (uint8_t)__builtin_ctzll(size);
+		/* Newton's iteration doubles the correct low bits of an odd
+		 * number's inverse; odd * odd == 1 mod 8 starts at 3 bits. */
+		uint64_t odd = size >> c->shift, inv = odd;
+		for (int k = 0; k < 5; k++)
+			inv *= 2 - odd * inv;
+		c->inv = inv;
+		PC_CHECK(odd * inv == 1 && c->shift >= 4 && c->shift < 64,
+		    "class inverse");
 		/* About 32 KiB per class in each thread, 8 to 128 slots. */
 		size_t cap = 32768 / size;
 		cap = PC_MAX(cap, 8);

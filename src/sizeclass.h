@@ -22,6 +22,8 @@ typedef struct sc_info {
 	uint32_t recip;		/* ceil(2^32 / size): offset -> index */
 	uint16_t tcache_cap;	/* thread cache slots */
 	uint16_t batch;		/* objects moved per refill or flush */
+	uint8_t shift;		/* size = odd * 2^shift (shift >= 4) */
+	uint64_t inv;		/* odd^-1 mod 2^64: sc_obj_start() */
 } sc_info_t;
 
 extern sc_info_t sc_table[SC_NSMALL];
@@ -64,6 +66,23 @@ static PC_INLINE unsigned
 sc_obj_index(unsigned sc, size_t off)
 {
 	return (unsigned)(((uint64_t)off * sc_table[sc].recip) >> 32);
+}
+
+/*
+ * The object index of byte offset `off` in a slab whose objects are
+ * size = odd * 2^shift bytes, if off is the start of an object; a number
+ * >= nobjs otherwise, for every 64-bit off (so off = p - base needs no
+ * range test, even for p below base).  Why: off -> rotr(off * inv, shift)
+ * is a bijection on 64-bit numbers (inv is odd), and it maps q * size to q
+ * for every q < 2^(64 - shift); so the object starts q * size, q < nobjs,
+ * are the only offsets that land below nobjs.  One multiply, one rotate,
+ * one compare test both "object start" and "before the slab's end".
+ */
+static PC_INLINE uint64_t
+sc_obj_start(uint64_t off, uint64_t inv, unsigned shift)
+{
+	uint64_t x = off * inv;
+	return (x >> shift) | (x << (64 - shift));
 }
 
 #endif

@@ -9,14 +9,14 @@ slab_init(span_t *s, unsigned sc)
 	 * lock, which neighbours' frees read it under): not stored again. */
 	s->sc = (uint8_t)sc;
 	s->nfree = (uint16_t)nobjs;
+	/* Atomic stores: free() reads the bitmap without the bin lock
+	 * (slab_obj_is_free), here a stale descriptor's for a misused
+	 * pointer at worst. */
 	for (unsigned w = 0; w < SPAN_BITMAP_WORDS; w++) {
 		unsigned lo = w * 64;
-		if (nobjs >= lo + 64)
-			s->bitmap[w] = ~(uint64_t)0;
-		else if (nobjs > lo)
-			s->bitmap[w] = ((uint64_t)1 << (nobjs - lo)) - 1;
-		else
-			s->bitmap[w] = 0;
+		uint64_t m = nobjs >= lo + 64 ? ~(uint64_t)0 :
+		    nobjs > lo ? ((uint64_t)1 << (nobjs - lo)) - 1 : 0;
+		__atomic_store_n(&s->bitmap[w], m, __ATOMIC_RELAXED);
 	}
 }
 
@@ -32,7 +32,7 @@ slab_pop(span_t *s, void **out, unsigned n)
 			bits &= bits - 1;
 			out[got++] = (void *)(s->base + (w * 64 + b) * size);
 		}
-		s->bitmap[w] = bits;
+		__atomic_store_n(&s->bitmap[w], bits, __ATOMIC_RELAXED);
 	}
 	PC_ASSERT(got <= s->nfree);
 	s->nfree = (uint16_t)(s->nfree - got);
@@ -42,15 +42,14 @@ slab_pop(span_t *s, void **out, unsigned n)
 enum slab_free_result
 slab_push(span_t *s, void *p)
 {
-	size_t off = (uintptr_t)p - s->base;
-	unsigned idx = sc_obj_index(s->sc, off);
-	if (PC_UNLIKELY((size_t)idx * sc_table[s->sc].size != off ||
-	    idx >= sc_table[s->sc].nobjs))
+	uint64_t idx = slab_obj_index(s, p);
+	if (PC_UNLIKELY(idx >= sc_table[s->sc].nobjs))
 		return SLAB_INTERIOR;
 	uint64_t bit = (uint64_t)1 << (idx & 63);
-	if (PC_UNLIKELY(s->bitmap[idx >> 6] & bit))
+	uint64_t w = s->bitmap[idx >> 6];
+	if (PC_UNLIKELY(w & bit))
 		return SLAB_DOUBLE_FREE;
-	s->bitmap[idx >> 6] |= bit;
+	__atomic_store_n(&s->bitmap[idx >> 6], w | bit, __ATOMIC_RELAXED);
 	s->nfree++;
 	return SLAB_FREED;
 }

@@ -9,6 +9,7 @@
 #include "debug.h"
 #include "init.h"
 #include "pagemap.h"
+#include "slab.h"
 
 /* Zero-capacity caches whose identity is the thread's state. */
 static tcache_t tcache_new, tcache_busy, tcache_dead, tcache_stolen;
@@ -17,6 +18,15 @@ PC_TLS tcache_thread_t tcache_thread = { &tcache_new, 0 };
 #else
 OS_TLS_DEFINE(tcache_t *, tcache_tls, &tcache_new);
 #endif
+
+uintptr_t tcache_key;
+
+void
+tcache_key_init(void)
+{
+	uintptr_t k = (uintptr_t)os_random();
+	tcache_key = k != 0 ? k : 0x5bd1e995u;
+}
 
 static os_lock_t tcache_lock = OS_LOCK_INIT;
 static tcache_t *tcache_recycled;	/* tcache_lock */
@@ -40,7 +50,7 @@ tcache_bytes(void)
 {
 	size_t slots = 0;
 	for (unsigned sc = 0; sc < SC_NSMALL; sc++)
-		slots += sc_table[sc].tcache_cap + 1;
+		slots += sc_table[sc].tcache_cap;
 	return sizeof(tcache_t) + slots * sizeof(void *);
 }
 
@@ -58,17 +68,17 @@ tcache_create(void)
 			return NULL;
 	}
 	void **slot = (void **)(tc + 1);
-	tc->bin[0] = (tbin_t){ 0, 0, NULL };
+	tc->bin[0] = (tbin_t){ .slots = NULL };	/* always full */
 	for (unsigned sc = 0; sc < SC_NSMALL; sc++) {
 		tbin_t *b = TBIN(tc, sc);
 		b->n = 0;
 		b->cap = sc_table[sc].size <= opt_tcache_max ?
 		    sc_table[sc].tcache_cap : 0;
-		/* slots[-1] is a NULL guard: the double-free check on the
-		 * fast path reads the top slot without testing n. */
-		slot[0] = NULL;
-		b->slots = slot + 1;
-		slot += sc_table[sc].tcache_cap + 1;
+		b->slots = slot;
+		b->inv = sc_table[sc].inv;
+		b->nobjs = sc_table[sc].nobjs;
+		b->shift = sc_table[sc].shift;
+		slot += sc_table[sc].tcache_cap;
 	}
 	memset(tc->busy, 0, sizeof(tc->busy));
 	tc->events = 0;
@@ -170,29 +180,74 @@ tcache_setup(void)
 	return tc;
 }
 
-/* Return slots[0..count) of bin sc to their arenas, a batch per arena. */
+/* Pointers flush_batch takes at once (bins hold at most 128). */
+#define TCACHE_FLUSH_MAX 128
+
+/*
+ * Return v[0..n) (n <= TCACHE_FLUSH_MAX) of class sc to their arenas, a
+ * batch per arena; v is reordered.  Each pointer's page-map entry is read
+ * once here, for its arena: what no longer names a slab of this class is
+ * dropped first (arena_flush checks the rest under its lock).  Hardened
+ * frees let none in but the second copy of a cross-thread double free
+ * (tcache_free_ok).
+ */
+static void
+flush_batch(void **v, unsigned n, unsigned sc)
+{
+	uint16_t owner[TCACHE_FLUSH_MAX];
+	unsigned left = 0, na = narenas;
+	bool mixed = false;
+	for (unsigned i = 0; i < n; i++) {
+		void *p = v[i];
+		uintptr_t e = pagemap_lookup(p);
+		const span_t *s = (const span_t *)(e & ~PM_SC_MASK);
+		if (PC_UNLIKELY((e & PM_SC_MASK) != sc + 1 ||
+		    s->arena >= na)) {
+			arena_report_misuse(MISUSE_STALE, "free", p, NULL, sc,
+			    0, NULL);
+			continue;
+		}
+		v[left] = p;
+		owner[left] = s->arena;
+		mixed |= owner[left] != owner[0];
+		left++;
+	}
+	if (!mixed) {	/* the common case: all of one arena */
+		if (left > 0)
+			arena_flush(&arenas[owner[0]], sc, v, left);
+		return;
+	}
+	uint16_t *o = owner;
+	while (left > 0) {
+		/* Usually all of one arena: no swaps then. */
+		unsigned k = 1;
+		for (unsigned i = 1; i < left; i++) {
+			if (o[i] != o[0])
+				continue;
+			if (i != k) {
+				void *t = v[k];
+				v[k] = v[i];
+				v[i] = t;
+				uint16_t a = o[k];
+				o[k] = o[i];
+				o[i] = a;
+			}
+			k++;
+		}
+		arena_flush(&arenas[o[0]], sc, v, k);
+		v += k;
+		o += k;
+		left -= k;
+	}
+}
+
+/* Return slots[0..count) of bin sc to their arenas. */
 static void
 tcache_flush_bin(tbin_t *b, unsigned sc, unsigned count)
 {
-	void **v = b->slots;
-	unsigned left = count;
-	while (left > 0) {
-		span_t *s0 = (span_t *)(pagemap_lookup(v[0]) & ~PM_SC_MASK);
-		unsigned owner = s0->arena;
-		unsigned k = 1;
-		for (unsigned i = 1; i < left; i++) {
-			span_t *s = (span_t *)(pagemap_lookup(v[i]) &
-			    ~PM_SC_MASK);
-			if (s->arena == owner) {
-				void *t = v[k];
-				v[k++] = v[i];
-				v[i] = t;
-			}
-		}
-		arena_flush(&arenas[owner], sc, v, k);
-		v += k;
-		left -= k;
-	}
+	for (unsigned done = 0; done < count; done += TCACHE_FLUSH_MAX)
+		flush_batch(b->slots + done, PC_MIN(count - done,
+		    TCACHE_FLUSH_MAX), sc);
 	b->n -= count;
 	memmove(b->slots, b->slots + count, b->n * sizeof(void *));
 }
@@ -217,6 +272,16 @@ tcache_event(tcache_t *tc, unsigned sc)
 	arena_decay_tick(arena_choose());
 	tcache_reclaim_tick();
 	pc_background_poll();
+}
+
+/* A block leaving the cache, as the fast path's hit does (a block from
+ * the slab may carry the key from an earlier stay in a cache). */
+static void *
+tcache_unkey(void *p)
+{
+	if (config_harden)
+		TCACHE_KEY_WORD(p) = 0;
+	return p;
 }
 
 static void *
@@ -246,7 +311,7 @@ tcache_alloc_miss(size_t size)
 	 * left full (the thread was busy): the refill below would overwrite
 	 * what the bin holds. */
 	if (b->n > 0)
-		return b->slots[--b->n];
+		return tcache_unkey(b->slots[--b->n]);
 	tcache_event(tc, sc);
 	unsigned got = arena_refill(arena_choose(), sc, b->slots,
 	    sc_table[sc].batch);
@@ -255,7 +320,7 @@ tcache_alloc_miss(size_t size)
 		return NULL;
 	}
 	b->n = got - 1;
-	return b->slots[got - 1];
+	return tcache_unkey(b->slots[got - 1]);
 }
 
 void *
@@ -266,19 +331,62 @@ tcache_alloc_slow(size_t size)
 	return p;
 }
 
-void
-tcache_double_free(void *p, unsigned sc)
+/*
+ * The checks of tcache_free_ok, done exactly, with a report: p (page-map
+ * entry of a class sc slab) must start an object of its slab that is
+ * allocated in the bitmap and, if it carries the key, not in tc's bin (tc
+ * may be a state cache: empty bins).  Inside an operation, so that no
+ * reclaim pass flushes tc's bins while we scan them.
+ */
+static bool
+tcache_check(tcache_t *tc, const void *p, unsigned sc, const char *op,
+    const void *caller)
 {
+	span_t *s = (span_t *)(pagemap_lookup(p) & ~PM_SC_MASK);
+	uint64_t idx = slab_obj_index(s, p);
+	enum misuse what;
+	if (idx >= sc_table[sc].nobjs) {
+		what = MISUSE_INTERIOR;
+	} else if (slab_obj_is_free(s, idx)) {
+		what = MISUSE_FREED;
+	} else {
+		if (PC_LIKELY(TCACHE_KEY_WORD(p) != tcache_key))
+			return true;
+		tbin_t *b = TBIN(tc, sc);
+		unsigned i = 0;
+		while (i < b->n && b->slots[i] != p)
+			i++;
+		if (i == b->n)
+			return true;	/* the key was there by chance */
+		what = MISUSE_CACHED;
+	}
+	arena_report_misuse(what, op, p, s, sc, 0, caller);
+	return false;
+}
+
+bool
+tcache_block_ok(const void *p, unsigned sc, const char *op,
+    const void *caller)
+{
+	if (!config_harden)
+		return true;
+	TCACHE_OP_BEGIN();
+	bool ok = tcache_check(tcache_own(), p, sc, op, caller);
 	TCACHE_OP_END();
-	arena_report_bad_free(true, p, sc);
+	return ok;
 }
 
 void
-tcache_free_miss(void *p, unsigned sc)
+tcache_free_miss(void *p, unsigned sc, const void *caller)
 {
 	tcache_t *tc = TCACHE_GET();
 	if (TBIN(tc, 0)->slots == NULL)	/* one of the state caches */
 		tc = tcache_setup();
+	/* Checked once the cache is ours again: a reclaim pass may have
+	 * just flushed a first copy of p out of it. */
+	if (config_harden && !tcache_check(tc != NULL ? tc : &tcache_new, p,
+	    sc, "free", caller))
+		return;
 	if (tc == NULL || TBIN(tc, sc)->cap == 0) {
 		if (opt_debug) {
 			debug_free_small(p, sc);
@@ -292,13 +400,15 @@ tcache_free_miss(void *p, unsigned sc)
 	tcache_event(tc, sc);
 	if (b->n == b->cap)
 		tcache_flush_bin(b, sc, PC_MAX(sc_table[sc].batch, 1));
+	if (config_harden)
+		TCACHE_KEY_WORD(p) = tcache_key;
 	b->slots[b->n++] = p;
 }
 
 void
-tcache_free_slow(void *p, unsigned sc)
+tcache_free_slow(void *p, unsigned sc, const void *caller)
 {
-	tcache_free_miss(p, sc);
+	tcache_free_miss(p, sc, caller);
 	TCACHE_OP_END();
 }
 
@@ -322,9 +432,11 @@ tcache_flush_self(void)
 	 * with a full cache: take it back, then flush it. */
 	if (tc == &tcache_stolen)
 		tc = tcache_take_back_locked();
+	arena_misuse_defer();	/* no abort with the live lock held */
 	if (TBIN(tc, 0)->slots != NULL)
 		tcache_flush_all(tc);
 	os_unlock(&tcache_live_lock);
+	arena_misuse_undefer();
 }
 
 void
@@ -366,6 +478,7 @@ tcache_reclaim(bool idle_only)
 		return 0;
 	unsigned emptied = 0, fenced = 0;
 	os_lock(&tcache_live_lock);
+	arena_misuse_defer();	/* no abort with the live lock held */
 	tcache_t *next;
 	for (tcache_t *tc = tcache_live; tc != NULL; tc = next) {
 		next = tc->live_next;
@@ -430,6 +543,7 @@ tcache_reclaim(bool idle_only)
 		emptied++;
 	}
 	os_unlock(&tcache_live_lock);
+	arena_misuse_undefer();
 	__atomic_fetch_add(&tcache_reclaimed, emptied, __ATOMIC_RELAXED);
 	return emptied;
 #else

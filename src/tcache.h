@@ -31,13 +31,37 @@
 #define PC_TCACHE_H
 
 #include "os_tls.h"
-#include "sizeclass.h"
+#include "pagemap.h"
+#include "span.h"
 
+/*
+ * A bin keeps a copy of its class's constants for the free-time checks
+ * (tcache_free_ok): they are on the cache line the fast path touches
+ * anyway, and addressed from the bin pointer it already holds.
+ */
 typedef struct tbin {
 	uint32_t n;		/* cached objects */
-	uint32_t cap;		/* 0 disables the bin */
+	uint16_t cap;		/* 0 disables the bin */
+	uint8_t shift;		/* sc_table[sc].shift */
 	void **slots;		/* slots[0..n) */
+	uint64_t inv;		/* sc_table[sc].inv */
+	uint64_t nobjs;		/* sc_table[sc].nobjs, compared as 64 bits */
 } tbin_t;
+
+_Static_assert(sizeof(tbin_t) == 32, "free indexes bins with a shift");
+
+/*
+ * Same-thread double frees while both copies sit in the cache: a cached
+ * block carries tcache_key (random, never 0, set at init) in its second
+ * word, and malloc's cache hit clears that word.  A free that finds the
+ * key scans the bin (tcache_free_slow): found means a double free.  The
+ * key only ever triggers that scan: a use-after-free write of it, or a
+ * program storing it by chance, costs a scan, and cannot make the
+ * allocator take or skip any block.  Classes are 16 bytes and up, so the
+ * word exists.
+ */
+extern uintptr_t tcache_key PC_HIDDEN;
+#define TCACHE_KEY_WORD(p) (((uintptr_t *)(p))[1])
 
 /* Every TCACHE_GC_EVENTS slow-path events a thread runs a GC step: bins
  * that saw no refill or flush since the previous step give back half of
@@ -95,10 +119,16 @@ OS_TLS_DECLARE(tcache_t *, tcache_tls);
 /* The slow paths entered from a fast path end its operation themselves,
  * so the fast path reaches them with a tail call. */
 void *tcache_alloc_slow(size_t size) PC_NOINLINE;
-void tcache_free_slow(void *p, unsigned sc) PC_NOINLINE;
-/* tcache_free_slow without ending the operation. */
-void tcache_free_miss(void *p, unsigned sc);
-void tcache_double_free(void *p, unsigned sc) PC_NOINLINE PC_COLD;
+void tcache_free_slow(void *p, unsigned sc, const void *caller) PC_NOINLINE;
+/* tcache_free_slow without ending the operation: checks p like the fast
+ * path (reporting misuse, made by caller), then caches or flushes it. */
+void tcache_free_miss(void *p, unsigned sc, const void *caller);
+/* Whether p, whose page-map entry is that of a slab of class sc, is a live
+ * block of that slab, as free checks it; reports misuse by `op` if not. */
+bool tcache_block_ok(const void *p, unsigned sc, const char *op,
+    const void *caller);
+/* Set tcache_key (init, before any cache exists). */
+void tcache_key_init(void);
 
 /* Allocate an object of class sc for a request of `size` bytes (the slow
  * path recomputes the class: before init the tables are empty). */
@@ -110,6 +140,8 @@ tcache_alloc_sc(unsigned sc, size_t size)
 	if (PC_UNLIKELY(b->n == 0))
 		return tcache_alloc_slow(size);
 	void *p = b->slots[--b->n];
+	if (config_harden)
+		TCACHE_KEY_WORD(p) = 0;	/* no longer cached */
 	TCACHE_OP_END();
 	return p;
 }
@@ -129,32 +161,59 @@ tcache_bin_of_tag(unsigned tag)
 	return &TCACHE_GET()->bin[tag];
 }
 
-/* Push p (class sc) on bin b, which has room, and end the operation.
- * The commonest double free, free(p); free(p), costs one compare to catch
- * here (slots[-1] is a NULL guard); the others are caught when the object
- * reaches its slab's bitmap. */
-static PC_INLINE void
-tcache_push(tbin_t *b, void *p, unsigned sc)
+/*
+ * Whether the fast path may cache p, whose page-map entry is e, in bin b
+ * (the bin of e's tag): b has room, and (hardened builds) p is the start
+ * of an object of its slab that the slab's bitmap says is allocated and
+ * that carries no cache key.  Anything else takes the slow path, which
+ * checks again and reports.  Tag 0 (not a small block) selects the
+ * always-full dummy bin: the span is never read for it.  A double free
+ * whose first copy sits in another thread's cache passes here; the flush
+ * that brings the second copy to the slab reports it (until then both
+ * caches may hand the block out).
+ */
+static PC_INLINE bool
+tcache_free_ok(const tbin_t *b, const void *p, uintptr_t e)
 {
-	if (config_harden && PC_UNLIKELY((b->slots + b->n)[-1] == p)) {
-		tcache_double_free(p, sc);
-		return;
-	}
+	if (PC_UNLIKELY(b->n == b->cap))
+		return false;
+	if (!config_harden)
+		return true;
+	const span_t *s = (const span_t *)(e & ~PM_SC_MASK);
+	uint64_t off = (uintptr_t)p - s->base;
+	uint64_t idx = sc_obj_start(off, b->inv, b->shift);
+	if (PC_UNLIKELY(idx >= b->nobjs))
+		return false;
+	/* Unlocked: see slab_obj_is_free (slab.h) for why this is exact
+	 * for a live block. */
+	const uint64_t *bm = s->bitmap;	/* (folds the offset: GCC 12) */
+	uint64_t w = __atomic_load_n(bm + (idx >> 6), __ATOMIC_RELAXED);
+	if (PC_UNLIKELY((w >> (idx & 63)) & 1))
+		return false;
+	return PC_LIKELY(TCACHE_KEY_WORD(p) != tcache_key);
+}
+
+/* Push p on bin b after tcache_free_ok and end the operation. */
+static PC_INLINE void
+tcache_push(tbin_t *b, void *p)
+{
+	if (config_harden)
+		TCACHE_KEY_WORD(p) = tcache_key;
 	b->slots[b->n++] = p;
 	TCACHE_OP_END();
 }
 
-/* Free a small object of class sc. */
+/* Free p, a small block whose page-map entry is e (tag != 0). */
 static PC_INLINE void
-tcache_free(void *p, unsigned sc)
+tcache_free(void *p, uintptr_t e, const void *caller)
 {
 	TCACHE_OP_BEGIN();
-	tbin_t *b = TBIN(TCACHE_GET(), sc);
-	if (PC_UNLIKELY(b->n == b->cap)) {
-		tcache_free_slow(p, sc);
+	tbin_t *b = tcache_bin_of_tag((unsigned)(e & PM_SC_MASK));
+	if (PC_UNLIKELY(!tcache_free_ok(b, p, e))) {
+		tcache_free_slow(p, (unsigned)(e & PM_SC_MASK) - 1, caller);
 		return;
 	}
-	tcache_push(b, p, sc);
+	tcache_push(b, p);
 }
 
 /* The calling thread's cache, taken back if a reclaim pass took it (or a

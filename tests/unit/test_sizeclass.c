@@ -61,6 +61,34 @@ test_sc_obj_index(void **state)
 	}
 }
 
+/* sc_obj_start: the index of every object start below the slab's end,
+ * and >= nobjs for every other offset, including past the end, below the
+ * slab (wrapped) and far away. */
+static void
+test_sc_obj_start(void **state)
+{
+	(void)state;
+	for (unsigned sc = 0; sc < SC_NSMALL; sc++) {
+		const sc_info_t *c = &sc_table[sc];
+		size_t bytes = (size_t)c->npages * 4096;
+		for (size_t off = 0; off < 2 * bytes; off++) {
+			uint64_t idx = sc_obj_start(off, c->inv, c->shift);
+			bool start = off % c->size == 0 &&
+			    off / c->size < c->nobjs;
+			if (start)
+				assert_int_equal(idx, off / c->size);
+			else
+				assert_true(idx >= c->nobjs);
+		}
+		for (uint64_t k = 1; k < 100000; k++) {
+			assert_true(sc_obj_start(-k, c->inv, c->shift) >=
+			    c->nobjs);
+			assert_true(sc_obj_start(k * c->size + ((uint64_t)1 <<
+			    40), c->inv, c->shift) >= c->nobjs);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -69,6 +97,7 @@ main(void)
 		cmocka_unit_test(test_sc_covers),
 		cmocka_unit_test(test_sc_table),
 		cmocka_unit_test(test_sc_obj_index),
+		cmocka_unit_test(test_sc_obj_start),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
