@@ -62,7 +62,7 @@ api_report_state(bool realloc, int st, const void *p)
  * realloc that shrank it in place, more than half of it.
  */
 static bool
-api_size_fits(size_t size, size_t usable, bool huge)
+api_size_fits_pages(size_t size, size_t usable, bool huge)
 {
 	size = PC_MAX(size, 1);
 	if (size > usable)
@@ -412,7 +412,7 @@ api_pvalloc(size_t size)
  * Debug mode picks classes with room for a redzone: only the bound holds.
  */
 static bool
-api_size_fits(unsigned sc, size_t size, size_t align)
+api_size_fits_class(unsigned sc, size_t size, size_t align)
 {
 	size_t csize = sc_size(sc);
 	if (size > csize)
@@ -440,7 +440,7 @@ api_free_sized_at(void *p, size_t size, size_t align, const void *caller)
 	if (PC_LIKELY(tag != 0)) {
 		/* Reported, then freed as free() would: the block is the one
 		 * p names whatever size the caller believes it has. */
-		if (config_harden && PC_UNLIKELY(!api_size_fits(tag - 1,
+		if (config_harden && PC_UNLIKELY(!api_size_fits_class(tag - 1,
 		    size, align)))
 			arena_report_misuse(MISUSE_SIZE, align ?
 			    "free_aligned_sized" : "free_sized", p,
@@ -456,7 +456,7 @@ api_free_sized_at(void *p, size_t size, size_t align, const void *caller)
 	int st = api_free_block(p, e, &usable, &huge);
 	if (st != BLOCK_LIVE)
 		api_report_state(false, st, p);
-	else if (!api_size_fits(size, usable, huge))
+	else if (!api_size_fits_pages(size, usable, huge))
 		api_report_size(p, size, usable);
 	errno = saved;
 }
