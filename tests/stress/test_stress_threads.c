@@ -7,8 +7,8 @@
  * a slack far below what the exited threads' caches held; and the RSS after
  * the last wave must stay within 64 MiB of the RSS after the first wave.
  * Catches: per-thread caches / arena bindings leaked at thread exit (the
- * figures grow with the number of threads ever created), use-after-exit of a dead
- * thread's cache when other threads free its blocks, thread-exit cleanup
+ * figures grow with the number of threads ever created), use-after-exit of
+ * a dead thread's cache when other threads free its blocks, thread-exit cleanup
  * racing with remote frees, and exhaustion of a fixed-size thread/arena
  * table (allocation failing or crashing after N threads).
  */
@@ -197,8 +197,8 @@ run_waves(int huge, int check_rss)
 		fail_msg("a thread's cache held only %zu bytes: too little to "
 		    "tell a leak", least_kept);
 	if (alloc_final > alloc_base + slack)
-		fail_msg("allocated grew from %llu to %llu over %d thread exits",
-		    alloc_base, alloc_final, waves * width);
+		fail_msg("allocated grew from %llu to %llu over %d thread "
+		    "exits", alloc_base, alloc_final, waves * width);
 }
 
 /* The RSS check: small and large (<= ~1 MiB) blocks only, so the bound
