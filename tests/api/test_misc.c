@@ -67,9 +67,11 @@ test_before_main(void **state)
 	assert_int_equal(early.ran, 1);
 	assert_int_equal(early.errno_after_free_null, 55);
 	assert_int_equal(early.usable_null, 0);
-	assert_true(early.trim_rc == 0 || early.trim_rc == 1);
-	assert_true(early.pc_trim_rc == 0 || early.pc_trim_rc == 1);
-	assert_true(early.mallopt_rc == 0 || early.mallopt_rc == 1);
+	/* Nothing was allocated yet, so nothing can be given back; mallopt
+	 * accepts every parameter (glibc's "success" is 1). */
+	assert_int_equal(early.trim_rc, 0);
+	assert_int_equal(early.pc_trim_rc, 0);
+	assert_int_equal(early.mallopt_rc, 1);
 	assert_true(early.mi.uordblks <= early.mi.arena + early.mi.hblkhd);
 	assert_int_equal(early.first_rc, 0);
 	assert_non_null(early.first);
@@ -97,40 +99,88 @@ check_mallinfo2_sane(void)
 		    mi.uordblks, mi.arena, mi.hblkhd);
 }
 
+/*
+ * mallinfo2 reports real figures: uordblks (bytes in use) grows by at least
+ * what was allocated and falls back when it is freed; a huge block shows in
+ * hblks/hblkhd.  pc_trim first empties this thread's cache, whose objects
+ * count as in use, so the two readings after a trim are comparable.
+ */
+enum { MI_N = 1000 };
+#define MI_HUGE (96 * MiB)	/* >= PC_HUGE_MIN: mapped on its own */
+
 static void
 test_mallinfo2(void **state)
 {
 	(void)state;
 	check_mallinfo2_sane();
-	enum { N = 1000 };
-	void *v[N];
-	for (int i = 0; i < N; i++)
-		assert_non_null(v[i] = malloc(opaque((size_t)i * 37)));
+	static void *v[MI_N];
+	pc_trim();
+	struct mallinfo2 m0 = mallinfo2();
+	size_t want = 0;
+	for (int i = 0; i < MI_N; i++) {
+		size_t n = (size_t)i * 37;
+		assert_non_null(v[i] = malloc(opaque(n)));
+		want += n;
+	}
 	void *big = malloc(opaque(20 * MiB));
 	assert_non_null(big);
 	memset(big, 1, 20 * MiB);
+	want += 20 * MiB;
+	void *huge = malloc(opaque(MI_HUGE));
+	assert_non_null(huge);
+	touch_pages(huge, 64 * KiB);
 	check_mallinfo2_sane();
-	struct mallinfo2 mi = mallinfo2();
-	/* If it reports anything, it must at least account for what is in
-	 * use right now (~38 MiB). */
-	if (mi.uordblks != 0 || mi.arena != 0 || mi.hblkhd != 0)
-		assert_true(mi.arena + mi.hblkhd >= 20 * MiB);
-	for (int i = 0; i < N; i++)
+	struct mallinfo2 m1 = mallinfo2();
+	if (m1.uordblks < m0.uordblks + want + MI_HUGE)
+		fail_msg("mallinfo2: uordblks %zu -> %zu with %zu bytes more "
+		    "in use", m0.uordblks, m1.uordblks, want + MI_HUGE);
+	assert_int_equal(m1.hblks, m0.hblks + 1);
+	assert_true(m1.hblkhd >= m0.hblkhd + MI_HUGE);
+	free(huge);
+	struct mallinfo2 m2 = mallinfo2();
+	assert_int_equal(m2.hblks, m0.hblks);
+	assert_int_equal(m2.hblkhd, m0.hblkhd);
+	assert_true(m2.uordblks <= m1.uordblks - MI_HUGE);
+	for (int i = 0; i < MI_N; i++)
 		free(v[i]);
 	free(big);
+	pc_trim();
 	check_mallinfo2_sane();
+	struct mallinfo2 m3 = mallinfo2();
+	if (m3.uordblks > m0.uordblks)
+		fail_msg("mallinfo2: uordblks %zu before, %zu after freeing "
+		    "everything", m0.uordblks, m3.uordblks);
 }
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+/* The int-sized mallinfo carries the same figures as mallinfo2. */
 static void
 test_mallinfo_legacy(void **state)
 {
 	(void)state;
-	void *p = malloc(opaque(1000));
-	struct mallinfo mi = mallinfo();
-	(void)mi;	/* only has to be callable */
+	pc_trim();
+	struct mallinfo m0 = mallinfo();
+	void *p = malloc(opaque(4 * MiB));
+	assert_non_null(p);
+	void *huge = malloc(opaque(MI_HUGE));
+	assert_non_null(huge);
+	struct mallinfo m1 = mallinfo();
+	struct mallinfo2 m2 = mallinfo2();
+	assert_true((size_t)m1.uordblks >=
+	    (size_t)m0.uordblks + 4 * MiB + MI_HUGE);
+	assert_int_equal(m1.uordblks, m2.uordblks);
+	assert_int_equal(m1.arena, m2.arena);
+	assert_int_equal(m1.hblks, m0.hblks + 1);
+	assert_true((size_t)m1.hblkhd >= (size_t)m0.hblkhd + MI_HUGE);
+	assert_true((size_t)m1.arena + (size_t)m1.hblkhd >=
+	    (size_t)m1.uordblks);
+	free(huge);
 	free(p);
+	pc_trim();
+	struct mallinfo m3 = mallinfo();
+	assert_true(m3.uordblks <= m0.uordblks);
+	assert_int_equal(m3.hblks, m0.hblks);
 }
 #pragma GCC diagnostic pop
 
@@ -164,8 +214,9 @@ test_mallopt(void **state)
 		{ 12345, 1 }, { -12345, 1 },
 	};
 	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
+		/* Accepted and ignored, unknown parameters too. */
 		int rc = mallopt(params[i][0], params[i][1]);
-		if (rc != 0 && rc != 1)
+		if (rc != 1)
 			fail_msg("mallopt(%d, %d) = %d", params[i][0],
 			    params[i][1], rc);
 		exercise_heap();
@@ -198,10 +249,17 @@ test_malloc_trim(void **state)
 				free(v[i]);
 		for (int i = 0; i < 8; i += 2)
 			free(big[i]);
-		int rc = malloc_trim(0);
-		assert_true(rc == 0 || rc == 1);
-		rc = malloc_trim(opaque(round == 2 ? SIZE_MAX : 4096));
-		assert_true(rc == 0 || rc == 1);
+		/* Freed pages stay dirty for decay_ms (10 s by default) and
+		 * no other thread purges here: trim has something to give
+		 * back, then nothing, whatever its pad. */
+		unsigned long long dirty = 0;
+		assert_int_equal(pc_stat_get("dirty", &dirty), 0);
+		assert_true(dirty > 0);
+		assert_int_equal(malloc_trim(0), 1);
+		assert_int_equal(pc_stat_get("dirty", &dirty), 0);
+		assert_int_equal(dirty, 0);
+		assert_int_equal(malloc_trim(opaque(round == 2 ? SIZE_MAX :
+		    4096)), 0);
 		for (int i = 0; i < N; i += 1000) {
 			unsigned char *b = v[i];
 			for (size_t j = 0; j < (size_t)(i % 300) * 13 + 1; j++)
@@ -215,8 +273,9 @@ test_malloc_trim(void **state)
 			free(big[i]);
 		}
 		free(v);
-		exercise_heap();
-		assert_int_equal(pc_trim() & ~1, 0);
+		exercise_heap();	/* frees 300 KiB blocks: dirty pages */
+		assert_int_equal(pc_trim(), 1);
+		assert_int_equal(pc_trim(), 0);
 		exercise_heap();
 	}
 }
@@ -447,6 +506,37 @@ test_malloc_info(void **state)
 	errno = 0;
 	assert_int_equal(malloc_info(1, stdout), -1);
 	assert_int_equal(errno, EINVAL);
+
+	/* malloc_stats: stderr (fd 2) captured in a temporary file. */
+	FILE *tmp = tmpfile();
+	assert_non_null(tmp);
+	fflush(stderr);
+	int saved = dup(2);
+	assert_true(saved >= 0);
+	assert_int_equal(dup2(fileno(tmp), 2), 2);
+	unsigned long long allocated = 0;
+	int rc = pc_stat_get("allocated", &allocated);
+	malloc_stats();
+	assert_int_equal(dup2(saved, 2), 2);
+	close(saved);
+	assert_int_equal(rc, 0);
+	static char out[1 << 16];
+	rewind(tmp);
+	size_t n = fread(out, 1, sizeof(out) - 1, tmp);
+	out[n] = '\0';
+	fclose(tmp);
+	assert_non_null(strstr(out, "___ pcmalloc " PCMALLOC_VERSION
+	    " statistics ___\n"));
+	/* Its "allocated" figure is this moment's, p (5000 bytes) in it. */
+	static const char key[] = "\nbytes: allocated ";
+	const char *a = strstr(out, key);
+	if (a == NULL)
+		fail_msg("malloc_stats printed no allocated bytes: '%s'", out);
+	unsigned long long printed = strtoull(a + sizeof(key) - 1, NULL, 10);
+	if (printed != allocated || printed < 5000)
+		fail_msg("malloc_stats: allocated %llu, pc_stat_get %llu",
+		    printed, allocated);
+	assert_non_null(strstr(out, "\narena 0: mapped "));
 	free(p);
 }
 

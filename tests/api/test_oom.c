@@ -164,16 +164,49 @@ test_oom_64m(void **state)
 	run_oom(64 * MiB);
 }
 
-/* A fresh thread in an exhausted process: its first allocation (thread
- * cache setup) must fail cleanly or succeed, not crash. */
+/*
+ * A fresh thread in an exhausted process: its first allocations (thread
+ * cache setup) must fail cleanly or succeed, not crash; once memory is
+ * freed, it must allocate again.  The thread is created while there is
+ * memory for its stack (once the process is exhausted, pthread_create
+ * itself fails); it and the main thread take turns through pipes, which
+ * do not allocate.
+ */
+static int oom_go[2], oom_done[2];
+
+/* Phase 1: nothing left.  NULL, or what went wrong. */
+static const char *
+oom_phase1(void)
+{
+	char c;
+	if (read(oom_go[0], &c, 1) != 1)
+		return "no go";
+	for (int i = 0; i < 1000; i++) {
+		void *p = malloc((size_t)(i % 100) * 16 + 1);
+		if (p == NULL && errno != ENOMEM)
+			return "malloc failed without ENOMEM";
+		free(p);
+	}
+	return NULL;
+}
+
 static void *
 oom_thread(void *arg)
 {
 	(void)arg;
+	const char *err = oom_phase1();
+	/* Whatever happened, let the main thread go on. */
+	if (write(oom_done[1], err ? "x" : "1", 1) != 1 || err != NULL)
+		return (void *)(err ? err : "write");
+	/* Phase 2: the main thread freed everything. */
+	char c;
+	if (read(oom_go[0], &c, 1) != 1)
+		return (void *)"no go";
 	for (int i = 0; i < 1000; i++) {
 		void *p = malloc((size_t)(i % 100) * 16 + 1);
-		if (p == NULL && errno != ENOMEM)
-			return (void *)1;
+		if (p == NULL)
+			return (void *)"malloc failed with memory free";
+		memset(p, 1, (size_t)(i % 100) * 16 + 1);
 		free(p);
 	}
 	return NULL;
@@ -188,25 +221,43 @@ test_oom_new_thread(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		child_default_signals();
-		pthread_t t;
-		/* create the thread while there is memory for its stack */
+		if (pipe(oom_go) != 0 || pipe(oom_done) != 0)
+			CHILD_FAIL(2, "pipe");
 		struct rlimit rl;
 		rl.rlim_cur = rl.rlim_max = vm_size() + 96 * MiB;
 		if (setrlimit(RLIMIT_AS, &rl) != 0)
-			_exit(2);
-		size_t n = fill(0, 64 * KiB, 0);
-		for (size_t i = 0; i < n && i < 8; i++) {
-			free(blocks[i]);
-			blocks[i] = NULL;
-		}
+			CHILD_FAIL(2, "setrlimit");
+		pthread_t t;
 		pthread_attr_t attr;
 		pthread_attr_init(&attr);
 		pthread_attr_setstacksize(&attr, 64 * KiB);
-		if (pthread_create(&t, &attr, oom_thread, NULL) != 0)
-			_exit(0);	/* no memory for a thread at all: fine */
+		int rc = pthread_create(&t, &attr, oom_thread, NULL);
+		if (rc != 0)
+			CHILD_FAIL(4, "pthread_create before the heap is full: %s",
+			    strerror(rc));
+		size_t n = fill(0, 64 * KiB, 0);
+		if (n < 8)
+			CHILD_FAIL(7, "only %zu blocks before ENOMEM", n);
+		if (write(oom_go[1], "1", 1) != 1)
+			CHILD_FAIL(5, "write");
+		char c;
+		if (read(oom_done[0], &c, 1) != 1)
+			CHILD_FAIL(5, "read");
+		/* Everything back, wholly free regions unmapped: the
+		 * thread's arena may not be the one that held the blocks. */
+		for (size_t i = 0; i < n; i++) {
+			free(blocks[i]);
+			blocks[i] = NULL;
+		}
+		malloc_trim(0);
+		if (write(oom_go[1], "2", 1) != 1)
+			CHILD_FAIL(5, "write");
 		void *r;
-		pthread_join(t, &r);
-		_exit(r == NULL ? 0 : 3);
+		if (pthread_join(t, &r) != 0)
+			CHILD_FAIL(6, "pthread_join");
+		if (r != NULL)
+			CHILD_FAIL(3, "thread at OOM: %s", (const char *)r);
+		_exit(0);
 	}
 	int status;
 	assert_int_equal(waitpid(pid, &status, 0), pid);

@@ -33,22 +33,54 @@ test_realloc_null(void **state)
 	}
 }
 
+static unsigned long long
+allocated_bytes(void)
+{
+	unsigned long long v = 0;
+	assert_int_equal(pc_stat_get("allocated", &v), 0);
+	return v;
+}
+
+/*
+ * glibc 2.36: realloc(p, 0) with p != NULL frees p and returns NULL.  Done
+ * many times per size after a warm-up round: "allocated" (which counts the
+ * thread's cached objects) must not grow by more than a cache refill,
+ * far less than the blocks would add up to if they were leaked.
+ */
 static void
 test_realloc_zero_frees(void **state)
 {
 	(void)state;
-	/* glibc 2.36: realloc(p, 0) with p != NULL frees p and returns NULL.
-	 * Done many times: a leak would show up as RSS growth elsewhere, here
-	 * we only check the return value and that nothing breaks. */
 	static const size_t sizes[] = { 1, 100, 5000, 40000, 300000, 9 * MiB };
-	for (int r = 0; r < 200; r++) {
-		for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-			void *p = malloc(opaque(sizes[s]));
+	const unsigned long long slack = 64 * KiB;
+	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		size_t n = sizes[s];
+		/* enough rounds that leaked blocks would pass 1 MiB */
+		int rounds = n >= 1 * MiB / 200 ? 200 : (int)(1 * MiB / n) + 1;
+		unsigned long long base = 0;
+		for (int r = -1; r < rounds; r++) {
+			if (r == 0)
+				base = allocated_bytes();
+			void *p = malloc(opaque(n));
 			assert_non_null(p);
-			memset(p, 3, sizes[s]);
+			memset(p, 3, n < 64 * KiB ? n : 64 * KiB);
 			void *q = realloc(p, opaque(0));
 			assert_null(q);
 		}
+		unsigned long long now = allocated_bytes();
+		if (now > base + slack)
+			fail_msg("realloc(p, 0) of %zu-byte blocks: allocated "
+			    "%llu -> %llu over %d calls", n, base, now, rounds);
+		/* reallocarray(p, 0, n) is realloc(p, 0) too */
+		for (int r = 0; r < rounds; r++) {
+			void *p = malloc(opaque(n));
+			assert_non_null(p);
+			assert_null(reallocarray(p, opaque(0), opaque(n)));
+		}
+		now = allocated_bytes();
+		if (now > base + slack)
+			fail_msg("reallocarray(p, 0, %zu): allocated %llu -> %llu "
+			    "over %d calls", n, base, now, rounds);
 	}
 	void *p = malloc(10);
 	assert_non_null(p);

@@ -61,12 +61,24 @@ main(void)
 	void *m = dlsym(RTLD_DEFAULT, "malloc");
 	CHECK(m != NULL && dladdr(m, &mi) && dladdr(sym, &pi),
 	    "dladdr failed");
+	static char lib[PATH_MAX];	/* the library serving pc_malloc */
 	if (m && pre) {
-		char a[PATH_MAX], b[PATH_MAX];
-		CHECK(realpath(mi.dli_fname, a) && realpath(pi.dli_fname, b) &&
-		    strcmp(a, b) == 0,
+		char a[PATH_MAX];
+		CHECK(realpath(mi.dli_fname, a) && realpath(pi.dli_fname, lib) &&
+		    strcmp(a, lib) == 0,
 		    "malloc comes from %s, pc_malloc from %s", mi.dli_fname,
 		    pi.dli_fname);
+	}
+	/* ... and it is the one LD_PRELOAD names, not one the program pulled
+	 * in some other way (DT_NEEDED, dlopen). */
+	if (pre && lib[0]) {
+		char list[4096], path[PATH_MAX];
+		snprintf(list, sizeof(list), "%s", pre);
+		int named = 0;
+		for (char *e = strtok(list, " :"); e; e = strtok(NULL, " :"))
+			if (realpath(e, path) && strcmp(path, lib) == 0)
+				named = 1;
+		CHECK(named, "LD_PRELOAD=%s does not name %s", pre, lib);
 	}
 	static const char *names[] = { "free", "calloc", "realloc",
 	    "reallocarray", "posix_memalign", "aligned_alloc", "memalign",
@@ -111,14 +123,19 @@ main(void)
 	if (f) {
 		char *line = NULL;
 		size_t cap = 0;
+		/* the library is mapped: a line whose path is lib */
 		int found = 0;
-		while (getline(&line, &cap, f) > 0)
-			if (strstr(line, "pcmalloc") || strstr(line, pre))
+		size_t ll = strlen(lib);
+		while (getline(&line, &cap, f) > 0) {
+			size_t n = strcspn(line, "\n");
+			if (ll && n > ll && strncmp(line + n - ll, lib, ll) == 0 &&
+			    line[n - ll - 1] == ' ')
 				found = 1;
+		}
 		agree(line, cap, "getline (inside libc)");
 		free(line);
 		fclose(f);
-		(void)found;
+		CHECK(found, "%s not in /proc/self/maps", lib);
 	}
 	malloc_fn lm = (malloc_fn)dlsym(RTLD_DEFAULT, "__libc_malloc");
 	free_fn lf = (free_fn)dlsym(RTLD_DEFAULT, "__libc_free");

@@ -16,6 +16,29 @@ tests="test_dict test_list test_set test_unicode test_bytes test_re
 	test_pickle test_struct test_long test_float test_mmap test_queue
 	test_zlib test_decimal test_subprocess test_memoryview"
 log=$WORK/suite.log
+# The interpreter running the suite, and the workers it starts, really run
+# on pcmalloc: the library is mapped and malloc's blocks are its own.
+cat > "$WORK/check.py" <<'PYEOF'
+import ctypes, os, subprocess, sys
+lib = os.path.realpath(sys.argv[1])
+with open("/proc/self/maps") as f:
+    mapped = any(l.split()[-1] == lib for l in f if len(l.split()) >= 6)
+if not mapped:
+    sys.exit("%s not mapped in %s" % (lib, sys.executable))
+c = ctypes.CDLL(None)
+c.malloc.restype = ctypes.c_void_p
+c.malloc.argtypes = [ctypes.c_size_t]
+c.pc_malloc_usable_size.restype = ctypes.c_size_t
+c.pc_malloc_usable_size.argtypes = [ctypes.c_void_p]
+p = c.malloc(100)
+if not p or c.pc_malloc_usable_size(p) < 100:
+    sys.exit("malloc does not come from pcmalloc")
+if len(sys.argv) > 2:
+    sys.exit(subprocess.call([sys.executable, sys.argv[0], sys.argv[1]]))
+print("pcmalloc serves malloc in python and its subprocesses")
+PYEOF
+PYTHONMALLOC=malloc LD_PRELOAD=$LIB "$PY" "$WORK/check.py" "$LIB" child ||
+	fail "python does not run on pcmalloc under LD_PRELOAD=$LIB"
 # shellcheck disable=SC2086
 if ! PYTHONMALLOC=malloc LD_PRELOAD=$LIB timeout 600 \
     "$PY" -m test -j2 $tests >"$log" 2>&1; then

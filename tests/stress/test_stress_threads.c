@@ -2,14 +2,18 @@
  * Thousands of short-lived threads, created in waves.  Each thread
  * allocates and frees, frees some blocks left by threads of the previous
  * (already dead) wave, and leaves blocks behind for the main thread.
- * The RSS after the last wave must stay within 64 MiB of the RSS after the
- * first wave.  Catches: per-thread caches / arena bindings leaked at thread exit (RSS
- * grows with the number of threads ever created), use-after-exit of a dead
- * thread's cache when other threads free its blocks, thread-exit cleanup
+ * Once every block is freed, "allocated" (which counts objects in thread
+ * caches as in use) must be back to its value before the first wave, within
+ * a slack far below what the exited threads' caches held; and the RSS after
+ * the last wave must stay within 64 MiB of the RSS after the first wave.
+ * Catches: per-thread caches / arena bindings leaked at thread exit (the
+ * figures grow with the number of threads ever created), use-after-exit of
+ * a dead thread's cache when other threads free its blocks, thread-exit cleanup
  * racing with remote frees, and exhaustion of a fixed-size thread/arena
  * table (allocation failing or crashing after N threads).
  */
 #include "stress_common.h"
+#include "tcache.h"		/* each thread's cache, to size the bound */
 
 #define TOTAL_THREADS 5000
 #define PER_THREAD_ALLOCS 200
@@ -21,6 +25,7 @@ typedef struct {
 	item_t *to_free;		/* blocks of a previous wave to free */
 	size_t to_free_n;
 	int huge;	/* leave huge blocks behind too */
+	size_t cached;	/* bytes in the thread's cache when it returned */
 } thr_arg_t;
 
 static item_t
@@ -78,7 +83,19 @@ short_thread(void *arg)
 			free(live[i].p);
 		}
 	}
+	tcache_t *tc = TCACHE_GET();
+	a->cached = 0;
+	for (unsigned sc = 0; sc < SC_NSMALL; sc++)
+		a->cached += (size_t)TBIN(tc, sc)->n * sc_size(sc);
 	return NULL;
+}
+
+static unsigned long long
+allocated_bytes(void)
+{
+	unsigned long long v = 0;
+	CHECK(pc_stat_get("allocated", &v) == 0, "pc_stat_get");
+	return v;
 }
 
 static void
@@ -86,6 +103,11 @@ run_waves(int huge, int check_rss)
 {
 	int width = stress_threads;
 	int waves = (TOTAL_THREADS + width - 1) / width;
+	/* The main thread's cache emptied: the base holds live blocks only. */
+	pc_trim();
+	unsigned long long alloc_base = allocated_bytes();
+	size_t leak_if_kept = 0;	/* what the exited caches held */
+	size_t least_kept = SIZE_MAX;	/* the least any one cache held */
 	thr_arg_t *args = calloc((size_t)width, sizeof(*args));
 	pthread_t *t = calloc((size_t)width, sizeof(*t));
 	/* blocks left by wave w-1, freed by the threads of wave w */
@@ -120,8 +142,12 @@ run_waves(int huge, int check_rss)
 				xpthread_create(&t[i], short_thread, &args[i]);
 			}
 		}
-		for (int i = 0; i < width; i++)
+		for (int i = 0; i < width; i++) {
 			xpthread_join(t[i]);
+			leak_if_kept += args[i].cached;
+			if (args[i].cached < least_kept)
+				least_kept = args[i].cached;
+		}
 		/* Half of the left-behind blocks are freed by main, half by
 		 * the next wave (whose threads run after these have died). */
 		prev_n = 0;
@@ -158,6 +184,21 @@ run_waves(int huge, int check_rss)
 	free(args);
 	free(t);
 	free(prev);
+	/* The slack covers what this thread's pthread_create and stdio
+	 * calls leave allocated; any one exited thread's cache, had it been
+	 * leaked, would exceed it. */
+	const unsigned long long slack = 64 * KiB;
+	pc_trim();
+	unsigned long long alloc_final = allocated_bytes();
+	fprintf(stderr, "allocated: %llu before, %llu after; the exited "
+	    "threads' caches held %zu KiB, the least %zu KiB\n", alloc_base,
+	    alloc_final, leak_if_kept >> 10, least_kept >> 10);
+	if (least_kept <= slack)
+		fail_msg("a thread's cache held only %zu bytes: too little to "
+		    "tell a leak", least_kept);
+	if (alloc_final > alloc_base + slack)
+		fail_msg("allocated grew from %llu to %llu over %d thread "
+		    "exits", alloc_base, alloc_final, waves * width);
 }
 
 /* The RSS check: small and large (<= ~1 MiB) blocks only, so the bound

@@ -13,22 +13,25 @@ int
 main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "malloc";
-	size_t size = 1000;
+	size_t size = 1000, align = 16;
 	void *p;
 	if (strcmp(mode, "malloc") == 0)
 		p = malloc(size);
 	else if (strcmp(mode, "calloc") == 0)
 		p = calloc(1, size);
-	else if (strcmp(mode, "memalign") == 0)
-		p = memalign(64, size);
+	else if (strcmp(mode, "memalign") == 0) {
+		align = 64;
+		p = memalign(align, size);
+	}
 	else if (strcmp(mode, "realloc") == 0)
 		p = realloc(NULL, size);
 	else
 		p = malloc(100000);
 	if (p == NULL || malloc_usable_size(p) < size ||
-	    ((uintptr_t)p & 15) != 0) {
-		fprintf(stderr, "%s: first block %p usable %zu < %zu\n", mode,
-		    p, p ? malloc_usable_size(p) : 0, size);
+	    ((uintptr_t)p & (align - 1)) != 0) {
+		fprintf(stderr, "%s: first block %p usable %zu: want %zu bytes "
+		    "aligned to %zu\n", mode, p,
+		    p ? malloc_usable_size(p) : 0, size, align);
 		return 1;
 	}
 	memset(p, 1, size);

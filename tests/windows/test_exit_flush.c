@@ -4,8 +4,9 @@
  * DLL_PROCESS_DETACH.  The helper DLL exit_check.dll checks then that
  * "allocated" is back to what it was before main filled its cache.
  * Catches: the exit hook not firing for the main thread (its cache would
- * stay counted).  The verdict is printed ("exit-flush ok") and matched by
- * ctest: the exit code is decided before DLLs detach.
+ * stay counted).  The verdict is printed ("exit-flush ok"): the exit code
+ * is decided before DLLs detach.  expect_output.cmake matches it and
+ * requires exit code 0 too (a crash after the verdict fails).
  */
 #include "win_common.h"
 
