@@ -99,9 +99,14 @@ huge_state_locked(uintptr_t a, size_t *at)
 		*at = i;
 		return a == huge_reg[i]->base ? BLOCK_LIVE : BLOCK_INTERIOR;
 	}
+	/* A recently freed range that is unmapped still: a stale pointer
+	 * (double free).  Mapped again, and not by us (the page map and the
+	 * registry said so above), it is the program's own mapping now, as
+	 * mmap readily reuses a gap: foreign. */
 	for (unsigned k = 0; k < HUGE_FREED_RING; k++)
 		if (a >= huge_freed[k].lo && a < huge_freed[k].hi)
-			return BLOCK_FREED;
+			return os_is_mapped((const void *)a) ? BLOCK_FOREIGN :
+			    BLOCK_FREED;
 	return BLOCK_FOREIGN;
 }
 

@@ -87,6 +87,8 @@ bool os_remote_fence(void);
 bool os_remote_fence_available(void);
 /* Copy n bytes from src, which may be unmapped: false then, no fault. */
 bool os_read_safe(void *dst, const void *src, size_t n);
+/* Whether the page holding p is mapped (reserved) in this process. */
+bool os_is_mapped(const void *p);
 
 /* Locks: never allocate, statically initialisable, re-initialised in the
  * child after fork. */

@@ -370,6 +370,18 @@ os_read_safe(void *dst, const void *src, size_t n)
 	return ok;
 }
 
+bool
+os_is_mapped(const void *p)
+{
+	/* mincore fails with ENOMEM exactly for an unmapped range. */
+	unsigned char vec;
+	int saved = errno;
+	bool mapped = mincore((void *)((uintptr_t)p & ~(uintptr_t)(PC_PAGE - 1)),
+	    PC_PAGE, &vec) == 0 || errno != ENOMEM;
+	errno = saved;
+	return mapped;
+}
+
 void
 os_lock_init(os_lock_t *l)
 {

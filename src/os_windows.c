@@ -521,6 +521,14 @@ os_read_safe(void *dst, const void *src, size_t n)
 	    got == n;
 }
 
+bool
+os_is_mapped(const void *p)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	return VirtualQuery(p, &mbi, sizeof(mbi)) != 0 &&
+	    mbi.State != MEM_FREE;
+}
+
 /* ---- Locks: SRWLOCK, whose all-zero state is "unlocked" ------------------ */
 
 void

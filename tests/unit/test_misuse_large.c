@@ -20,6 +20,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <cmocka.h>
 
@@ -172,6 +173,20 @@ child(const char *mode)
 		return race_free(HUGE_SIZE);
 	if (strcmp(mode, "overflow") == 0)
 		return overflow();
+	if (strcmp(mode, "mmap_over_freed_huge") == 0) {
+		/* The program maps memory where a freed huge block was: a
+		 * free of it is foreign (not ours), not a double free. */
+		char *p = malloc(HUGE_SIZE);
+		free(p);
+		void *q = mmap(p, HUGE_SIZE, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (q != p)
+			return 40;
+		free(q);	/* foreign: reported, ignored */
+		munmap(q, HUGE_SIZE);
+		free(p);	/* unmapped again: a double free, fatal */
+		return 41;
+	}
 	unsigned char *live = malloc(LARGE_SIZE);
 	memset(live, 0x5a, LARGE_SIZE);
 	if (strcmp(mode, "huge_interior") == 0) {
@@ -348,6 +363,23 @@ assert_guarded(const void *meta, const char *what)
 }
 
 /* Every kind of metadata mapping sits between two inaccessible pages. */
+/* A recently freed huge range that the program has mapped for itself is
+ * foreign memory, reported and left alone; once unmapped, the same
+ * address freed again is a double free. */
+static void
+test_mmap_over_freed_huge(void **state)
+{
+	(void)state;
+	static char err[1 << 16];
+	int st;
+	run_self("mmap_over_freed_huge", NULL, &st, err, sizeof(err));
+	if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT)
+		fail_msg("expected an abort at the double free, status %#x: "
+		    "%.2000s", st, err);
+	assert_int_equal(count(err, "pcmalloc: free of foreign pointer"), 1);
+	assert_int_equal(count(err, "pcmalloc: double free of 0x"), 1);
+}
+
 static void
 test_guards(void **state)
 {
@@ -384,6 +416,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_sized_huge),
 		cmocka_unit_test(test_realloc_interior),
 		cmocka_unit_test(test_usable_interior),
+		cmocka_unit_test(test_mmap_over_freed_huge),
 		cmocka_unit_test(test_guards),
 		cmocka_unit_test(test_overflow),
 		cmocka_unit_test(test_race_large),
