@@ -19,21 +19,28 @@ span_of(uintptr_t entry)
 	return (span_t *)(entry & ~PM_SC_MASK);
 }
 
-static unsigned api_reports;
+static unsigned api_foreign_reports;
 
 /*
  * Bad pointers are reported, not acted on: the heap stays consistent.  A
  * pointer that was never ours (misuse: true only for double and interior
- * frees of our blocks) is left alone and the program goes on; misuse of
- * our blocks aborts unless abort_on_error is off.
+ * frees of our blocks) is left alone and the program goes on, and only the
+ * first 16 such are reported (a program that mixes heaps would flood
+ * stderr); misuse of our blocks is always reported, and aborts unless
+ * abort_on_error is off.
  */
 static PC_NOINLINE PC_COLD void
 api_report(const char *what, const void *p, bool misuse)
 {
-	unsigned n = __atomic_fetch_add(&api_reports, 1, __ATOMIC_RELAXED);
-	if (n < 16 || misuse)
-		pc_report_ptr(what, p, n == 15 ?
-		    " (further reports suppressed)" : "");
+	if (misuse) {
+		pc_report_ptr(what, p, "");
+	} else {
+		unsigned n = __atomic_fetch_add(&api_foreign_reports, 1,
+		    __ATOMIC_RELAXED);
+		if (n < 16)
+			pc_report_ptr(what, p, n == 15 ?
+			    " (further reports suppressed)" : "");
+	}
 	if (misuse && opt_abort_on_error)
 		pc_fatal("heap misuse detected (abort_on_error:false only "
 		    "warns)", __FILE__, __LINE__);

@@ -61,6 +61,15 @@ child(const char *mode)
 			fflush(stdout);
 			free(buf + i * 16);
 		}
+	} else if (strcmp(mode, "misuse_then_foreign") == 0) {
+		/* Misuse reports do not use up the foreign-pointer cap. */
+		for (int i = 0; i < 20; i++) {
+			void *p = malloc(100000);
+			free(p);
+			free(p);
+		}
+		static char buf[16];
+		free(buf);
 	} else {
 		DOC_FAIL("unknown mode %s", mode);
 	}
@@ -162,6 +171,22 @@ test_report_cap(void **state)
 	}
 }
 
+static void
+test_cap_counts_foreign_only(void **state)
+{
+	(void)state;
+	int st = doc_run("misuse_then_foreign", "abort_on_error:false", NULL,
+	    NULL, out, sizeof(out));
+	if (!doc_exited_ok(st))
+		fail_msg("status 0x%x: %s", st, out);
+	int dbl = 0;
+	for (char *h = out; (h = strstr(h, "pcmalloc: double free of")); h++)
+		dbl++;
+	assert_int_equal(dbl, 20);
+	assert_non_null(strstr(out, "pcmalloc: free of foreign pointer"));
+	assert_null(strstr(out, "suppressed"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -170,6 +195,7 @@ main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_realloc_foreign),
 		cmocka_unit_test(test_report_cap),
+		cmocka_unit_test(test_cap_counts_foreign_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
