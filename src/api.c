@@ -47,18 +47,24 @@ api_report(const char *what, const void *p, bool misuse)
 }
 
 /* The report for a pointer that the large or huge block check refused. */
+enum { API_FREE, API_REALLOC, API_USABLE };
+
 static PC_NOINLINE PC_COLD void
-api_report_state(bool realloc, int st, const void *p)
+api_report_state(int op, int st, const void *p)
 {
-	static const char *const what[2][5] = {
+	static const char *const what[3][5] = {
 		{ NULL, "free of foreign pointer", "double free of",
 		    "free of a pointer inside a block,",
 		    "free of an invalid pointer" },
 		{ NULL, "realloc of foreign pointer", "realloc of a freed block,",
 		    "realloc of a pointer inside a block,",
 		    "realloc of an invalid pointer" },
+		{ NULL, "malloc_usable_size of foreign pointer",
+		    "malloc_usable_size of a freed block,",
+		    "malloc_usable_size of a pointer inside a block,",
+		    "malloc_usable_size of an invalid pointer" },
 	};
-	api_report(what[realloc][st], p, st != BLOCK_FOREIGN);
+	api_report(what[op][st], p, st != BLOCK_FOREIGN);
 }
 
 /*
@@ -177,7 +183,7 @@ api_free_slow(void *p, uintptr_t entry)
 	bool huge;
 	int st = api_free_block(p, entry, &usable, &huge);
 	if (st != BLOCK_LIVE)
-		api_report_state(false, st, p);
+		api_report_state(API_FREE, st, p);
 	errno = saved;
 }
 
@@ -195,13 +201,28 @@ api_usable_size_at(const void *p, const void *caller)
 			return debug_usable_small(p, span_of(e));
 		return sc_size(tag - 1);
 	}
-	span_t *s = span_of(e);
-	if (s == NULL || (uintptr_t)p != s->base)
+	if (p == NULL)
 		return 0;
-	if (s->kind == SPAN_LARGE)
-		return s->npages << PC_PAGE_SHIFT;
-	if (s->kind == SPAN_HUGE)
-		return s->size;
+	/* Large and huge blocks are checked under the lock that would free
+	 * them (the check-only forms of resize and huge realloc). */
+	span_t *s = span_of(e);
+	size_t usable;
+	int st;
+	if (s == NULL || s->kind == SPAN_HUGE) {
+		void *q;
+		st = huge_realloc((void *)p, 0, &q, &usable);
+	} else {
+		st = arena_large_resize((void *)p, 0, &usable);
+	}
+	if (st == BLOCK_LIVE)
+		return usable;
+	/* A pointer that was never ours answers 0 quietly, as before;
+	 * an interior or freed one of ours is misuse. */
+	if (st != BLOCK_FOREIGN) {
+		int saved = errno;
+		api_report_state(API_USABLE, st, p);
+		errno = saved;
+	}
 	return 0;
 }
 
@@ -259,7 +280,7 @@ api_move(void *p, size_t old_usable, size_t size)
 		size_t usable;
 		int st = arena_large_free(p, true, &usable);
 		if (st != BLOCK_LIVE)	/* freed by another thread meanwhile */
-			api_report_state(false, st, p);
+			api_report_state(API_FREE, st, p);
 	} else {
 		api_free(p);
 	}
@@ -324,7 +345,7 @@ api_realloc_at(void *p, size_t size, const void *caller)
 			return api_move(p, usable, size);
 		}
 	}
-	api_report_state(true, st, p);
+	api_report_state(API_REALLOC, st, p);
 	errno = EINVAL;
 	return NULL;
 }
@@ -462,7 +483,7 @@ api_free_sized_at(void *p, size_t size, size_t align, const void *caller)
 	bool huge;
 	int st = api_free_block(p, e, &usable, &huge);
 	if (st != BLOCK_LIVE)
-		api_report_state(false, st, p);
+		api_report_state(API_FREE, st, p);
 	else if (!api_size_fits_pages(size, usable, huge))
 		api_report_size(p, size, usable);
 	errno = saved;
