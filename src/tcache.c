@@ -320,6 +320,14 @@ tcache_alloc_miss(size_t size)
 		return NULL;
 	}
 	b->n = got - 1;
+	/* Blocks that wait in the cache carry the key like freed ones: a
+	 * stale pointer whose page a new slab reused, freed while its block
+	 * sits here, would otherwise pass the fast check (a start, and
+	 * allocated in the bitmap) and be cached twice.  One store per
+	 * block, to memory the next mallocs hand out anyway. */
+	if (config_harden)
+		for (unsigned i = 0; i < b->n; i++)
+			TCACHE_KEY_WORD(b->slots[i]) = tcache_key;
 	return tcache_unkey(b->slots[got - 1]);
 }
 

@@ -149,6 +149,17 @@ here:
 		free(p);
 		return heap_ok(64, NULL, 0, NULL);
 	}
+	if (strcmp(mode, "stale_reused_page") == 0) {
+		/* A freed large block's pages become a 16-byte slab whose
+		 * first blocks the refill put in this thread's cache: the
+		 * stale pointer names one of them (found by the fuzzer). */
+		void *p = malloc(232768);
+		free(p);
+		void *q = malloc(10);
+		free(p);
+		void *live[] = { q };
+		return heap_ok(16, live, 1, NULL);
+	}
 	if (strcmp(mode, "slab_double") == 0) {
 		void *keep = malloc(64), *p = malloc(64);
 		free(p);
@@ -414,6 +425,7 @@ static void test_past_end_msg(void **s) { (void)s; expect("past_end", "(past the
 static void test_never_allocated(void **s) { (void)s; expect("never_allocated", "pcmalloc: double free of 0x", true); }
 static void test_never_allocated_msg(void **s) { (void)s; expect("never_allocated", "free in its slab", true); }
 static void test_cached_double(void **s) { (void)s; expect("cached_double", "already in this thread's cache), called from 0x", true); }
+static void test_stale_reused_page(void **s) { (void)s; expect("stale_reused_page", "already in this thread's cache), called from 0x", true); }
 static void test_slab_double(void **s) { (void)s; expect("slab_double", "-byte block, free in its slab", true); }
 static void test_stale_other_class(void **s) { (void)s; expect("stale_other_class", "in a thread cache of 64-byte blocks", true); }
 static void test_stale_unmapped(void **s) { (void)s; expect("stale_unmapped", "in a thread cache of 64-byte blocks", true); }
@@ -458,6 +470,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_never_allocated),
 		cmocka_unit_test(test_never_allocated_msg),
 		cmocka_unit_test(test_cached_double),
+		cmocka_unit_test(test_stale_reused_page),
 		cmocka_unit_test(test_slab_double),
 		cmocka_unit_test(test_stale_other_class),
 		cmocka_unit_test(test_stale_unmapped),
