@@ -31,6 +31,7 @@ static PC_NOINLINE PC_COLD void
 api_report(const char *what, const void *p, bool misuse)
 {
 	unsigned n = __atomic_fetch_add(&api_reports, 1, __ATOMIC_RELAXED);
+	PC_COUNT_REPORT();
 	if (n < 16 || misuse)
 		pc_report_ptr(what, p, n == 15 ?
 		    " (further reports suppressed)" : "");
@@ -80,6 +81,7 @@ api_report_size(const void *p, size_t size, size_t usable)
 	n += 22;
 	n += pc_fmt_u64(tail + n, usable);
 	memcpy(tail + n, ")", 2);
+	PC_COUNT_REPORT();
 	pc_report_ptr("free_sized with a wrong size of", p, tail);
 	if (opt_abort_on_error)
 		pc_fatal("heap misuse detected (abort_on_error:false only "
