@@ -16,6 +16,8 @@
  * of all threads catches a block handed out twice.  After each input every
  * block is freed, then pc_check() must find nothing and pc_stat_get
  * ("allocated") must equal what the calling thread's cache still holds.
+ * Misuse ops (op_misuse) free, realloc or size bad pointers: the library
+ * runs with abort_on_error off and the model predicts each report.
  *
  * The library is built prefixed-only and compiled into this binary, so the
  * sanitizers keep their own malloc.  A failure prints "fuzz_api: FAIL" and
