@@ -32,6 +32,7 @@ static unsigned api_foreign_reports;
 static PC_NOINLINE PC_COLD void
 api_report(const char *what, const void *p, bool misuse)
 {
+	PC_COUNT_REPORT();
 	if (misuse) {
 		pc_report_ptr(what, p, "");
 	} else {
@@ -93,6 +94,7 @@ api_report_size(const void *p, size_t size, size_t usable)
 	n += 22;
 	n += pc_fmt_u64(tail + n, usable);
 	memcpy(tail + n, ")", 2);
+	PC_COUNT_REPORT();
 	pc_report_ptr("free_sized with a wrong size of", p, tail);
 	if (opt_abort_on_error)
 		pc_fatal("heap misuse detected (abort_on_error:false only "

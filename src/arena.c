@@ -764,6 +764,7 @@ arena_report_misuse(enum misuse what, const char *op, const void *p,
 	bool is_free = strcmp(op, "free") == 0 ||
 	    strcmp(op, "free_sized") == 0;
 	pc_msg_t m;
+	PC_COUNT_REPORT();
 	pc_msg_start(&m);
 	switch (what) {
 	case MISUSE_INTERIOR: {

@@ -4,6 +4,8 @@
 #include "check.h"
 #include "os.h"
 
+uint64_t pc_misuse_reports;
+
 size_t
 pc_fmt_u64(char *buf, uint64_t v)
 {

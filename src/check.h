@@ -16,6 +16,16 @@ PC_COLD void pc_report_ptr(const char *msg, const void *p, const char *tail);
 /* Write "pcmalloc: <msg>\n" to stderr. */
 PC_COLD void pc_report(const char *msg);
 
+/*
+ * Reports of bad pointers and heap misuse (every call of the reporting
+ * functions of api.c, arena.c and debug.c, printed or suppressed, fatal or
+ * not): for tests and the fuzzer, which predict them.  Internal, not
+ * exported; bumped with a relaxed atomic add on cold paths only.
+ */
+extern uint64_t pc_misuse_reports PC_HIDDEN;
+#define PC_COUNT_REPORT() \
+	((void)__atomic_fetch_add(&pc_misuse_reports, 1, __ATOMIC_RELAXED))
+
 /* Format helpers, usable by stats printing: return chars written. */
 size_t pc_fmt_u64(char *buf, uint64_t v);
 size_t pc_fmt_hex(char *buf, uintptr_t v);

@@ -53,6 +53,7 @@ debug_report(const char *what, const void *p, const span_t *s, size_t off)
 	n += pc_fmt_u64(tail + n, off);
 	tail[n++] = ')';
 	tail[n] = '\0';
+	PC_COUNT_REPORT();
 	pc_report_ptr(what, p, tail);
 	if (opt_abort_on_error)
 		pc_fatal("heap corruption detected (debug mode)", __FILE__,

@@ -16,6 +16,8 @@
  * of all threads catches a block handed out twice.  After each input every
  * block is freed, then pc_check() must find nothing and pc_stat_get
  * ("allocated") must equal what the calling thread's cache still holds.
+ * Misuse ops (op_misuse) free, realloc or size bad pointers: the library
+ * runs with abort_on_error off and the model predicts each report.
  *
  * The library is built prefixed-only and compiled into this binary, so the
  * sanitizers keep their own malloc.  A failure prints "fuzz_api: FAIL" and
@@ -34,7 +36,9 @@
 
 #include "pcmalloc.h"
 #include "os.h"		/* os_fail_reserve_after */
-#include "conf.h"	/* opt_debug */
+#include "check.h"	/* pc_misuse_reports */
+#include "conf.h"	/* opt_debug, conf_parse */
+#include "pagemap.h"	/* whether a pointer is in a slab page */
 #include "sizeclass.h"	/* sc_size, SC_NSMALL */
 #include "tcache.h"	/* what the calling thread's cache holds */
 
@@ -44,6 +48,7 @@
 #define MAX_THREADS	3
 #define NLIVE		32	/* blocks a thread holds */
 #define NSLOTS		16	/* shared hand-off slots */
+#define NSTALE		8	/* freed pointers a thread remembers */
 #define BUDGET		(256 * MiB)	/* requested bytes live */
 #define FREE_BUDGET	(64 * KiB)	/* smaller: never refused */
 #define HUGE_MIN	(64 * MiB)
@@ -83,6 +88,10 @@ typedef struct thr {
 	reader_t r;
 	uint64_t next_id;
 	block_t live[NLIVE];
+	/* Pointers this thread freed (a ring): stale unless the registry
+	 * holds a block starting there again. */
+	unsigned char *stale[NSTALE];
+	unsigned nstale;
 } thr_t;
 
 static thr_t thrs[MAX_THREADS];
@@ -91,9 +100,13 @@ static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_size_t live_bytes;
 static atomic_bool faults_armed;	/* injected OS failures this input */
 static unsigned header;
+static int serial;		/* one stream at a time this input */
+/* Misuse reports the model predicts this input: at least, at most. */
+static atomic_ullong predict_lo, predict_hi;
 static int trace;
 static int force_serial;
 static int waive_debug_align;	/* PC_FUZZ_WAIVE=debug-memalign */
+static int strict;		/* PC_FUZZ_STRICT=0: known gaps spared */
 
 /* ---- Failures ------------------------------------------------------- */
 
@@ -486,6 +499,13 @@ alloc_failed(thr_t *t, const char *what, size_t req, size_t align, int err)
 		    "faults)", t->idx, what, req, align);
 }
 
+/* p was freed by t: from now on a stale pointer, until handed out again. */
+static void
+stale_add(thr_t *t, unsigned char *p)
+{
+	t->stale[t->nstale++ % NSTALE] = p;
+}
+
 static void
 release(thr_t *t, block_t *b, int how)
 {
@@ -511,13 +531,15 @@ release(thr_t *t, block_t *b, int how)
 	if (errno != 12345)
 		FAIL("t%u: free changed errno to %d", t->idx, errno);
 	uncharge(b->charged);
+	stale_add(t, b->p);
 	memset(b, 0, sizeof(*b));
 }
 
 /* ---- Operations ------------------------------------------------------- */
 
 enum {
-	OP_MALLOC = 0,		/* 0-5 */
+	OP_MALLOC = 0,		/* 0-4 */
+	OP_MISUSE = 5,
 	OP_CALLOC = 6,		/* 6-7 */
 	OP_REALLOC = 8,		/* 8-11 */
 	OP_ALIGNED_ALLOC = 12,
@@ -620,6 +642,7 @@ op_realloc(thr_t *t, block_t *b)
 			FAIL("t%u: realloc(%p, 0) = %p, want NULL (freed)",
 			    t->idx, (void *)b->p, q);
 		uncharge(b->charged);
+		stale_add(t, b->p);
 		memset(b, 0, sizeof(*b));
 		return;
 	}
@@ -646,6 +669,7 @@ op_realloc(thr_t *t, block_t *b)
 			TRACE(t, "%s(%p, 0) = NULL (freed)", what,
 			    (void *)old.p);
 			uncharge(charged + old.charged);
+			stale_add(t, old.p);
 			memset(b, 0, sizeof(*b));
 			return;
 		}
@@ -665,6 +689,8 @@ op_realloc(thr_t *t, block_t *b)
 		    ((unsigned char *)q)[bad], pat_byte(old.id, bad), d);
 	}
 	uncharge(old.charged);
+	if (q != old.p)
+		stale_add(t, old.p);
 	adopt(t, b, q, n, 0, charged, 0, W_REALLOC, what);
 }
 
@@ -732,6 +758,10 @@ op_far_realloc(thr_t *t, block_t *b, unsigned k)
 	if (bad != OK)
 		FAIL("t%u: realloc back to %zu = %p lost byte %zu", t->idx,
 		    old.req, (void *)r, bad);
+	if (q != old.p)
+		stale_add(t, old.p);
+	if (r != q)
+		stale_add(t, q);
 	adopt(t, b, r, old.req ? old.req : 1, 0, old.charged, 0, W_REALLOC,
 	    "realloc(far and back)");
 }
@@ -885,6 +915,8 @@ op_edge(thr_t *t, block_t *b)
 			if (bad != OK)
 				FAIL("t%u: realloc(same) lost byte %zu", t->idx,
 				    bad);
+			if (p != old.p)
+				stale_add(t, old.p);
 			adopt(t, b, p, old.req ? old.req : 1, 0, old.charged,
 			    0, W_REALLOC, "realloc(same)");
 		}
@@ -972,6 +1004,209 @@ op_free_shared(thr_t *t)
 	release(t, &b, (s >> 4) % 3);
 }
 
+/* ---- Misuse ----------------------------------------------------------- */
+
+/*
+ * Misuse the library must report ("pcmalloc: ...", counted in
+ * pc_misuse_reports) and ignore, abort_on_error being off: a free,
+ * free_sized, realloc or malloc_usable_size of a pointer inside a live
+ * block, of the block just freed (a double free), or of a stale pointer
+ * (one this thread freed that no live block starts at since).  The bad
+ * pointer is only passed to the library, never read or written here.
+ */
+enum { MU_FREE, MU_FREE_SIZED, MU_REALLOC, MU_USABLE };
+static const char *const mu_name[] = { "free", "free_sized", "realloc",
+    "malloc_usable_size" };
+
+static unsigned long long
+reports(void)
+{
+	return __atomic_load_n(&pc_misuse_reports, __ATOMIC_RELAXED);
+}
+
+/* The size a misused realloc asks for (never served: it must fail). */
+static size_t
+mu_size(unsigned z)
+{
+	if (z < 128)
+		return z * 8;				/* 0: the free path */
+	if (z < 224)
+		return 32 * KiB + (z - 127) * 40 * KiB;	/* large */
+	return HUGE_MIN + (z - 224) * MiB;		/* huge */
+}
+
+/*
+ * Call `call` on the bad pointer q (`why`: what is wrong with it); size is
+ * what free_sized gets.  Predicted: exactly one report, and nothing done:
+ * realloc returns NULL (errno EINVAL, except realloc(q, 0), a free),
+ * usable size 0, free leaves errno alone (LOG.md, finding 6: usable
+ * sizes of large and huge blocks are now checked too).
+ */
+static void
+misuse_call(thr_t *t, int call, unsigned char *q, size_t size, unsigned z,
+    const char *why)
+{
+	/* A usable size of a pointer no page-map entry names (a freed
+	 * region, or inside a huge block) may be foreign memory: 0 quietly
+	 * then, or a report when the library knows it as ours. */
+	unsigned lo = call == MU_USABLE && pagemap_lookup(q) == 0 ? 0 : 1;
+	unsigned hi = 1;
+	size_t n = mu_size(z);
+	if (call == MU_REALLOC)
+		TRACE(t, "misuse: realloc(%p, %zu) (%s)", (void *)q, n, why);
+	else
+		TRACE(t, "misuse: %s(%p) (%s)", mu_name[call], (void *)q, why);
+	unsigned long long before = reports();
+	errno = 12345;
+	switch (call) {
+	case MU_FREE:
+		pc_free(q);
+		break;
+	case MU_FREE_SIZED:
+		pc_free_sized(q, size);
+		break;
+	case MU_REALLOC: {
+		void *r = pc_realloc(q, n);
+		if (r != NULL)
+			FAIL("t%u: realloc(%p, %zu) (%s) = %p: misuse served",
+			    t->idx, (void *)q, n, why, r);
+		if (n != 0 && errno != EINVAL)
+			FAIL("t%u: realloc(%p, %zu) (%s): errno %d, want "
+			    "EINVAL", t->idx, (void *)q, n, why, errno);
+		break;
+	}
+	default: {
+		size_t u = pc_malloc_usable_size(q);
+		if (u != 0)
+			FAIL("t%u: malloc_usable_size(%p) (%s) = %zu, want 0",
+			    t->idx, (void *)q, why, u);
+		break;
+	}
+	}
+	if (call != MU_REALLOC && call != MU_USABLE && errno != 12345)
+		FAIL("t%u: %s(%p) (%s) changed errno to %d", t->idx,
+		    mu_name[call], (void *)q, why, errno);
+	/* Other threads' reports add up only when streams run at once. */
+	unsigned long long got = reports() - before;
+	if (got < lo || (serial && got > hi))
+		FAIL("t%u: %s(%p) (%s): %llu misuse reports, want %s1", t->idx,
+		    mu_name[call], (void *)q, why, got, lo ? "" : "0 or ");
+	atomic_fetch_add(&predict_lo, lo);
+	atomic_fetch_add(&predict_hi, hi);
+}
+
+/*
+ * Known gap (LOG.md, finding 7): a stale pointer that is now the start of
+ * a block waiting in this thread's cache without the cache key (a refill
+ * put it there: its page was a freed large block or an emptied slab, now
+ * a slab again) passes every check: free caches it a second time and it
+ * is handed out twice.  Fixed (refills key the blocks they cache); such a
+ * call is skipped only with PC_FUZZ_STRICT=0, to look for other gaps.
+ */
+static int
+cached_unkeyed(const void *p)
+{
+	unsigned tag = (unsigned)(pagemap_lookup(p) & PM_SC_MASK);
+	if (tag == 0)
+		return 0;
+	tbin_t *b = TBIN(TCACHE_GET(), tag - 1);	/* state caches: 0 */
+	for (unsigned i = 0; i < b->n; i++)
+		if (b->slots[i] == p)
+			return TCACHE_KEY_WORD(p) != tcache_key;
+	return 0;
+}
+
+/* The registry range holding a, if any: 1 it starts there, 2 inside. */
+static int
+reg_holds(uintptr_t a)
+{
+	pthread_mutex_lock(&reg_lock);
+	size_t i = reg_find(a);
+	int in = i < reg_n && reg[i].lo == a ? 1 :
+	    i > 0 && reg[i - 1].hi > a ? 2 : 0;
+	pthread_mutex_unlock(&reg_lock);
+	return in;
+}
+
+/*
+ * Opcode OP_MISUSE, slot, kind, then two bytes x and z (z: mu_size).
+ * kind % 4: 0-1 a pointer inside the slot's block, x the offset (below);
+ * 2 free the slot's block (kind >> 4: free, free_sized, realloc to 0),
+ * then misuse it at once; 3 a stale pointer, x picks it.  (kind >> 2) % 4
+ * is the misusing call (MU_*; a stale pointer's free_sized is a free: a
+ * page now of another class would add a wrong-size report).  Double and
+ * stale frees run only when the streams run one at a time: a block freed
+ * while another thread allocates may be handed out to it meanwhile.
+ */
+static void
+op_misuse(thr_t *t, block_t *b)
+{
+	reader_t *r = &t->r;
+	unsigned kind = u8(r), x = u8(r), z = u8(r);
+	int call = (kind >> 2) % 4;
+	switch (kind % 4) {
+	case 0:
+	case 1: {
+		if (b->p == NULL || b->usable < 2)
+			return;
+		/* 1..16, the last 16 bytes, page multiples, the middle */
+		size_t k = x < 128 ? 1 + x % 16 : x < 192 ?
+		    b->usable - 1 - x % 16 : x < 255 ?
+		    (size_t)(x - 191) * 4096 : b->usable / 2;
+		if (k == 0 || k >= b->usable)
+			k = x < 128 ? 1 : b->usable - 1;
+		verify(t, b, "before misuse");
+		misuse_call(t, call, b->p + k, b->req, z, "inside a block");
+		verify(t, b, "after misuse");
+		if (pc_malloc_usable_size(b->p) != b->usable)
+			FAIL("t%u: usable size of %p changed after misuse: "
+			    "%zu -> %zu", t->idx, (void *)b->p, b->usable,
+			    pc_malloc_usable_size(b->p));
+		return;
+	}
+	case 2: {
+		if (b->p == NULL || !serial)
+			return;
+		unsigned char *p = b->p;
+		size_t req = b->req;
+		unsigned how = (kind >> 4) % 3;
+		if (how < 2) {
+			release(t, b, how * 2);	/* free, free_sized(req) */
+		} else {
+			verify(t, b, "before realloc(p, 0)");
+			reg_del(b);
+			TRACE(t, "realloc(%p, 0)", (void *)p);
+			if (pc_realloc(p, 0) != NULL)
+				FAIL("t%u: realloc(%p, 0) != NULL", t->idx,
+				    (void *)p);
+			uncharge(b->charged);
+			stale_add(t, p);
+			memset(b, 0, sizeof(*b));
+		}
+		misuse_call(t, call, p, req, z, "double free");
+		return;
+	}
+	default: {
+		unsigned char **sp = &t->stale[x % NSTALE];
+		if (*sp == NULL || !serial)
+			return;
+		int in = reg_holds((uintptr_t)*sp);
+		if (in == 1) {		/* handed out again: live */
+			*sp = NULL;
+			return;
+		}
+		if (!strict && cached_unkeyed(*sp)) {
+			TRACE(t, "misuse: %p (stale) skipped: in this thread's "
+			    "cache without the key", (void *)*sp);
+			return;
+		}
+		misuse_call(t, call == MU_FREE_SIZED ? MU_FREE : call, *sp, 0,
+		    z, in ? "stale, inside a live block" : "stale");
+		return;
+	}
+	}
+}
+
 static void
 run_stream(thr_t *t)
 {
@@ -982,7 +1217,10 @@ run_stream(thr_t *t)
 		size_t charged, n;
 		void *p;
 		switch (op) {
-		case OP_MALLOC ... OP_MALLOC + 5:
+		case OP_MISUSE:
+			op_misuse(t, b);
+			break;
+		case OP_MALLOC ... OP_MALLOC + 4:
 			n = budget_size(r, &charged);
 			release(t, b, 0);
 			errno = 0;
@@ -1104,7 +1342,13 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	force_serial = s != NULL && *s == '1';
 	s = getenv("PC_FUZZ_WAIVE");
 	waive_debug_align = s != NULL && strstr(s, "debug-memalign") != NULL;
+	s = getenv("PC_FUZZ_STRICT");
+	strict = s == NULL || *s != '0';
 	pc_free(pc_malloc(1));	/* initialise outside any input */
+	/* Misuse is reported and ignored (PCMALLOC_CONF is read at init,
+	 * so this comes after it, whatever it says). */
+	if (conf_parse("abort_on_error:false") != 0)
+		FAIL("harness: conf_parse(abort_on_error:false) failed");
 	return 0;
 }
 
@@ -1117,6 +1361,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (force_serial)
 		header &= ~(unsigned)H_CONCURRENT;
 	unsigned nthr = header & H_THREE ? 3 : 2;
+	serial = !(header & H_CONCURRENT);
+	atomic_store(&predict_lo, 0);
+	atomic_store(&predict_hi, 0);
+	unsigned long long reports0 = reports();
 	data++;
 	size--;
 	os_fail_reserve_after(0);
@@ -1163,6 +1411,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int bad = pc_check();
 	if (bad != 0)
 		FAIL("pc_check() = %d after freeing everything", bad);
+	/* No report but the predicted ones: none for legal calls, none late
+	 * (a flush finding a misused pointer let in). */
+	unsigned long long got = reports() - reports0;
+	if (got < atomic_load(&predict_lo) || got > atomic_load(&predict_hi))
+		FAIL("%llu misuse reports in this input, predicted %llu..%llu",
+		    got, atomic_load(&predict_lo), atomic_load(&predict_hi));
 	unsigned long long alloc = 0, nhuge = 0, want = cached_bytes();
 	if (pc_stat_get("allocated", &alloc) != 0 ||
 	    pc_stat_get("nhuge", &nhuge) != 0)

@@ -10,7 +10,7 @@ import random
 import sys
 
 # Opcodes (fuzz_api.c, enum of OP_*)
-MALLOC, CALLOC, REALLOC = 0, 6, 8
+MALLOC, MISUSE, CALLOC, REALLOC = 0, 5, 6, 8
 ALIGNED_ALLOC, POSIX_MEMALIGN, MEMALIGN, ALIGNED_ANY = 12, 13, 14, 15
 FREE, FREE_SIZED, USABLE, SWAP, FREE_SHARED = 16, 20, 22, 23, 25
 VERIFY, TRIM, STATS, EDGE, FAULT, YIELD = 26, 27, 28, 29, 30, 31
@@ -59,6 +59,23 @@ def align(lg):          # 1 << lg, lg <= 26
     if lg >= 12:
         return [((lg - 12) << 3)]
     return [(lg << 3) | 1]
+
+
+# Misuse (op_misuse): the misusing call, and the realloc size byte z.
+M_FREE, M_FREE_SIZED, M_REALLOC, M_USABLE = range(4)
+Z_FREE, Z_SMALL, Z_LARGE, Z_HUGE = 0, 13, 140, 230
+
+
+def interior(slot, call, x, z=Z_SMALL):   # a pointer inside the block
+    return [MISUSE, slot, call << 2, x, z]
+
+
+def double(slot, call, how, z=Z_SMALL):   # free (how), then misuse
+    return [MISUSE, slot, 2 | call << 2 | how << 4, 0, z]
+
+
+def stale(i, call, z=Z_SMALL):            # the i-th remembered free
+    return [MISUSE, 0, 3 | call << 2, i, z]
 
 
 def rand_size(r):
@@ -169,6 +186,47 @@ def seeds():
     for i, s in enumerate((small(1), mid(2000), large(70000), edge(12))):
         fs += [MALLOC, i] + s + [FREE_SIZED, i, FREE_SIZED + 1, i]
     out["free_sized"] = streams(0, [fs, fs])
+    # Misuse of small, large and huge blocks (abort_on_error off): every
+    # call on interior pointers (first bytes, last bytes, page multiples,
+    # the middle), serial and concurrent.
+    sizes = (cls(0), small(100), mid(20000), large(100000), huge(1))
+    mi = []
+    for i, sz in enumerate(sizes):
+        mi += [MALLOC, i] + sz
+    for i in range(len(sizes)):
+        for call in range(4):
+            for x, z in ((3, Z_SMALL), (129, Z_LARGE), (200, Z_HUGE),
+                         (255, Z_FREE)):
+                mi += interior(i, call, x, z)
+    mi += [VERIFY, 0]
+    out["misuse_interior"] = streams(0, [mi, [VERIFY, 0]])
+    out["misuse_interior_conc"] = streams(CONCURRENT, [mi, mi])
+    # Double frees: freed by free, free_sized or realloc(p, 0), then
+    # misused at once, for each size range (serial: predictions exact).
+    md = []
+    for sz in sizes:
+        for how in range(3):
+            for call in range(4):
+                md += [MALLOC, 1] + sz + double(1, call, how,
+                                                (Z_SMALL, Z_LARGE)[how & 1])
+    out["misuse_double"] = streams(0, [md, [VERIFY, 0]])
+    # Stale pointers: freed, partly handed out again, flushed by trim,
+    # their slabs emptied and reused by other classes.
+    ms = sum(([MALLOC, i] + small(64) for i in range(8)), [])
+    ms += sum(([FREE, i] for i in range(8)), [])
+    ms += sum((stale(i, call) for i in range(8) for call in (0, 2, 3)), [])
+    ms += sum(([MALLOC, i] + small(64) for i in range(3)), [])
+    ms += sum((stale(i, i % 4) for i in range(8)), [])
+    ms += [MALLOC, 10] + large(200000) + [FREE, 10] + \
+        [MALLOC, 11] + huge(3) + [REALLOC, 11, 2] + small(10) + \
+        [MALLOC, 12] + huge(5) + [FREE, 12]
+    ms += sum((stale(i, call, Z_LARGE) for i in range(8)
+               for call in (0, 2, 3)), [])
+    ms += sum(([FREE, i] for i in range(12)), []) + [TRIM, 0]
+    ms += sum(([MALLOC, i] + small(200) for i in range(12)), [])
+    ms += sum((stale(i, call, Z_HUGE) for i in range(8)
+               for call in (0, 2, 3)), [])
+    out["misuse_stale"] = streams(MAIN_STREAM, [[VERIFY, 0], ms])
     return out
 
 
