@@ -172,7 +172,10 @@ alloc(item_t *it, uint64_t *s)
 		break;
 	}
 	case 2:
-		p = pc_realloc(pc_malloc(size / 2 + 1), size + 1);
+		/* The block's size is what realloc asked for: free_sized
+		 * checks it. */
+		size++;
+		p = pc_realloc(pc_malloc(size / 2 + 1), size);
 		break;
 	default:
 		p = pc_malloc(size);
