@@ -29,12 +29,31 @@ static unsigned api_foreign_reports;
  * stderr); misuse of our blocks is always reported, and aborts unless
  * abort_on_error is off.
  */
-static PC_NOINLINE PC_COLD void
-api_report(const char *what, const void *p, bool misuse)
+/* tail + ", called from 0x..." when the caller is known, into buf. */
+static const char *
+api_with_caller(char *buf, size_t cap, const char *tail, const void *caller)
 {
+	if (caller == NULL)
+		return tail;
+	size_t n = strlen(tail);
+	if (n + 40 > cap)
+		return tail;
+	memcpy(buf, tail, n);
+	memcpy(buf + n, ", called from ", 14);
+	n += 14;
+	n += pc_fmt_hex(buf + n, (uintptr_t)caller);
+	buf[n] = '\0';
+	return buf;
+}
+
+static PC_NOINLINE PC_COLD void
+api_report(const char *what, const void *p, bool misuse, const void *caller)
+{
+	char buf[160];
 	PC_COUNT_REPORT();
 	if (misuse) {
-		pc_report_ptr(what, p, "");
+		pc_report_ptr(what, p, api_with_caller(buf, sizeof(buf), "",
+		    caller));
 	} else {
 		unsigned n = __atomic_fetch_add(&api_foreign_reports, 1,
 		    __ATOMIC_RELAXED);
@@ -51,7 +70,7 @@ api_report(const char *what, const void *p, bool misuse)
 enum { API_FREE, API_REALLOC, API_USABLE };
 
 static PC_NOINLINE PC_COLD void
-api_report_state(int op, int st, const void *p)
+api_report_state(int op, int st, const void *p, const void *caller)
 {
 	static const char *const what[3][5] = {
 		{ NULL, "free of foreign pointer", "double free of",
@@ -65,7 +84,7 @@ api_report_state(int op, int st, const void *p)
 		    "malloc_usable_size of a pointer inside a block,",
 		    "malloc_usable_size of an invalid pointer" },
 	};
-	api_report(what[op][st], p, st != BLOCK_FOREIGN);
+	api_report(what[op][st], p, st != BLOCK_FOREIGN, caller);
 }
 
 /*
@@ -85,8 +104,10 @@ api_size_fits_pages(size_t size, size_t usable, bool huge)
 }
 
 static PC_NOINLINE PC_COLD void
-api_report_size(const void *p, size_t size, size_t usable)
+api_report_size(const void *p, size_t size, size_t usable,
+    const void *caller)
 {
+	char buf[160];
 	char tail[96] = " (";
 	size_t n = strlen(tail);
 	n += pc_fmt_u64(tail + n, size);
@@ -95,7 +116,8 @@ api_report_size(const void *p, size_t size, size_t usable)
 	n += pc_fmt_u64(tail + n, usable);
 	memcpy(tail + n, ")", 2);
 	PC_COUNT_REPORT();
-	pc_report_ptr("free_sized with a wrong size of", p, tail);
+	pc_report_ptr("free_sized with a wrong size of", p,
+	    api_with_caller(buf, sizeof(buf), tail, caller));
 	if (opt_abort_on_error)
 		pc_fatal("heap misuse detected (abort_on_error:false only "
 		    "warns)", __FILE__, __LINE__);
@@ -152,7 +174,7 @@ api_free_miss(void *p, const void *caller)
 	if (tag != 0)
 		tcache_free_miss(p, tag - 1, caller);
 	else
-		api_free_slow(p, entry);
+		api_free_slow(p, entry, caller);
 	TCACHE_OP_END();
 }
 
@@ -176,7 +198,7 @@ api_free_block(void *p, uintptr_t entry, size_t *usable, bool *huge)
 }
 
 void
-api_free_slow(void *p, uintptr_t entry)
+api_free_slow(void *p, uintptr_t entry, const void *caller)
 {
 	if (p == NULL)
 		return;
@@ -185,7 +207,7 @@ api_free_slow(void *p, uintptr_t entry)
 	bool huge;
 	int st = api_free_block(p, entry, &usable, &huge);
 	if (st != BLOCK_LIVE)
-		api_report_state(API_FREE, st, p);
+		api_report_state(API_FREE, st, p, caller);
 	errno = saved;
 }
 
@@ -222,7 +244,7 @@ api_usable_size_at(const void *p, const void *caller)
 	 * an interior or freed one of ours is misuse. */
 	if (st != BLOCK_FOREIGN) {
 		int saved = errno;
-		api_report_state(API_USABLE, st, p);
+		api_report_state(API_USABLE, st, p, caller);
 		errno = saved;
 	}
 	return 0;
@@ -282,7 +304,7 @@ api_move(void *p, size_t old_usable, size_t size)
 		size_t usable;
 		int st = arena_large_free(p, true, &usable);
 		if (st != BLOCK_LIVE)	/* freed by another thread meanwhile */
-			api_report_state(API_FREE, st, p);
+			api_report_state(API_FREE, st, p, NULL);
 	} else {
 		api_free(p);
 	}
@@ -347,7 +369,7 @@ api_realloc_at(void *p, size_t size, const void *caller)
 			return api_move(p, usable, size);
 		}
 	}
-	api_report_state(API_REALLOC, st, p);
+	api_report_state(API_REALLOC, st, p, caller);
 	errno = EINVAL;
 	return NULL;
 }
@@ -485,9 +507,9 @@ api_free_sized_at(void *p, size_t size, size_t align, const void *caller)
 	bool huge;
 	int st = api_free_block(p, e, &usable, &huge);
 	if (st != BLOCK_LIVE)
-		api_report_state(API_FREE, st, p);
+		api_report_state(API_FREE, st, p, caller);
 	else if (!api_size_fits_pages(size, usable, huge))
-		api_report_size(p, size, usable);
+		api_report_size(p, size, usable, caller);
 	errno = saved;
 }
 

@@ -14,7 +14,7 @@
 #include "tcache.h"
 
 void *api_malloc_large(size_t size) PC_NOINLINE;
-void api_free_slow(void *p, uintptr_t entry) PC_NOINLINE;
+void api_free_slow(void *p, uintptr_t entry, const void *caller) PC_NOINLINE;
 /* Ends the fast path's cache operation (tcache.h).  Looks p up again:
  * the fast path need not keep the entry live. */
 void api_free_miss(void *p, const void *caller) PC_NOINLINE;

@@ -306,6 +306,8 @@ test_race_huge(void **state)
 }
 static void test_huge_interior(void **s) { (void)s; expect("huge_interior", NULL, "pcmalloc: free of a pointer inside a block, 0x", 1); }
 static void test_huge_double(void **s) { (void)s; expect("huge_double", NULL, "pcmalloc: double free of 0x", 1); }
+/* Reports of large and huge misuse name the caller too. */
+static void test_large_caller(void **s) { (void)s; expect("huge_double", NULL, ", called from 0x", 1); expect("sized_large_small", NULL, ", called from 0x", 1); }
 static void test_sized_large(void **s) { (void)s; expect("sized_large", NULL, "pcmalloc: free_sized with a wrong size of 0x", 1); }
 static void test_sized_large_small(void **s) { (void)s; expect("sized_large_small", NULL, "pcmalloc: free_sized with a wrong size of 0x", 1); }
 static void test_sized_huge(void **s) { (void)s; expect("sized_huge", NULL, "pcmalloc: free_sized with a wrong size of 0x", 1); }
@@ -436,6 +438,7 @@ main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_huge_interior),
 		cmocka_unit_test(test_huge_double),
+		cmocka_unit_test(test_large_caller),
 		cmocka_unit_test(test_sized_large),
 		cmocka_unit_test(test_sized_large_small),
 		cmocka_unit_test(test_sized_huge),
