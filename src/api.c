@@ -21,6 +21,33 @@ span_of(uintptr_t entry)
 
 static unsigned api_foreign_reports;
 
+/* "pcmalloc: <what> 0x<p>[ (<size> bytes for a block of <usable>)][,
+ * called from 0x<caller>]" for misuse of our blocks, with the report
+ * builder arena.c's reports use too.  usable 0: no sizes (a large or huge
+ * block is never 0 bytes); caller NULL: not known. */
+static void
+api_report_misuse_line(const char *what, const void *p, size_t size,
+    size_t usable, const void *caller)
+{
+	pc_msg_t m;
+	pc_msg_start(&m);
+	pc_msg_str(&m, what);
+	pc_msg_str(&m, " ");
+	pc_msg_hex(&m, (uintptr_t)p);
+	if (usable != 0) {
+		pc_msg_str(&m, " (");
+		pc_msg_u64(&m, size);
+		pc_msg_str(&m, " bytes for a block of ");
+		pc_msg_u64(&m, usable);
+		pc_msg_str(&m, ")");
+	}
+	if (caller != NULL) {
+		pc_msg_str(&m, ", called from ");
+		pc_msg_hex(&m, (uintptr_t)caller);
+	}
+	pc_msg_write(&m);
+}
+
 /*
  * Bad pointers are reported, not acted on: the heap stays consistent.  A
  * pointer that was never ours (misuse: true only for double and interior
@@ -29,31 +56,12 @@ static unsigned api_foreign_reports;
  * stderr); misuse of our blocks is always reported, and aborts unless
  * abort_on_error is off.
  */
-/* tail + ", called from 0x..." when the caller is known, into buf. */
-static const char *
-api_with_caller(char *buf, size_t cap, const char *tail, const void *caller)
-{
-	if (caller == NULL)
-		return tail;
-	size_t n = strlen(tail);
-	if (n + 40 > cap)
-		return tail;
-	memcpy(buf, tail, n);
-	memcpy(buf + n, ", called from ", 14);
-	n += 14;
-	n += pc_fmt_hex(buf + n, (uintptr_t)caller);
-	buf[n] = '\0';
-	return buf;
-}
-
 static PC_NOINLINE PC_COLD void
 api_report(const char *what, const void *p, bool misuse, const void *caller)
 {
-	char buf[160];
 	PC_COUNT_REPORT();
 	if (misuse) {
-		pc_report_ptr(what, p, api_with_caller(buf, sizeof(buf), "",
-		    caller));
+		api_report_misuse_line(what, p, 0, 0, caller);
 	} else {
 		unsigned n = __atomic_fetch_add(&api_foreign_reports, 1,
 		    __ATOMIC_RELAXED);
@@ -107,17 +115,9 @@ static PC_NOINLINE PC_COLD void
 api_report_size(const void *p, size_t size, size_t usable,
     const void *caller)
 {
-	char buf[160];
-	char tail[96] = " (";
-	size_t n = strlen(tail);
-	n += pc_fmt_u64(tail + n, size);
-	memcpy(tail + n, " bytes for a block of ", 22);
-	n += 22;
-	n += pc_fmt_u64(tail + n, usable);
-	memcpy(tail + n, ")", 2);
 	PC_COUNT_REPORT();
-	pc_report_ptr("free_sized with a wrong size of", p,
-	    api_with_caller(buf, sizeof(buf), tail, caller));
+	api_report_misuse_line("free_sized with a wrong size of", p, size,
+	    usable, caller);
 	if (opt_abort_on_error)
 		pc_fatal("heap misuse detected (abort_on_error:false only "
 		    "warns)", __FILE__, __LINE__);
