@@ -7,11 +7,11 @@
 #include "pcmalloc.h"
 #include "api.h"
 #include "arena.h"
-#include "check.h"
+#include "report.h"
 #include "conf.h"
 #include "debug.h"
 #include "init.h"
-#include "large.h"
+#include "huge.h"
 
 static span_t *
 span_of(uintptr_t entry)

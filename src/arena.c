@@ -2,7 +2,7 @@
 
 #include "arena.h"
 #include "base.h"
-#include "check.h"
+#include "report.h"
 #include "debug.h"
 #include "conf.h"
 #include "pagemap.h"

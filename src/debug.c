@@ -4,7 +4,7 @@
 #include "debug.h"
 #include "arena.h"
 #include "base.h"
-#include "check.h"
+#include "report.h"
 #include "conf.h"
 #include "pagemap.h"
 #include "slab.h"

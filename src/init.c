@@ -19,7 +19,7 @@
 #include "arena.h"
 #include "base.h"
 #include "conf.h"
-#include "large.h"
+#include "huge.h"
 #include "os.h"
 #include "pagemap.h"
 #include "pcmalloc.h"

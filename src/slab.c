@@ -1,5 +1,5 @@
 #include "slab.h"
-#include "check.h"
+#include "report.h"
 
 void
 slab_init(span_t *s, unsigned sc)

@@ -5,10 +5,10 @@
 #include "stats.h"
 #include "arena.h"
 #include "base.h"
-#include "check.h"
+#include "report.h"
 #include "conf.h"
 #include "init.h"
-#include "large.h"
+#include "huge.h"
 #include "os.h"
 #include "tcache.h"
 

@@ -4,7 +4,7 @@
 #include "tcache.h"
 #include "arena.h"
 #include "base.h"
-#include "check.h"
+#include "report.h"
 #include "conf.h"
 #include "debug.h"
 #include "init.h"

@@ -19,7 +19,7 @@
  */
 #include "pcmalloc.h"
 #include "arena.h"
-#include "check.h"
+#include "report.h"
 #include "init.h"
 #include "pagemap.h"
 #include "slab.h"

@@ -1,10 +1,11 @@
 /*
- * Checks and error reports.  PC_CHECK is always on and guards against bad
- * input; PC_ASSERT checks internal invariants in debug builds only.
- * Reporting never allocates: messages are formatted on the stack.
+ * Assertions and error reports (the heap checker is verify.c).  PC_CHECK
+ * is always on and guards against bad input; PC_ASSERT checks internal
+ * invariants in debug builds only.  Reporting never allocates: messages
+ * are formatted on the stack.
  */
-#ifndef PC_CHECK_H
-#define PC_CHECK_H
+#ifndef PC_REPORT_H
+#define PC_REPORT_H
 
 #include "config.h"
 

@@ -1,7 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "report.h"
 #include "os.h"
 
 uint64_t pc_misuse_reports;
