@@ -146,7 +146,7 @@ static void
 grow_merge_right(arena_t *a, span_t *s)
 {
 	uintptr_t end = s->base + (s->npages << PC_PAGE_SHIFT);
-	span_t *rt = (span_t *)(pagemap_lookup((void *)end) & ~PM_SC_MASK);
+	span_t *rt = pagemap_span(pagemap_lookup((void *)end));
 	if (rt == NULL || rt->kind != SPAN_FREE || rt->region != s->region)
 		return;
 	run_remove(a, rt);
@@ -562,8 +562,8 @@ pages_free_locked(arena_t *a, span_t *s, bool dirty)
 
 	span_t *keep = s;
 	if (s->base > r->base) {
-		span_t *l = (span_t *)(pagemap_lookup((void *)(s->base -
-		    PC_PAGE)) & ~PM_SC_MASK);
+		span_t *l = pagemap_span(pagemap_lookup((void *)(s->base -
+		    PC_PAGE)));
 		if (l != NULL && l->kind == SPAN_FREE && l->region == r) {
 			run_remove(a, l);
 			merge_dirty(a, l, s);
@@ -582,8 +582,7 @@ pages_free_locked(arena_t *a, span_t *s, bool dirty)
 	}
 	uintptr_t end = keep->base + (keep->npages << PC_PAGE_SHIFT);
 	if (end < rend) {
-		span_t *rt = (span_t *)(pagemap_lookup((void *)end) &
-		    ~PM_SC_MASK);
+		span_t *rt = pagemap_span(pagemap_lookup((void *)end));
 		if (rt != NULL && rt->kind == SPAN_FREE && rt->region == r) {
 			run_remove(a, rt);
 			merge_dirty(a, keep, rt);
@@ -848,7 +847,7 @@ static span_t *
 flush_span(const arena_t *a, unsigned sc, const void *p)
 {
 	uintptr_t e = pagemap_lookup(p);
-	span_t *s = (span_t *)(e & ~PM_SC_MASK);
+	span_t *s = pagemap_span(e);
 	if (PC_UNLIKELY((e & PM_SC_MASK) != sc + 1 || s->kind != SPAN_SLAB ||
 	    s->sc != sc || s->arena != a->index))
 		return NULL;
@@ -932,7 +931,7 @@ large_lock(const void *p, arena_t **ap, int *st)
 	*st = BLOCK_FREED;
 	for (unsigned tries = 0; tries < 4; tries++) {
 		uintptr_t e = pagemap_lookup(p);
-		span_t *s = (span_t *)(e & ~PM_SC_MASK);
+		span_t *s = pagemap_span(e);
 		/* The caller saw a large or free span here: the pages have
 		 * since gone back to the OS or become a slab. */
 		if (s == NULL || (e & PM_SC_MASK) != 0)
@@ -1014,8 +1013,8 @@ arena_large_resize(void *p, size_t new_size, size_t *usable)
 		uintptr_t end = s->base + (s->npages << PC_PAGE_SHIFT);
 		uintptr_t rend = r->base + (r->npages << PC_PAGE_SHIFT);
 		size_t extra = npages - s->npages;
-		span_t *rt = end < rend ? (span_t *)(pagemap_lookup(
-		    (void *)end) & ~PM_SC_MASK) : NULL;
+		span_t *rt = end < rend ? pagemap_span(pagemap_lookup(
+		    (void *)end)) : NULL;
 		if (rt != NULL && rt->kind == SPAN_FREE && rt->region == r &&
 		    rt->npages >= extra) {
 			run_remove(a, rt);

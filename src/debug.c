@@ -9,12 +9,6 @@
 #include "pagemap.h"
 #include "slab.h"
 
-static span_t *
-slab_of(const void *p)
-{
-	return (span_t *)(pagemap_lookup(p) & ~PM_SC_MASK);
-}
-
 /* p's object index; callers pass object starts only. */
 static unsigned
 obj_index(const span_t *s, const void *p)
@@ -75,7 +69,7 @@ debug_alloc_small(size_t size, unsigned sc)
 		errno = ENOMEM;
 		return NULL;
 	}
-	span_t *s = slab_of(p);
+	span_t *s = pagemap_span(pagemap_lookup(p));
 	size_t usable = sc_size(sc);
 	const unsigned char *c = p;
 	for (size_t i = 0; i < usable; i++) {
@@ -92,7 +86,7 @@ debug_alloc_small(size_t size, unsigned sc)
 void
 debug_free_small(void *p, unsigned sc)
 {
-	span_t *s = slab_of(p);
+	span_t *s = pagemap_span(pagemap_lookup(p));
 	size_t usable = sc_size(sc);
 	uint64_t idx = slab_obj_index(s, p);
 	/* Only an allocated block of this slab is read or junk-filled:

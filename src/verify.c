@@ -32,12 +32,6 @@ violation(const char *what, const void *where)
 	return 1;
 }
 
-static span_t *
-span_at(uintptr_t a)
-{
-	return (span_t *)(pagemap_lookup((void *)a) & ~PM_SC_MASK);
-}
-
 static unsigned
 check_slab(span_t *s)
 {
@@ -79,7 +73,7 @@ check_arena_locked(arena_t *a)
 		uintptr_t end = r->base + (r->npages << PC_PAGE_SHIFT);
 		bool prev_free = false;
 		for (uintptr_t p = r->base; p < end && !bad;) {
-			span_t *s = span_at(p);
+			span_t *s = pagemap_span(pagemap_lookup((void *)p));
 			/* A slab serves its own arena's bin, whichever
 			 * arena's page heap its pages come from. */
 			if (s == NULL || s->base != p || s->npages == 0 ||
@@ -152,7 +146,7 @@ check_cache(tcache_t *tc)
 		for (unsigned i = 0; i < b->n && !bad; i++) {
 			void *p = b->slots[i];
 			uintptr_t e = pagemap_lookup(p);
-			span_t *s = (span_t *)(e & ~PM_SC_MASK);
+			span_t *s = pagemap_span(e);
 			if ((e & PM_SC_MASK) != sc + 1 || s == NULL) {
 				bad += violation("cached object not in a slab of "
 				    "its class:", p);

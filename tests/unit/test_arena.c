@@ -15,12 +15,6 @@
 #include "pagemap.h"
 #include "pcmalloc.h"
 
-static span_t *
-span_at(void *p)
-{
-	return (span_t *)(pagemap_lookup(p) & ~PM_SC_MASK);
-}
-
 /* Free or resize the live large block at p; the calls check it first. */
 static void
 large_free(void *p, bool purge)
@@ -54,15 +48,15 @@ test_large_coalesce(void **state)
 	assert_ptr_equal(y, x + 10 * 4096);
 	assert_ptr_equal(w, y + 10 * 4096);
 	large_free(y, false);
-	assert_int_equal(span_at(y)->kind, SPAN_FREE);
+	assert_int_equal(pagemap_span(pagemap_lookup(y))->kind, SPAN_FREE);
 	large_free(x, false);
-	span_t *f = span_at(x);
+	span_t *f = pagemap_span(pagemap_lookup(x));
 	assert_int_equal(f->kind, SPAN_FREE);
-	assert_ptr_equal(span_at(y), f);	/* merged */
+	assert_ptr_equal(pagemap_span(pagemap_lookup(y)), f);	/* merged */
 	assert_true(f->base <= (uintptr_t)x && f->npages >= 20);
 	large_free(w, false);
-	f = span_at(x);
-	assert_ptr_equal(span_at(w + 9 * 4096), f);
+	f = pagemap_span(pagemap_lookup(x));
+	assert_ptr_equal(pagemap_span(pagemap_lookup(w + 9 * 4096)), f);
 	assert_true(f->npages >= 30);
 	assert_int_equal(a->active, active - 30);
 }
@@ -76,14 +70,14 @@ test_large_resize(void **state)
 	char *x = arena_large_alloc(a, 10 * 4096, 4096, &z);
 	assert_non_null(x);
 	memset(x, 7, 10 * 4096);
-	span_t *s = span_at(x);
+	span_t *s = pagemap_span(pagemap_lookup(x));
 	assert_int_equal(large_resize(x, 30 * 4096), 0);
 	assert_int_equal(s->npages, 30);
-	assert_ptr_equal(span_at(x + 29 * 4096), s);
+	assert_ptr_equal(pagemap_span(pagemap_lookup(x + 29 * 4096)), s);
 	memset(x, 7, 30 * 4096);
 	assert_int_equal(large_resize(x, 12 * 4096), 0);
 	assert_int_equal(s->npages, 12);
-	assert_int_equal(span_at(x + 12 * 4096)->kind, SPAN_FREE);
+	assert_int_equal(pagemap_span(pagemap_lookup(x + 12 * 4096))->kind, SPAN_FREE);
 	assert_int_equal(x[12 * 4096 - 1], 7);
 	large_free(x, false);
 }
@@ -98,7 +92,7 @@ test_aligned_large(void **state)
 		char *x = arena_large_alloc(a, 5 * 4096, align, &z);
 		assert_non_null(x);
 		assert_int_equal((uintptr_t)x % align, 0);
-		assert_int_equal(span_at(x)->npages, 5);
+		assert_int_equal(pagemap_span(pagemap_lookup(x))->npages, 5);
 		large_free(x, false);
 	}
 }
@@ -184,14 +178,14 @@ test_merge_keeps_age(void **state)
 	assert_ptr_equal(small, big + 90 * 4096);
 	memset(big, 1, 90 * 4096);
 	large_free(big, false);
-	uint64_t t0 = span_at(big)->dirty_ns;
+	uint64_t t0 = pagemap_span(pagemap_lookup(big))->dirty_ns;
 	struct timespec ts = { 0, 50000000 };	/* 50 ms */
 	nanosleep(&ts, NULL);
 	large_free(small, false);
 	uint64_t t1 = os_now_ns();
 	/* Other allocations meanwhile may take the lowest pages of big's
 	 * run (lowest-address fit); its top, next to small, stays free. */
-	span_t *f = span_at(small);
+	span_t *f = pagemap_span(pagemap_lookup(small));
 	assert_int_equal(f->kind, SPAN_FREE);
 	assert_true(f->npages >= 50);	/* merged with big's run */
 	/* 90 pages (or more, with older neighbours) of age t0, 10 of age
