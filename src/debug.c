@@ -3,7 +3,6 @@
 
 #include "debug.h"
 #include "arena.h"
-#include "base.h"
 #include "report.h"
 #include "conf.h"
 #include "pagemap.h"
@@ -18,24 +17,6 @@ obj_index(const span_t *s, const void *p)
 	return (unsigned)idx;
 }
 
-int
-debug_slab_init(span_t *s)
-{
-	s->dbg_sizes = base_dbg_sizes_new();
-	if (s->dbg_sizes == NULL)
-		return ENOMEM;
-	memset((void *)s->base, DEBUG_JUNK, s->npages << PC_PAGE_SHIFT);
-	return 0;
-}
-
-void
-debug_slab_fini(span_t *s)
-{
-	if (s->dbg_sizes != NULL)
-		base_dbg_sizes_delete(s->dbg_sizes);
-	s->dbg_sizes = NULL;
-}
-
 static PC_COLD void
 debug_report(const char *what, const void *p, const span_t *s, size_t off)
 {
@@ -47,11 +28,8 @@ debug_report(const char *what, const void *p, const span_t *s, size_t off)
 	n += pc_fmt_u64(tail + n, off);
 	tail[n++] = ')';
 	tail[n] = '\0';
-	PC_COUNT_REPORT();
 	pc_report_ptr(what, p, tail);
-	if (opt_abort_on_error)
-		pc_fatal("heap corruption detected (debug mode)", __FILE__,
-		    __LINE__);
+	PC_MISUSE_END("heap corruption detected (debug mode)");
 }
 
 unsigned

@@ -131,7 +131,7 @@ static void
 pc_background_start(void)
 {
 	if (opt_background_thread != 1 && !(opt_background_thread == 2 &&
-	    __atomic_load_n(&arena_dirty_high, __ATOMIC_RELAXED)))
+	    __atomic_load_n(&pageheap_dirty_high, __ATOMIC_RELAXED)))
 		return;
 	if (__atomic_exchange_n(&background_running, true, __ATOMIC_ACQ_REL))
 		return;

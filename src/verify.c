@@ -69,7 +69,7 @@ check_arena_locked(arena_t *a)
 {
 	size_t active = 0, dirty = 0;
 	unsigned bad = 0;
-	for (region_t *r = a->regions; r != NULL && !bad; r = r->next) {
+	for (region_t *r = a->heap->regions; r != NULL && !bad; r = r->next) {
 		uintptr_t end = r->base + (r->npages << PC_PAGE_SHIFT);
 		bool prev_free = false;
 		for (uintptr_t p = r->base; p < end && !bad;) {
@@ -77,7 +77,7 @@ check_arena_locked(arena_t *a)
 			/* A slab serves its own arena's bin, whichever
 			 * arena's page heap its pages come from. */
 			if (s == NULL || s->base != p || s->npages == 0 ||
-			    s->region != r || r->arena != a->index ||
+			    s->region != r || r->heap != a->index ||
 			    s->arena >= narenas || (s->kind != SPAN_SLAB &&
 			    s->arena != a->index)) {
 				bad += violation("region not tiled by its spans at",
@@ -126,9 +126,9 @@ check_arena_locked(arena_t *a)
 			p = send;
 		}
 	}
-	if (!bad && active != a->active)
+	if (!bad && active != a->heap->active)
 		bad += violation("arena active page count is off; arena at", a);
-	if (!bad && dirty != a->dirty)
+	if (!bad && dirty != a->heap->dirty)
 		bad += violation("arena dirty page count is off; arena at", a);
 	return bad;
 }
