@@ -9,10 +9,10 @@
  * 4 KiB page of it, like a program filling big buffers. With TOUCH=0 only
  * the first and the last 8 bytes are written, like a program that reserves
  * big buffers and uses little of them: then the pages an allocator touches
- * itself (or does not give back) are what peak RSS shows. This measures how an allocator handles mmap-sized requests:
- * reusing address space vs. mmap/munmap per call, page-fault and zeroing
- * cost, and how much it retains (peak RSS). OPS is the total over all
- * threads.
+ * itself (or does not give back) are what peak RSS shows. This measures
+ * how an allocator handles mmap-sized requests: reusing address space
+ * vs. mmap/munmap per call, page-fault and zeroing cost, and how much it
+ * retains (peak RSS). OPS is the total over all threads.
  */
 #include "slot_churn.h"
 
