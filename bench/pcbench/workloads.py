@@ -82,12 +82,12 @@ C_WORKLOADS = [
               "deallocation)",
          after="larson-sized"),
     dict(name="simple", bin="pcb_simple", mt=False,
-         quick=["{t}", 1000000], full=["{t}", 4000000],
+         quick=["{t}", 500000], full=["{t}", 4000000],
          what="one thread: 25..1600 blocks of one size allocated, written, "
               "freed half FIFO half LIFO, sizes 16 B..4 KiB",
          after="glibc bench-malloc-simple"),
     dict(name="alloc-test", bin="pcb_alloc_test", mt=True,
-         quick=["{t}", 6000000, 262144, 13],
+         quick=["{t}", 3000000, 262144, 13],
          full=["{t}", 20000000, 262144, 13],
          what="per-thread slots, random alloc (every byte written) or "
               "free, sizes in halving bands 8 B..8 KiB, local frees",
@@ -98,19 +98,19 @@ C_WORKLOADS = [
               "free another dead thread's",
          after="mleak"),
     dict(name="large-sparse", bin="pcb_large", mt=True,
-         quick=["{t}", 20000, lambda t: 64 * t, 65536, 4194304, 0],
+         quick=["{t}", 10000, lambda t: 64 * t, 65536, 4194304, 0],
          full=["{t}", 100000, lambda t: 64 * t, 65536, 4194304, 0],
          what="large-block churn, 64 KiB-4 MiB, 64 live per thread, only "
               "the first and last bytes written (untouched pages must "
               "stay out of RSS)",
          after="issue #12's large-block case"),
     dict(name="openvdb", bin="pcb_openvdb", mt=True,
-         quick=["{t}", 100000, 2], full=["{t}", 300000, 3],
+         quick=["{t}", 50000, 2], full=["{t}", 300000, 3],
          what="all threads allocate 2 KiB buffers, then free them in "
               "other chunks than they made (mostly remote frees)",
          after="OpenVDB allocator benchmark"),
     dict(name="usdlike", bin="pcb_usdlike", mt=True, optional=True,
-         quick=["{t}", 100000, 1, 8], full=["{t}", 400000, 2, 16],
+         quick=["{t}", 50000, 1, 8], full=["{t}", 400000, 2, 16],
          what="C++ on a TBB pool: parallel build of prims (strings, "
               "vectors, hash maps), 64 KiB-64 MiB buffers, teardown on "
               "detached tasks; reports RSS after teardown",
