@@ -11,7 +11,7 @@
 #include "pcmalloc.h"
 
 #include "api.h"
-#include "check.h"
+#include "report.h"
 #include "stats.h"
 
 #define OVERRIDE PC_EXPORT
