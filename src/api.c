@@ -10,6 +10,7 @@
 #include "check.h"
 #include "conf.h"
 #include "debug.h"
+#include "guard.h"
 #include "init.h"
 #include "large.h"
 
@@ -169,6 +170,13 @@ api_malloc_large(size_t size)
 void
 api_free_miss(void *p, const void *caller)
 {
+	/* Guarded blocks have page-map entry 0, which sends them here: the
+	 * fast path pays nothing for them. */
+	if (PC_UNLIKELY(guard_owns(p))) {
+		TCACHE_OP_END();
+		guard_free(p, caller);
+		return;
+	}
 	uintptr_t entry = pagemap_lookup(p);
 	unsigned tag = (unsigned)(entry & PM_SC_MASK);
 	if (tag != 0)
@@ -203,6 +211,11 @@ api_free_slow(void *p, uintptr_t entry, const void *caller)
 	if (p == NULL)
 		return;
 	int saved = errno;
+	if (PC_UNLIKELY(guard_owns(p))) {
+		guard_free(p, caller);
+		errno = saved;
+		return;
+	}
 	size_t usable;
 	bool huge;
 	int st = api_free_block(p, entry, &usable, &huge);
@@ -214,6 +227,12 @@ api_free_slow(void *p, uintptr_t entry, const void *caller)
 size_t
 api_usable_size_at(const void *p, const void *caller)
 {
+	if (PC_UNLIKELY(guard_owns(p))) {
+		int saved = errno;
+		size_t n = guard_usable(p, "malloc_usable_size", caller);
+		errno = saved;
+		return n;
+	}
 	uintptr_t e = pagemap_lookup(p);
 	unsigned tag = (unsigned)(e & PM_SC_MASK);
 	if (PC_LIKELY(tag != 0)) {
@@ -324,6 +343,20 @@ api_realloc_at(void *p, size_t size, const void *caller)
 	if (PC_UNLIKELY(size > PC_MAX_ALLOC)) {
 		errno = ENOMEM;
 		return NULL;
+	}
+	if (PC_UNLIKELY(guard_owns(p))) {
+		/* Always moved: the new block may be sampled or not. */
+		size_t old = guard_usable(p, "realloc", caller);
+		if (old == 0) {
+			errno = EINVAL;
+			return NULL;
+		}
+		void *q = api_malloc(size);
+		if (q != NULL) {
+			memcpy(q, p, PC_MIN(old, size));
+			guard_free(p, caller);
+		}
+		return q;
 	}
 	uintptr_t e = pagemap_lookup(p);
 	unsigned tag = (unsigned)(e & PM_SC_MASK);
@@ -487,6 +520,14 @@ api_size_fits_class(unsigned sc, size_t size, size_t align)
 void
 api_free_sized_at(void *p, size_t size, size_t align, const void *caller)
 {
+	if (PC_UNLIKELY(guard_owns(p))) {
+		/* The size is not checked: a guarded block's usable size is
+		 * the requested one, which the caller may have rounded. */
+		int saved = errno;
+		guard_free(p, caller);
+		errno = saved;
+		return;
+	}
 	uintptr_t e = pagemap_lookup(p);
 	unsigned tag = (unsigned)(e & PM_SC_MASK);
 	if (PC_LIKELY(tag != 0)) {

@@ -2,7 +2,8 @@
  * Bootstrap and fork protocol.
  *
  * Lock order (outer first): the thread caches' live list lock -> bin locks (one at a time) -> arena page-heap
- * locks -> huge lock -> tcache recycle lock -> base lock -> page-map lock.  The init lock
+ * locks -> huge lock -> tcache recycle lock -> guard lock -> base lock ->
+ * page-map lock.  The init lock
  * is only taken with none of the others held.
  *
  * Fork: the prepare handler takes every lock in that order, so no other
@@ -19,6 +20,7 @@
 #include "arena.h"
 #include "base.h"
 #include "conf.h"
+#include "guard.h"
 #include "large.h"
 #include "os.h"
 #include "pagemap.h"
@@ -42,6 +44,7 @@ pc_prefork(void)
 	arena_prefork();
 	huge_prefork();
 	tcache_prefork();
+	guard_prefork();
 	base_prefork();
 	pagemap_prefork();
 }
@@ -53,6 +56,7 @@ pc_postfork_parent(void)
 		return;
 	pagemap_postfork_parent();
 	base_postfork_parent();
+	guard_postfork_parent();
 	tcache_postfork_parent();
 	huge_postfork_parent();
 	arena_postfork_parent();
@@ -75,6 +79,7 @@ pc_postfork_child(void)
 	background_running = false;
 	pagemap_postfork_child();
 	base_postfork_child();
+	guard_postfork_child();
 	tcache_postfork_child();
 	huge_postfork_child();
 	arena_postfork_child();
@@ -93,6 +98,11 @@ pc_init_slow(void)
 	conf_init();
 	if (opt_debug)
 		opt_tcache = 0;	/* every small block takes the checked path */
+	/* guard_sample:1 samples every eligible allocation; until the heap
+	 * profiler's countdown samples on the fast path, only misses are
+	 * seen: no caches, then every small allocation misses. */
+	if (opt_guard_sample == 1)
+		opt_tcache = 0;
 	sc_init();
 	tcache_key_init();	/* before any thread cache exists */
 	unsigned n = opt_narenas ? (unsigned)opt_narenas : os_ncpus();

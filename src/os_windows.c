@@ -579,3 +579,49 @@ os_random(void)
 	r ^= (uint64_t)GetTickCount64() * 0xbf58476d1ce4e5b9u;
 	return r;
 }
+
+/* ---- Guarded sampling ----------------------------------------------- */
+
+/* Guarded sampling is Linux-only for now: without a fault handler the
+ * pool is never created (guard.c), so the rest only has to compile. */
+void *
+os_reserve_noaccess(size_t size)
+{
+	DWORD saved = GetLastError();
+	void *p = VirtualAlloc(NULL, size, MEM_RESERVE, PAGE_NOACCESS);
+	SetLastError(saved);
+	return p;
+}
+
+int
+os_protect(void *p, size_t size, bool rw)
+{
+	(void)p;
+	(void)size;
+	(void)rw;
+	return ENOSYS;
+}
+
+uint64_t
+os_thread_id(void)
+{
+	return GetCurrentThreadId();
+}
+
+bool
+os_symbolize(const void *pc, const char **sym, const char **obj,
+    uintptr_t *off)
+{
+	(void)pc;
+	*sym = *obj = NULL;
+	*off = 0;
+	return false;
+}
+
+int
+os_fault_handler_install(bool (*fn)(void *addr, int access,
+    const void *pc))
+{
+	(void)fn;
+	return ENOSYS;
+}
