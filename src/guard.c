@@ -239,8 +239,9 @@ guard_sample_miss(size_t size, size_t weight)
 		return NULL;
 	if (opt_guard_sample == 1)
 		return guard_alloc(size, 16);
+	bool first = guard_countdown == 0;
 	int64_t left = guard_countdown - (int64_t)weight;
-	if (guard_countdown != 0 && left > 0) {
+	if (!first && left > 0) {
 		guard_countdown = left;
 		return NULL;
 	}
@@ -249,7 +250,7 @@ guard_sample_miss(size_t size, size_t weight)
 	uint64_t r = (os_now_ns() ^ (uintptr_t)&guard_countdown) *
 	    0x9e3779b97f4a7c15ULL;
 	guard_countdown = (int64_t)(mean / 2 + (r >> 11) % mean) + 1;
-	if (left > 0)	/* the thread's first miss: just draw */
+	if (first)	/* the thread's first miss: just draw */
 		return NULL;
 	return guard_alloc(size, 16);
 }
@@ -340,24 +341,26 @@ guard_print_slot(const guard_slot_t *s)
 }
 
 static void
-guard_print_tail(void)
+guard_print_tail(bool fatal)
 {
 	pc_msg_t m;
 	pc_msg_start(&m);
-	pc_msg_str(&m, opt_guard_recover ? "  (guard_recover: running on; "
-	    "reported once per block)" : "  (guarded sampling; aborting)");
+	pc_msg_str(&m, fatal ? "  (guarded sampling; aborting)" :
+	    "  (running on; reported once per block)");
 	pc_msg_write(&m);
 }
 
 /* A report made at a call (free, realloc, usable_size): the block's
- * stacks and the caller's.  Aborts unless guard_recover. */
+ * stacks and the caller's.  Aborts like other misuse (abort_on_error),
+ * unless guard_recover. */
 static PC_COLD void
 guard_report_call(const char *kind, uintptr_t addr, guard_slot_t *s,
     const char *op)
 {
 	PC_COUNT_REPORT();
+	bool fatal = opt_abort_on_error && !opt_guard_recover;
 	if (s != NULL && __atomic_exchange_n(&s->reported, 1,
-	    __ATOMIC_RELAXED) && opt_guard_recover)
+	    __ATOMIC_RELAXED) && !fatal)
 		return;
 	void *stack[GUARD_FRAMES];
 	int n = guard_stack(stack, GUARD_FRAMES, 2);
@@ -369,8 +372,8 @@ guard_report_call(const char *kind, uintptr_t addr, guard_slot_t *s,
 	guard_print_stack(title, os_thread_id(), stack, n);
 	if (s != NULL && s->state != SLOT_EMPTY)
 		guard_print_slot(s);
-	guard_print_tail();
-	if (!opt_guard_recover)
+	guard_print_tail(fatal);
+	if (fatal)
 		pc_fatal("heap misuse detected by guarded sampling",
 		    __FILE__, __LINE__);
 }
@@ -429,7 +432,7 @@ guard_fault(void *addr, int access, const void *pc)
 		guard_print_stack("accessed", os_thread_id(), (void **)&pc, 1);
 	if (s != NULL)
 		guard_print_slot(s);
-	guard_print_tail();
+	guard_print_tail(!opt_guard_recover);
 	if (!opt_guard_recover) {
 		/* Not through the program's SIGSEGV handler: the report is
 		 * made, the program is to stop here, as for misuse. */
