@@ -22,6 +22,8 @@
 #include "large.h"
 #include "os.h"
 #include "pagemap.h"
+#include "prof.h"
+#include "sample.h"
 #include "pcmalloc.h"
 #include "sizeclass.h"
 #include "tcache.h"
@@ -38,6 +40,9 @@ pc_prefork(void)
 	if (!pc_initialized)
 		return;
 	os_lock(&init_lock);
+#if PC_PROF	/* the profiler's locks sit above every other */
+	prof_prefork();
+#endif
 	tcache_live_prefork();
 	arena_prefork();
 	huge_prefork();
@@ -57,6 +62,9 @@ pc_postfork_parent(void)
 	huge_postfork_parent();
 	arena_postfork_parent();
 	tcache_live_postfork_parent();
+#if PC_PROF
+	prof_postfork_parent();
+#endif
 	os_unlock(&init_lock);
 }
 
@@ -79,6 +87,9 @@ pc_postfork_child(void)
 	huge_postfork_child();
 	arena_postfork_child();
 	tcache_live_postfork_child();
+#if PC_PROF	/* the child keeps the parent's samples */
+	prof_postfork_child();
+#endif
 	os_lock_init(&init_lock);
 }
 
@@ -152,6 +163,9 @@ pc_constructor(void)
 	if (opt_stats_print)
 		os_keep_stderr();
 	pc_background_start();
+#if PC_PROF
+	prof_start();	/* signal and peak dumps */
+#endif
 }
 
 void

@@ -99,6 +99,13 @@ void prof_poll(void);
 /* Once per process, after the constructor: exit and signal dumps. */
 void prof_start(void);
 
+/* The dump triggers' lock (prof_dump.c), taken before prof_lock. */
+void prof_poll_prefork(void);
+void prof_poll_postfork_parent(void);
+void prof_poll_postfork_child(void);
+/* Both profiler locks, for the fork handlers (init.c). */
+/* pprof profile.proto of a snapshot to fd (prof_proto.c); 0 or errno. */
+int prof_write_proto(int fd, const prof_bucket_t *s, size_t n);
 void prof_prefork(void);
 void prof_postfork_parent(void);
 void prof_postfork_child(void);

@@ -48,6 +48,7 @@ extern PC_TLS int64_t sample_left PC_HIDDEN;
 /* Flags of pc_sample_malloc. */
 #define SAMPLE_ZERO 1u		/* calloc: the block must read as zeros */
 
+#if PC_PROF
 /*
  * The sampled slow path: allocate `size` bytes aligned to `align` (0: the
  * malloc alignment) and, if this allocation is sampled, record it.  Sets
@@ -68,6 +69,10 @@ void sample_free(void *p);
  * (huge blocks remapped): the sample follows it. */
 void sample_moved(void *p, void *q);
 
+/* How many allocations of `size` bytes one sample stands for when the
+ * mean gap is `mean`: 1 / (1 - exp(-size / mean)). */
+double sample_weight(size_t size, size_t mean);
+
 /* Samples drawn so far (all threads), and those live. */
 uint64_t sample_count(void);
 
@@ -75,5 +80,17 @@ uint64_t sample_count(void);
  * it is set are not sampled), and a way to sample the next allocation. */
 bool sample_busy(void);
 void sample_next_now(void);
+
+#else
+/* No profiler: the hooks compile to nothing (SAMPLE_HIT is 0). */
+static inline void *
+pc_sample_malloc(size_t size, size_t align, unsigned flags)
+{
+	(void)size; (void)align; (void)flags;
+	return NULL;
+}
+static inline void sample_free(void *p) { (void)p; }
+static inline void sample_moved(void *p, void *q) { (void)p; (void)q; }
+#endif
 
 #endif

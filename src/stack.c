@@ -12,6 +12,43 @@
 static PC_TLS uintptr_t stack_top;
 
 static uint64_t stack_nfp, stack_nfallback;
+
+/*
+ * Return addresses at which a walk may end on a broken link: the outermost
+ * frames of a thread are the C library's start code (__libc_start_call_main,
+ * start_thread), built without frame pointers, so the record of the
+ * function they call links to garbage.  Such a return address is learnt
+ * the first time the fallback unwinder agrees with everything the walk
+ * found up to it; from then on a walk ending there is complete.  A few
+ * entries suffice: a process has one or two thread entry points.
+ */
+#define STACK_TERMINALS 8
+static uintptr_t stack_terminal[STACK_TERMINALS];
+
+static bool
+stack_is_terminal(uintptr_t ret)
+{
+	for (unsigned i = 0; i < STACK_TERMINALS; i++) {
+		uintptr_t t = __atomic_load_n(&stack_terminal[i],
+		    __ATOMIC_RELAXED);
+		if (t == ret)
+			return true;
+		if (t == 0)
+			break;
+	}
+	return false;
+}
+
+static void
+stack_learn_terminal(uintptr_t ret)
+{
+	for (unsigned i = 0; i < STACK_TERMINALS; i++) {
+		uintptr_t t = 0;
+		if (__atomic_compare_exchange_n(&stack_terminal[i], &t, ret,
+		    false, __ATOMIC_RELAXED, __ATOMIC_RELAXED) || t == ret)
+			return;
+	}
+}
 static int stack_fallback_forced;
 
 static uintptr_t
@@ -28,9 +65,9 @@ stack_top_get(void)
  * The walk: each frame record is {previous frame, return address} (the
  * x86-64 and AArch64 layouts).  A record is believed only if it lies
  * between the previous one and the top of the stack and is aligned;
- * otherwise -1 tells the caller to use the fallback.  Reaching the
- * outermost frame (a null frame pointer, or a null return address) ends
- * the walk normally.
+ * otherwise it returns -1 - n, n the frames stored until then.  Reaching
+ * the outermost frame (a null frame pointer, or a null return address)
+ * ends the walk normally.
  */
 static PC_NOINLINE int
 stack_walk_fp(void **frames, int max, int skip, uintptr_t top)
@@ -45,7 +82,7 @@ stack_walk_fp(void **frames, int max, int skip, uintptr_t top)
 	while (n < max) {
 		if (fp < lo || fp + 2 * sizeof(void *) > top ||
 		    (fp & (sizeof(void *) - 1)) != 0)
-			return -1;
+			return -1 - n;
 		const uintptr_t *rec = (const uintptr_t *)fp;
 		uintptr_t ret = rec[1];
 		uintptr_t next = rec[0];
@@ -58,7 +95,7 @@ stack_walk_fp(void **frames, int max, int skip, uintptr_t top)
 		if (next == 0)
 			break;
 		if (next <= fp)
-			return -1;
+			return -1 - n;
 		lo = fp + 2 * sizeof(void *);
 		fp = next;
 	}
@@ -73,9 +110,16 @@ pc_stack_capture(void **frames, int max, int skip)
 	if (max > STACK_MAX_DEPTH)
 		max = STACK_MAX_DEPTH;
 	uintptr_t top = stack_top_get();
+	int partial = 0;
 	if (top > 1 && !__atomic_load_n(&stack_fallback_forced,
 	    __ATOMIC_RELAXED)) {
 		int n = stack_walk_fp(frames, max, skip, top);
+		if (n < 0) {
+			partial = -1 - n;
+			if (partial > 0 && stack_is_terminal(
+			    (uintptr_t)frames[partial - 1]))
+				n = partial;
+		}
 		if (n >= 0) {
 			__atomic_fetch_add(&stack_nfp, 1, __ATOMIC_RELAXED);
 			return n;
@@ -91,6 +135,16 @@ pc_stack_capture(void **frames, int max, int skip)
 	__atomic_fetch_add(&stack_nfallback, 1, __ATOMIC_RELAXED);
 	/* buf[0] is inside os_backtrace, buf[1] inside pc_stack_capture. */
 	int first = 2 + skip;
+	if (partial > 0 && got - first > partial) {
+		/* The walk broke after `partial` frames the unwinder
+		 * confirms, and the unwinder found the rest: if that rest is
+		 * just the C library's start code, learn where walks end. */
+		bool same = true;
+		for (int i = 0; i < partial && same; i++)
+			same = buf[first + i] == frames[i];
+		if (same && got - first - partial <= 3)
+			stack_learn_terminal((uintptr_t)frames[partial - 1]);
+	}
 	int n = 0;
 	for (int i = first; i < got && n < max; i++)
 		frames[n++] = buf[i];
