@@ -13,7 +13,9 @@
 #include "prof.h"
 #include "stack.h"
 
+#if !PC_TCACHE_RECLAIM
 PC_TLS int64_t sample_left;
+#endif
 
 /* Owner thread.  armed: the countdown holds a drawn gap (false in a new
  * thread: its countdown starts at 0).  busy: inside the sampler, whose
@@ -162,7 +164,7 @@ pc_sample_malloc(size_t size, size_t align, unsigned flags)
 	int saved = errno;
 	prof_poll();
 	errno = saved;
-	sample_left = sample_gap(t);
+	SAMPLE_LEFT = sample_gap(t);
 	t->busy = false;
 	return p;
 }
@@ -197,5 +199,5 @@ void
 sample_next_now(void)
 {
 	sample_thread.next_now = true;
-	sample_left = -1;
+	SAMPLE_LEFT = -1;
 }

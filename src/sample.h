@@ -31,15 +31,22 @@
 #define PC_SAMPLE_H
 
 #include "config.h"
+#include "tcache.h"
 
 #if PC_HAVE_TLS
 #define PC_PROF 1
-/* Bytes left before the next sample (owner thread). */
+/* Bytes left before the next sample (owner thread): in the thread-local
+ * block of the thread cache where there is one (tcache.h). */
+#if PC_TCACHE_RECLAIM
+#define SAMPLE_LEFT (tcache_thread.sample_left)
+#else
 extern PC_TLS int64_t sample_left PC_HIDDEN;
+#define SAMPLE_LEFT sample_left
+#endif
 /* Count size down; true when this allocation is to be sampled.  The
  * subtraction wraps (unsigned): an absurd size cannot overflow. */
-#define SAMPLE_HIT(size) PC_UNLIKELY((sample_left = \
-	(int64_t)((uint64_t)sample_left - (uint64_t)(size))) < 0)
+#define SAMPLE_HIT(size) PC_UNLIKELY((SAMPLE_LEFT = \
+	(int64_t)((uint64_t)SAMPLE_LEFT - (uint64_t)(size))) < 0)
 #else
 #define PC_PROF 0
 #define SAMPLE_HIT(size) ((void)(size), 0)
