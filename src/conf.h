@@ -31,15 +31,11 @@
 	X(stats_print,	0,	0,	1,		CONF_BOOL,	"print statistics at exit") \
 	X(debug,	0,	0,	1,		CONF_BOOL,	"junk-fill freed blocks, redzones (slow)") \
 	X(prof,		0,	0,	1,		CONF_BOOL,	"sampled heap profiler on/off") \
-	X(prof_sample,	PC_PROF_SAMPLE_DEFAULT, 1, (size_t)1 << 40, CONF_SIZE, "mean bytes between samples") \
+	X(prof_sample,	2097152, 1,	(size_t)1 << 40, CONF_SIZE,	"mean bytes between samples (2 MiB: docs/profiling.md)") \
 	X(prof_dump_at_exit, 0,	0,	1,		CONF_BOOL,	"write a profile at exit") \
 	X(prof_dump_signal, 0,	0,	1,		CONF_BOOL,	"write a profile on SIGUSR2") \
 	X(prof_dump_every, 0,	0,	SIZE_MAX,	CONF_SIZE,	"write a profile every N bytes allocated; 0 = never") \
 	X(prof_dump_peak, 0,	0,	1,		CONF_BOOL,	"write a profile at each new peak of live bytes (rate-limited)")
-
-/* The profiler's default mean gap between samples: 2 MiB (docs/profiling.md
- * says why). */
-#define PC_PROF_SAMPLE_DEFAULT ((size_t)2 << 20)
 
 #define CONF_DECLARE(name, def, lo, hi, words, doc) extern size_t opt_##name;
 CONF_OPTIONS(CONF_DECLARE)

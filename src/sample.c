@@ -3,6 +3,7 @@
  * sampled allocation is made (sample.h).
  */
 #include <errno.h>
+#include <link.h>
 #include <string.h>
 
 #include "sample.h"
@@ -106,6 +107,54 @@ sample_gap(sample_thread_t *t)
 	return (int64_t)g;
 }
 
+/*
+ * The code of this library when it is a shared object of its own: frames
+ * in it at the top of a sample (realloc moving a block calls malloc, not
+ * by a tail call) are the allocator's, not the program's, and are dropped.
+ * Not when the library is linked into the program (its range would be the
+ * program's).  Found once, from the first sample (busy set).
+ */
+static uintptr_t sample_self_lo, sample_self_hi;
+static bool sample_self_known;
+
+static int
+sample_self_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	(void)arg;
+	uintptr_t me = (uintptr_t)pc_sample_malloc;
+	bool main_program = info->dlpi_name == NULL ||
+	    info->dlpi_name[0] == '\0';
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type != PT_LOAD || me < lo || me >= lo + ph->p_memsz)
+			continue;
+		if (!main_program) {
+			sample_self_lo = lo;
+			sample_self_hi = lo + ph->p_memsz;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+static int
+sample_strip_self(void **frames, int depth)
+{
+	if (!__atomic_load_n(&sample_self_known, __ATOMIC_ACQUIRE)) {
+		dl_iterate_phdr(sample_self_cb, NULL);
+		__atomic_store_n(&sample_self_known, true, __ATOMIC_RELEASE);
+	}
+	int k = 0;
+	while (k < depth - 1 && (uintptr_t)frames[k] >= sample_self_lo &&
+	    (uintptr_t)frames[k] < sample_self_hi)
+		k++;
+	if (k > 0)
+		memmove(frames, frames + k, (size_t)(depth - k) * sizeof(void *));
+	return depth - k;
+}
+
 /* An allocation the sampler does not record. */
 static void *
 sample_plain(size_t size, size_t align, unsigned flags)
@@ -125,7 +174,8 @@ sample_take(size_t size, size_t align, unsigned flags)
 	void *frames[STACK_MAX_DEPTH];
 	/* skip 1: frames[0] is the return address into the function that
 	 * called the allocator (malloc reaches us by a tail call). */
-	int depth = pc_stack_capture(frames, STACK_MAX_DEPTH, 1);
+	int depth = sample_strip_self(frames,
+	    pc_stack_capture(frames, STACK_MAX_DEPTH, 1));
 	bool zeroed;
 	void *p = api_alloc_pages(size, align, &zeroed);
 	if (p == NULL)

@@ -69,6 +69,9 @@ stack_top_get(void)
  * the outermost frame (a null frame pointer, or a null return address)
  * ends the walk normally.
  */
+/* Reads saved frame records of the caller's frames: not user objects, so
+ * not for AddressSanitizer to check. */
+__attribute__((no_sanitize("address")))
 static PC_NOINLINE int
 stack_walk_fp(void **frames, int max, int skip, uintptr_t top)
 {

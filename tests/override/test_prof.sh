@@ -115,7 +115,8 @@ if [ -n "$CXX_PROG" ]; then
 fi
 
 # The launcher: --profile PREFIX on a real program.
-if [ -n "$LAUNCHER" ] && command -v python3 > /dev/null; then
+PY=$(command -v /usr/bin/python3 python3 | head -1)
+if [ -n "$LAUNCHER" ] && [ -n "$PY" ]; then
 	PCMALLOC_LIB=$LIB "$LAUNCHER" --profile "$WORK/py" python3 -c \
 		'x = [str(i) * 10 for i in range(200000)]' ||
 		fail "launcher --profile"
