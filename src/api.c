@@ -13,6 +13,7 @@
 #include "guard.h"
 #include "init.h"
 #include "large.h"
+#include "sample.h"
 
 static span_t *
 span_of(uintptr_t entry)
@@ -197,6 +198,10 @@ api_free_block(void *p, uintptr_t entry, size_t *usable, bool *huge)
 {
 	span_t *s = span_of(entry);
 	*huge = s == NULL || s->kind == SPAN_HUGE;
+	/* A sampled block leaves the profile before its pages can be reused
+	 * (and sampled again); not a block start: not in the profile. */
+	if (PC_PROF)
+		sample_free(p);
 	if (*huge)
 		return huge_free(p, usable);
 	int st = arena_large_free(p, false, usable);
@@ -269,14 +274,9 @@ api_usable_size_at(const void *p, const void *caller)
 	return 0;
 }
 
-void *
-api_calloc(size_t n, size_t size)
+static void *
+api_calloc_unsampled(size_t total)
 {
-	size_t total;
-	if (PC_UNLIKELY(__builtin_mul_overflow(n, size, &total))) {
-		errno = ENOMEM;
-		return NULL;
-	}
 	if (PC_LIKELY(total <= SC_SMALL_MAX)) {
 		void *p = tcache_alloc(total);
 		if (p != NULL)
@@ -288,6 +288,19 @@ api_calloc(size_t n, size_t size)
 	if (p != NULL && !zeroed)
 		memset(p, 0, total);
 	return p;
+}
+
+void *
+api_calloc(size_t n, size_t size)
+{
+	size_t total;
+	if (PC_UNLIKELY(__builtin_mul_overflow(n, size, &total))) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (SAMPLE_HIT(total))
+		return pc_sample_malloc(total, 0, SAMPLE_ZERO);
+	return api_calloc_unsampled(total);
 }
 
 /*
@@ -321,6 +334,8 @@ api_move(void *p, size_t old_usable, size_t size)
 	if ((e & PM_SC_MASK) == 0 && s != NULL && s->kind == SPAN_LARGE &&
 	    old_usable >= PC_REALLOC_PURGE_MIN && size > old_usable) {
 		size_t usable;
+		if (PC_PROF)
+			sample_free(p);
 		int st = arena_large_free(p, true, &usable);
 		if (st != BLOCK_LIVE)	/* freed by another thread meanwhile */
 			api_report_state(API_FREE, st, p, NULL);
@@ -384,8 +399,11 @@ api_realloc_at(void *p, size_t size, const void *caller)
 		void *q;
 		st = huge_realloc(p, size >= PC_HUGE_MIN ? size : 0, &q,
 		    &usable);
-		if (st == BLOCK_LIVE)
+		if (st == BLOCK_LIVE) {
+			if (PC_PROF && q != NULL && q != p)
+				sample_moved(p, q);	/* remapped */
 			return q != NULL ? q : api_move(p, usable, size);
+		}
 	} else {
 		if (s->kind == SPAN_LARGE && (uintptr_t)p == s->base) {
 			/* Shrinking by less than half keeps the block as it
@@ -407,19 +425,10 @@ api_realloc_at(void *p, size_t size, const void *caller)
 	return NULL;
 }
 
-void *
-api_memalign(size_t align, size_t size)
+/* memalign with align > 16, a power of two, without the countdown. */
+static void *
+api_memalign_unsampled(size_t align, size_t size)
 {
-	if (align <= 16)
-		return api_malloc(size);
-	if (align & (align - 1)) {
-		/* glibc rounds a non-power-of-two alignment up. */
-		if (align > (SIZE_MAX >> 1) + 1) {
-			errno = EINVAL;
-			return NULL;
-		}
-		align = (size_t)1 << (64 - __builtin_clzll(align));
-	}
 	if (size > PC_MAX_ALLOC || align > PC_MAX_ALLOC ||
 	    pc_ensure_init() != 0) {
 		errno = ENOMEM;
@@ -441,6 +450,40 @@ api_memalign(size_t align, size_t size)
 	bool zeroed;
 	return api_large_aligned(size, align,
 	    &zeroed);
+}
+
+void *
+api_memalign(size_t align, size_t size)
+{
+	if (align <= 16)
+		return api_malloc(size);
+	if (align & (align - 1)) {
+		/* glibc rounds a non-power-of-two alignment up. */
+		if (align > (SIZE_MAX >> 1) + 1) {
+			errno = EINVAL;
+			return NULL;
+		}
+		align = (size_t)1 << (64 - __builtin_clzll(align));
+	}
+	if (SAMPLE_HIT(size))
+		return pc_sample_malloc(size, align, 0);
+	return api_memalign_unsampled(align, size);
+}
+
+void *
+api_alloc_unsampled(size_t size, size_t align, bool zero)
+{
+	if (zero)
+		return api_calloc_unsampled(size);
+	if (align <= 16)
+		return api_malloc_unsampled(size);
+	return api_memalign_unsampled(align, size);
+}
+
+void *
+api_alloc_pages(size_t size, size_t align, bool *zeroed)
+{
+	return api_large_aligned(size, PC_MAX(align, PC_PAGE), zeroed);
 }
 
 int
@@ -597,3 +640,7 @@ PC_EXPORT size_t pc_malloc_usable_size(void *p) { return api_usable_size(p); }
 PC_EXPORT void pc_free_sized(void *p, size_t size) { api_free_sized(p, size); }
 PC_EXPORT int pc_trim(void) { return api_trim(); }
 PC_EXPORT const char *pc_version(void) { return PCMALLOC_VERSION; }
+#if !PC_PROF
+/* The heap profiler is not built here (sample.h). */
+PC_EXPORT int pc_prof_dump(const char *path) { (void)path; return ENOSYS; }
+#endif

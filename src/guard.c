@@ -18,6 +18,7 @@
 #include "conf.h"
 #include "init.h"
 #include "os.h"
+#include "sample.h"
 
 #define GUARD_FRAMES	16
 /* The slack of a slot's page around its block holds this byte, checked
@@ -57,10 +58,6 @@ static struct {
 	uint64_t sites[GUARD_SITE_BITS / 64];
 } guard = { .lock = OS_LOCK_INIT };
 
-/* Bytes this thread may still allocate before its next sample; 0: not
- * drawn yet. */
-static PC_TLS int64_t guard_countdown;
-
 static bool guard_fault(void *addr, int access, const void *pc);
 
 static uint64_t
@@ -82,40 +79,19 @@ slot_page(uint32_t i)
 	return guard_base + (2 * (uintptr_t)i + 1) * PC_PAGE;
 }
 
-/*
- * The stack, walked along frame pointers.  Stands in for the heap
- * profiler's pc_stack_capture (issue #13) until that is merged.  Each
- * frame must lie above the previous one and within 1 MiB of it, and is
- * read through os_read_safe whenever it is on a page not yet checked, so
- * code built without frame pointers ends the walk instead of faulting.
- */
+/* The calling thread's stack without its `skip` innermost frames (the
+ * heap profiler's capture, stack.h); nothing where there is none. */
 static PC_NOINLINE int
 guard_stack(void **frames, int max, int skip)
 {
-	uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
-	uintptr_t checked = 0;	/* a page known readable */
-	int n = 0;
-	while (n < max && fp != 0 && (fp & 7) == 0) {
-		uintptr_t w[2];
-		uintptr_t page = fp & ~(uintptr_t)(PC_PAGE - 1);
-		if (page == checked &&
-		    ((fp + sizeof(w) - 1) & ~(uintptr_t)(PC_PAGE - 1)) == page)
-			memcpy(w, (void *)fp, sizeof(w));
-		else if (os_read_safe(w, (void *)fp, sizeof(w)))
-			checked = page;
-		else
-			break;
-		if (w[1] < PC_PAGE)
-			break;
-		if (skip > 0)
-			skip--;
-		else
-			frames[n++] = (void *)w[1];
-		if (w[0] <= fp || w[0] - fp > ((uintptr_t)1 << 20))
-			break;
-		fp = w[0];
-	}
-	return n;
+#if PC_PROF
+	return sample_capture(frames, max, skip);
+#else
+	(void)frames;
+	(void)max;
+	(void)skip;
+	return 0;
+#endif
 }
 
 static uint64_t
@@ -161,15 +137,13 @@ guard_pool_create(void)
 }
 
 void *
-guard_alloc(size_t size, size_t align)
+guard_alloc(size_t size, size_t align, void *const *stack, int nframes)
 {
 	if (size > PC_PAGE || align > PC_PAGE)
 		return NULL;
 	size = PC_MAX(size, 1);
 	align = PC_MAX(align, 16);
-	void *stack[GUARD_FRAMES];
-	/* Not guard_alloc's own frame nor its caller's (the sampler). */
-	int nframes = guard_stack(stack, GUARD_FRAMES, 2);
+	nframes = PC_MIN(nframes, GUARD_FRAMES);
 	uint64_t site = guard_stack_hash(stack, nframes) % GUARD_SITE_BITS;
 	uint64_t tid = os_thread_id();
 
@@ -229,30 +203,6 @@ guard_alloc(size_t size, size_t align)
 out:
 	os_unlock(&guard.lock);
 	return p;
-}
-
-void *
-guard_sample_miss(size_t size, size_t weight)
-{
-	if (!__atomic_load_n(&pc_initialized, __ATOMIC_ACQUIRE) ||
-	    opt_guard_sample == 0 || size > PC_PAGE)
-		return NULL;
-	if (opt_guard_sample == 1)
-		return guard_alloc(size, 16);
-	bool first = guard_countdown == 0;
-	int64_t left = guard_countdown - (int64_t)weight;
-	if (!first && left > 0) {
-		guard_countdown = left;
-		return NULL;
-	}
-	/* The next gap: uniform in [mean/2, 3*mean/2). */
-	uint64_t mean = opt_guard_sample;
-	uint64_t r = (os_now_ns() ^ (uintptr_t)&guard_countdown) *
-	    0x9e3779b97f4a7c15ULL;
-	guard_countdown = (int64_t)(mean / 2 + (r >> 11) % mean) + 1;
-	if (first)	/* the thread's first miss: just draw */
-		return NULL;
-	return guard_alloc(size, 16);
 }
 
 /* ---- Reports --------------------------------------------------------- */
@@ -492,6 +442,10 @@ guard_free(void *p, const void *caller)
 {
 	(void)caller;	/* the stack names it */
 	int saved = errno;	/* free leaves errno alone */
+	/* Captured before the lock: the capture's first use of the unwinder
+	 * may allocate. */
+	void *stack[GUARD_FRAMES];
+	int nframes = guard_stack(stack, GUARD_FRAMES, 1);
 	os_lock(&guard.lock);
 	guard_slot_t *s;
 	if (!guard_check_locked(p, "free", &s)) {
@@ -513,7 +467,8 @@ guard_free(void *p, const void *caller)
 			break;
 		}
 	}
-	s->nfree = (uint8_t)guard_stack(s->free_stack, GUARD_FRAMES, 1);
+	memcpy(s->free_stack, stack, sizeof(void *) * (size_t)nframes);
+	s->nfree = (uint8_t)nframes;
 	s->free_tid = os_thread_id();
 	if (bad != 0) {
 		os_unlock(&guard.lock);

@@ -37,17 +37,12 @@ guard_owns(const void *p)
 }
 
 /* A guarded block of `size` bytes aligned to `align` (a power of two, at
- * most a page), or NULL if none can be had (too big, no free slot, the
- * pool could not be made, or the call site was sampled recently). */
-void *guard_alloc(size_t size, size_t align);
-/*
- * The sampling decision, until the heap profiler's countdown (issue #13)
- * takes it over: called from the thread cache's miss path with `weight`,
- * the bytes the miss stands for (the refill it would do); takes a guarded
- * block for this request when the thread's countdown runs out, every
- * time with guard_sample:1.  NULL: not sampled.
- */
-void *guard_sample_miss(size_t size, size_t weight);
+ * most a page), allocated at `stack` (nframes return addresses), or NULL
+ * if none can be had (too big, no free slot, the pool could not be made,
+ * or the call site was sampled recently).  From the sampler (sample.c),
+ * which decides which allocations are offered. */
+void *guard_alloc(size_t size, size_t align, void *const *stack,
+    int nframes);
 
 /* For a p with guard_owns(p): free it, or report a double or invalid free
  * (and abort unless guard_recover). */

@@ -24,6 +24,8 @@
 #include "large.h"
 #include "os.h"
 #include "pagemap.h"
+#include "prof.h"
+#include "sample.h"
 #include "pcmalloc.h"
 #include "sizeclass.h"
 #include "tcache.h"
@@ -40,6 +42,9 @@ pc_prefork(void)
 	if (!pc_initialized)
 		return;
 	os_lock(&init_lock);
+#if PC_PROF	/* the profiler's locks sit above every other */
+	prof_prefork();
+#endif
 	tcache_live_prefork();
 	arena_prefork();
 	huge_prefork();
@@ -61,6 +66,9 @@ pc_postfork_parent(void)
 	huge_postfork_parent();
 	arena_postfork_parent();
 	tcache_live_postfork_parent();
+#if PC_PROF
+	prof_postfork_parent();
+#endif
 	os_unlock(&init_lock);
 }
 
@@ -84,6 +92,9 @@ pc_postfork_child(void)
 	huge_postfork_child();
 	arena_postfork_child();
 	tcache_live_postfork_child();
+#if PC_PROF	/* the child keeps the parent's samples */
+	prof_postfork_child();
+#endif
 	os_lock_init(&init_lock);
 }
 
@@ -98,11 +109,6 @@ pc_init_slow(void)
 	conf_init();
 	if (opt_debug)
 		opt_tcache = 0;	/* every small block takes the checked path */
-	/* guard_sample:1 samples every eligible allocation; until the heap
-	 * profiler's countdown samples on the fast path, only misses are
-	 * seen: no caches, then every small allocation misses. */
-	if (opt_guard_sample == 1)
-		opt_tcache = 0;
 	sc_init();
 	tcache_key_init();	/* before any thread cache exists */
 	unsigned n = opt_narenas ? (unsigned)opt_narenas : os_ncpus();
@@ -162,6 +168,9 @@ pc_constructor(void)
 	if (opt_stats_print)
 		os_keep_stderr();
 	pc_background_start();
+#if PC_PROF
+	prof_start();	/* signal and peak dumps */
+#endif
 }
 
 void

@@ -133,6 +133,15 @@ void os_lock_init(os_lock_t *l);
 void os_lock(os_lock_t *l);
 void os_unlock(os_lock_t *l);
 
+/* Stack capture (stack.c).  os_thread_stack: the calling thread's stack
+ * [lo, hi), 0 or an errno code; may allocate.  os_backtrace: the unwinder
+ * of the C library (DWARF tables, no frame pointers needed), innermost
+ * first, frames[0] inside os_backtrace; its first call may allocate.
+ * Both: the profiler is built on Linux only; other systems answer ENOSYS
+ * and 0. */
+int os_thread_stack(uintptr_t *lo, uintptr_t *hi);
+int os_backtrace(void **frames, int max) PC_NOINLINE;
+
 /* Monotonic time in nanoseconds. */
 uint64_t os_now_ns(void);
 

@@ -3,6 +3,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -401,6 +402,34 @@ void
 os_unlock(os_lock_t *l)
 {
 	pthread_mutex_unlock(&l->m);
+}
+
+int
+os_thread_stack(uintptr_t *lo, uintptr_t *hi)
+{
+	/* pthread_getattr_np reads /proc/self/maps for the main thread and
+	 * may allocate: the caller allows it (stack.c). */
+	pthread_attr_t attr;
+	void *addr;
+	size_t size;
+	if (pthread_getattr_np(pthread_self(), &attr) != 0)
+		return ENOSYS;
+	int err = pthread_attr_getstack(&attr, &addr, &size);
+	pthread_attr_destroy(&attr);
+	if (err != 0)
+		return err;
+	*lo = (uintptr_t)addr;
+	*hi = (uintptr_t)addr + size;
+	return 0;
+}
+
+int
+os_backtrace(void **frames, int max)
+{
+	int n = backtrace(frames, max);
+	/* Not a tail call: frames[0] must be inside this function. */
+	__asm__ __volatile__("" ::: "memory");
+	return n;
 }
 
 uint64_t

@@ -551,6 +551,23 @@ os_unlock(os_lock_t *l)
 
 /* ---- Time --------------------------------------------------------------- */
 
+/* The profiler is not built on Windows (its countdown needs a native
+ * thread-local variable: see compiler.h PC_HAVE_TLS). */
+int
+os_thread_stack(uintptr_t *lo, uintptr_t *hi)
+{
+	*lo = *hi = 0;
+	return ENOSYS;
+}
+
+int
+os_backtrace(void **frames, int max)
+{
+	(void)frames;
+	(void)max;
+	return 0;
+}
+
 uint64_t
 os_now_ns(void)
 {

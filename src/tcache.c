@@ -7,7 +7,6 @@
 #include "check.h"
 #include "conf.h"
 #include "debug.h"
-#include "guard.h"
 #include "init.h"
 #include "pagemap.h"
 #include "slab.h"
@@ -15,7 +14,7 @@
 /* Zero-capacity caches whose identity is the thread's state. */
 static tcache_t tcache_new, tcache_busy, tcache_dead, tcache_stolen;
 #if PC_TCACHE_RECLAIM
-PC_TLS tcache_thread_t tcache_thread = { &tcache_new, 0 };
+PC_TLS tcache_thread_t tcache_thread = { &tcache_new, 0, 0 };
 #else
 OS_TLS_DEFINE(tcache_t *, tcache_tls, &tcache_new);
 #endif
@@ -298,16 +297,6 @@ tcache_alloc_miss(size_t size)
 	tcache_t *tc = TCACHE_GET();
 	if (TBIN(tc, 0)->slots == NULL)	/* one of the state caches */
 		tc = tcache_setup();
-	if (PC_UNLIKELY(opt_guard_sample != 0)) {
-		/* Interim sampling point (guard.h): a miss stands for the
-		 * refill's worth of allocations. */
-		size_t w = tc != NULL && TBIN(tc, sc)->cap != 0 &&
-		    TBIN(tc, sc)->n == 0 ? sc_table[sc].batch * sc_size(sc) :
-		    size;
-		void *g = guard_sample_miss(size, w);
-		if (g != NULL)
-			return g;
-	}
 	if (tc == NULL || TBIN(tc, sc)->cap == 0) {
 		if (opt_debug)
 			return debug_alloc_small(size, debug_class(size));

@@ -310,8 +310,7 @@ child(const char *mode)
 	}
 	if (strcmp(mode, "default_rate") == 0) {
 		/* 2 GiB allocated in blocks of 4 KiB at the default rate,
-		 * 1024 live at a time (the interim sampler sees cache
-		 * misses only): some are sampled. */
+		 * 1024 live at a time: some are sampled. */
 		static void *v[1024];
 		for (int r = 0; r < 512; r++) {
 			for (int i = 0; i < 1024; i++) {
