@@ -56,6 +56,16 @@ PCMALLOC_API void  pc_free_sized(void *ptr, size_t size);
 PCMALLOC_API int   pc_trim(void);
 
 /*
+ * Heap profile (docs/profiling.md): write the sampled heap profile to
+ * `path`, as pprof's profile.proto if it ends in ".pb", folded stacks if
+ * it ends in ".folded", else gperftools' heap_v2 text; path NULL writes
+ * all three as <prof_prefix>.<pid>.<seq>.{heap,pb,folded}.  Samples are
+ * only taken with PCMALLOC_CONF=prof:true.  Returns 0 or an errno code
+ * (ENOSYS where the profiler is not built: Windows).
+ */
+PCMALLOC_API int   pc_prof_dump(const char *path);
+
+/*
  * Statistics.  pc_stats_print writes a human-readable report through
  * write_cb (stderr when it is NULL), a line or less per call.
  * pc_stat_get reads one figure: "allocated", "active", "resident" (an

@@ -10,8 +10,10 @@
 #include "report.h"
 #include "conf.h"
 #include "debug.h"
+#include "guard.h"
 #include "init.h"
 #include "huge.h"
+#include "sample.h"
 
 static span_t *
 span_of(uintptr_t entry)
@@ -165,6 +167,13 @@ api_malloc_large(size_t size)
 void
 api_free_miss(void *p, const void *caller)
 {
+	/* Guarded blocks have page-map entry 0, which sends them here: the
+	 * fast path pays nothing for them. */
+	if (PC_UNLIKELY(guard_owns(p))) {
+		TCACHE_OP_END();
+		guard_free(p, caller);
+		return;
+	}
 	uintptr_t entry = pagemap_lookup(p);
 	unsigned tag = (unsigned)(entry & PM_SC_MASK);
 	if (tag != 0)
@@ -185,6 +194,10 @@ api_free_block(void *p, uintptr_t entry, size_t *usable, bool *huge)
 {
 	span_t *s = span_of(entry);
 	*huge = s == NULL || s->kind == SPAN_HUGE;
+	/* A sampled block leaves the profile before its pages can be reused
+	 * (and sampled again); not a block start: not in the profile. */
+	if (PC_PROF)
+		sample_free(p);
 	if (*huge)
 		return huge_free(p, usable);
 	int st = pageheap_large_free(p, false, usable);
@@ -199,6 +212,11 @@ api_free_slow(void *p, uintptr_t entry, const void *caller)
 	if (p == NULL)
 		return;
 	int saved = errno;
+	if (PC_UNLIKELY(guard_owns(p))) {
+		guard_free(p, caller);
+		errno = saved;
+		return;
+	}
 	size_t usable;
 	bool huge;
 	int st = api_free_block(p, entry, &usable, &huge);
@@ -210,6 +228,12 @@ api_free_slow(void *p, uintptr_t entry, const void *caller)
 size_t
 api_usable_size_at(const void *p, const void *caller)
 {
+	if (PC_UNLIKELY(guard_owns(p))) {
+		int saved = errno;
+		size_t n = guard_usable(p, "malloc_usable_size", caller);
+		errno = saved;
+		return n;
+	}
 	uintptr_t e = pagemap_lookup(p);
 	unsigned tag = (unsigned)(e & PM_SC_MASK);
 	if (PC_LIKELY(tag != 0)) {
@@ -246,14 +270,9 @@ api_usable_size_at(const void *p, const void *caller)
 	return 0;
 }
 
-void *
-api_calloc(size_t n, size_t size)
+static void *
+api_calloc_unsampled(size_t total)
 {
-	size_t total;
-	if (PC_UNLIKELY(__builtin_mul_overflow(n, size, &total))) {
-		errno = ENOMEM;
-		return NULL;
-	}
 	if (PC_LIKELY(total <= SC_SMALL_MAX)) {
 		void *p = tcache_alloc(total);
 		if (p != NULL)
@@ -265,6 +284,19 @@ api_calloc(size_t n, size_t size)
 	if (p != NULL && !zeroed)
 		memset(p, 0, total);
 	return p;
+}
+
+void *
+api_calloc(size_t n, size_t size)
+{
+	size_t total;
+	if (PC_UNLIKELY(__builtin_mul_overflow(n, size, &total))) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (SAMPLE_HIT(total))
+		return pc_sample_malloc(total, 0, SAMPLE_ZERO);
+	return api_calloc_unsampled(total);
 }
 
 /*
@@ -298,6 +330,8 @@ api_move(void *p, size_t old_usable, size_t size)
 	if ((e & PM_SC_MASK) == 0 && s != NULL && s->kind == SPAN_LARGE &&
 	    old_usable >= PC_REALLOC_PURGE_MIN && size > old_usable) {
 		size_t usable;
+		if (PC_PROF)
+			sample_free(p);
 		int st = pageheap_large_free(p, true, &usable);
 		if (st != BLOCK_LIVE)	/* freed by another thread meanwhile */
 			api_report_state(API_FREE, st, p, NULL);
@@ -320,6 +354,20 @@ api_realloc_at(void *p, size_t size, const void *caller)
 	if (PC_UNLIKELY(size > PC_MAX_ALLOC)) {
 		errno = ENOMEM;
 		return NULL;
+	}
+	if (PC_UNLIKELY(guard_owns(p))) {
+		/* Always moved: the new block may be sampled or not. */
+		size_t old = guard_usable(p, "realloc", caller);
+		if (old == 0) {
+			errno = EINVAL;
+			return NULL;
+		}
+		void *q = api_malloc(size);
+		if (q != NULL) {
+			memcpy(q, p, PC_MIN(old, size));
+			guard_free(p, caller);
+		}
+		return q;
 	}
 	uintptr_t e = pagemap_lookup(p);
 	unsigned tag = (unsigned)(e & PM_SC_MASK);
@@ -347,8 +395,11 @@ api_realloc_at(void *p, size_t size, const void *caller)
 		void *q;
 		st = huge_realloc(p, size >= PC_HUGE_MIN ? size : 0, &q,
 		    &usable);
-		if (st == BLOCK_LIVE)
+		if (st == BLOCK_LIVE) {
+			if (PC_PROF && q != NULL && q != p)
+				sample_moved(p, q);	/* remapped */
 			return q != NULL ? q : api_move(p, usable, size);
+		}
 	} else {
 		if (s->kind == SPAN_LARGE && (uintptr_t)p == s->base) {
 			/* Shrinking by less than half keeps the block as it
@@ -370,19 +421,10 @@ api_realloc_at(void *p, size_t size, const void *caller)
 	return NULL;
 }
 
-void *
-api_memalign(size_t align, size_t size)
+/* memalign with align > 16, a power of two, without the countdown. */
+static void *
+api_memalign_unsampled(size_t align, size_t size)
 {
-	if (align <= 16)
-		return api_malloc(size);
-	if (align & (align - 1)) {
-		/* glibc rounds a non-power-of-two alignment up. */
-		if (align > (SIZE_MAX >> 1) + 1) {
-			errno = EINVAL;
-			return NULL;
-		}
-		align = (size_t)1 << (64 - __builtin_clzll(align));
-	}
 	if (size > PC_MAX_ALLOC || align > PC_MAX_ALLOC ||
 	    pc_ensure_init() != 0) {
 		errno = ENOMEM;
@@ -404,6 +446,40 @@ api_memalign(size_t align, size_t size)
 	bool zeroed;
 	return api_large_aligned(size, align,
 	    &zeroed);
+}
+
+void *
+api_memalign(size_t align, size_t size)
+{
+	if (align <= 16)
+		return api_malloc(size);
+	if (align & (align - 1)) {
+		/* glibc rounds a non-power-of-two alignment up. */
+		if (align > (SIZE_MAX >> 1) + 1) {
+			errno = EINVAL;
+			return NULL;
+		}
+		align = (size_t)1 << (64 - __builtin_clzll(align));
+	}
+	if (SAMPLE_HIT(size))
+		return pc_sample_malloc(size, align, 0);
+	return api_memalign_unsampled(align, size);
+}
+
+void *
+api_alloc_unsampled(size_t size, size_t align, bool zero)
+{
+	if (zero)
+		return api_calloc_unsampled(size);
+	if (align <= 16)
+		return api_malloc_unsampled(size);
+	return api_memalign_unsampled(align, size);
+}
+
+void *
+api_alloc_pages(size_t size, size_t align, bool *zeroed)
+{
+	return api_large_aligned(size, PC_MAX(align, PC_PAGE), zeroed);
 }
 
 int
@@ -483,6 +559,14 @@ api_size_fits_class(unsigned sc, size_t size, size_t align)
 void
 api_free_sized_at(void *p, size_t size, size_t align, const void *caller)
 {
+	if (PC_UNLIKELY(guard_owns(p))) {
+		/* The size is not checked: a guarded block's usable size is
+		 * the requested one, which the caller may have rounded. */
+		int saved = errno;
+		guard_free(p, caller);
+		errno = saved;
+		return;
+	}
 	uintptr_t e = pagemap_lookup(p);
 	unsigned tag = (unsigned)(e & PM_SC_MASK);
 	if (PC_LIKELY(tag != 0)) {
@@ -552,3 +636,7 @@ PC_EXPORT size_t pc_malloc_usable_size(void *p) { return api_usable_size(p); }
 PC_EXPORT void pc_free_sized(void *p, size_t size) { api_free_sized(p, size); }
 PC_EXPORT int pc_trim(void) { return api_trim(); }
 PC_EXPORT const char *pc_version(void) { return PCMALLOC_VERSION; }
+#if !PC_PROF
+/* The heap profiler is not built here (sample.h). */
+PC_EXPORT int pc_prof_dump(const char *path) { (void)path; return ENOSYS; }
+#endif

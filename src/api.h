@@ -11,6 +11,7 @@
 #include "config.h"
 #include "pagemap.h"
 #include "sizeclass.h"
+#include "sample.h"
 #include "tcache.h"
 
 void *api_malloc_large(size_t size) PC_NOINLINE;
@@ -31,6 +32,11 @@ size_t api_usable_size_at(const void *p, const void *caller);
 void api_free_sized_at(void *p, size_t size, size_t align,
     const void *caller);
 int api_trim(void);
+/* For the sampler (sample.c): an allocation that is not sampled (align 0:
+ * malloc's; zero: calloc's), and a page extent of at least `size` bytes
+ * (large or huge; *zeroed if it is known to read as zeros). */
+void *api_alloc_unsampled(size_t size, size_t align, bool zero);
+void *api_alloc_pages(size_t size, size_t align, bool *zeroed);
 
 /*
  * Reports of misuse name the caller of the exported function: the inline
@@ -87,14 +93,24 @@ api_free_aligned_sized(void *p, size_t align, size_t size)
 	api_free_sized_at(p, size, align ? align : 1, API_CALLER());
 }
 
+/* malloc without the sampling countdown. */
 static PC_INLINE void *
-api_malloc(size_t size)
+api_malloc_unsampled(size_t size)
 {
 	if (PC_LIKELY(size <= SC_LUT_MAX))
 		return tcache_alloc_sc(sc_index_lut(size), size);
 	if (size <= SC_SMALL_MAX)
 		return tcache_alloc_sc(sc_index_big(size), size);
 	return api_malloc_large(size);
+}
+
+/* The heap profiler's hook (sample.h): one subtraction and one branch. */
+static PC_INLINE void *
+api_malloc(size_t size)
+{
+	if (SAMPLE_HIT(size))
+		return pc_sample_malloc(size, 0, 0);
+	return api_malloc_unsampled(size);
 }
 
 static PC_INLINE void

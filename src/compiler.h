@@ -25,9 +25,13 @@
 #if defined(_WIN32)
 /* mingw emulates _Thread_local through malloc: the OS layer uses TLS slots. */
 #define PC_TLS
+#define PC_HAVE_TLS 0
 #else
 /* Initial-exec: first access never allocates and never calls into ld.so. */
 #define PC_TLS __thread __attribute__((tls_model("initial-exec")))
+/* PC_TLS variables are per thread (the heap profiler's countdown needs
+ * one: it is compiled out where they are not). */
+#define PC_HAVE_TLS 1
 #endif
 
 /* Orders this thread's memory accesses in the compiled code only; the

@@ -8,6 +8,8 @@
 CONF_OPTIONS(CONF_DEFINE)
 #undef CONF_DEFINE
 
+char opt_prof_prefix[CONF_PREFIX_MAX] = "pcmalloc";
+
 typedef struct conf_opt {
 	const char *name;
 	size_t *value;
@@ -135,7 +137,17 @@ conf_parse(const char *s)
 					o = &conf_table[i];
 			}
 			size_t x;
-			if (o == NULL) {
+			if (o == NULL && klen == 11 &&
+			    memcmp(s, "prof_prefix", 11) == 0) {
+				if (vlen == 0 || vlen >= CONF_PREFIX_MAX) {
+					conf_error("PCMALLOC_CONF: bad value "
+					    "in ", s, len);
+					errors++;
+				} else {
+					memcpy(opt_prof_prefix, v, vlen);
+					opt_prof_prefix[vlen] = '\0';
+				}
+			} else if (o == NULL) {
 				conf_error("PCMALLOC_CONF: unknown option ", s,
 				    len);
 				errors++;

@@ -19,6 +19,9 @@
 #define CONF_NUM	""
 #define CONF_SIZE	"k"
 #define CONF_BOOL	"bool"
+/* Guarded sampling's default rate (docs/guarded-sampling.md). */
+#define GUARD_SAMPLE_DEFAULT	((size_t)64 << 20)
+
 #define CONF_OPTIONS(X) \
 	X(narenas,	0,	0,	PC_MAX_ARENAS,	CONF_NUM,	"arenas; 0 = one per CPU") \
 	X(tcache,	1,	0,	1,		CONF_BOOL,	"thread caches on/off") \
@@ -29,11 +32,25 @@
 	X(background_thread, 2,	0,	2,		"off|on|auto",	"purging thread: off, on, auto (once a heap has much to give back)") \
 	X(thp,		0,	0,	2,		"default|always|never", "huge pages: default, always, never") \
 	X(stats_print,	0,	0,	1,		CONF_BOOL,	"print statistics at exit") \
-	X(debug,	0,	0,	1,		CONF_BOOL,	"junk-fill freed blocks, redzones (slow)")
+	X(debug,	0,	0,	1,		CONF_BOOL,	"junk-fill freed blocks, redzones (slow)") \
+	X(guard_sample,	GUARD_SAMPLE_DEFAULT, 0, (size_t)1 << 40, CONF_SIZE, "mean bytes allocated between guarded samples; 0 = off, 1 = every eligible allocation") \
+	X(guard_slots,	256,	1,	4096,		CONF_NUM,	"guarded page slots (at most half of them live)") \
+	X(guard_recover, 0,	0,	1,		CONF_BOOL,	"report a guarded fault once and run on instead of aborting") \
+	X(prof,		0,	0,	1,		CONF_BOOL,	"sampled heap profiler on/off") \
+	X(prof_sample,	2097152, 1,	(size_t)1 << 40, CONF_SIZE,	"mean bytes between samples (2 MiB: docs/profiling.md)") \
+	X(prof_dump_at_exit, 0,	0,	1,		CONF_BOOL,	"write a profile at exit") \
+	X(prof_dump_signal, 0,	0,	1,		CONF_BOOL,	"write a profile on SIGUSR2") \
+	X(prof_dump_every, 0,	0,	SIZE_MAX,	CONF_SIZE,	"write a profile every N bytes allocated; 0 = never") \
+	X(prof_dump_peak, 0,	0,	1,		CONF_BOOL,	"write a profile at each new peak of live bytes (rate-limited)")
 
 #define CONF_DECLARE(name, def, lo, hi, words, doc) extern size_t opt_##name;
 CONF_OPTIONS(CONF_DECLARE)
 #undef CONF_DECLARE
+
+/* The one option that is a string: the profile file prefix ("prof_prefix:
+ * /tmp/app"; may not contain a comma).  Defaults to "pcmalloc". */
+#define CONF_PREFIX_MAX 256
+extern char opt_prof_prefix[CONF_PREFIX_MAX];
 
 /* The compiled-in defaults (PCMALLOC_DEFAULT_CONF at build time). */
 extern const char conf_builtin[];

@@ -2,7 +2,8 @@
  * Bootstrap and fork protocol.
  *
  * Lock order (outer first): the thread caches' live list lock -> bin locks (one at a time) -> arena page-heap
- * locks -> huge lock -> tcache recycle lock -> base lock -> page-map lock.  The init lock
+ * locks -> huge lock -> tcache recycle lock -> guard lock -> base lock ->
+ * page-map lock.  The init lock
  * is only taken with none of the others held.
  *
  * Fork: the prepare handler takes every lock in that order, so no other
@@ -19,9 +20,12 @@
 #include "arena.h"
 #include "base.h"
 #include "conf.h"
+#include "guard.h"
 #include "huge.h"
 #include "os.h"
 #include "pagemap.h"
+#include "prof.h"
+#include "sample.h"
 #include "pcmalloc.h"
 #include "sizeclass.h"
 #include "tcache.h"
@@ -38,10 +42,14 @@ pc_prefork(void)
 	if (!pc_initialized)
 		return;
 	os_lock(&init_lock);
+#if PC_PROF	/* the profiler's locks sit above every other */
+	prof_prefork();
+#endif
 	tcache_live_prefork();
 	arena_prefork();
 	huge_prefork();
 	tcache_prefork();
+	guard_prefork();
 	base_prefork();
 	pagemap_prefork();
 }
@@ -53,10 +61,14 @@ pc_postfork_parent(void)
 		return;
 	pagemap_postfork_parent();
 	base_postfork_parent();
+	guard_postfork_parent();
 	tcache_postfork_parent();
 	huge_postfork_parent();
 	arena_postfork_parent();
 	tcache_live_postfork_parent();
+#if PC_PROF
+	prof_postfork_parent();
+#endif
 	os_unlock(&init_lock);
 }
 
@@ -75,10 +87,14 @@ pc_postfork_child(void)
 	background_running = false;
 	pagemap_postfork_child();
 	base_postfork_child();
+	guard_postfork_child();
 	tcache_postfork_child();
 	huge_postfork_child();
 	arena_postfork_child();
 	tcache_live_postfork_child();
+#if PC_PROF	/* the child keeps the parent's samples */
+	prof_postfork_child();
+#endif
 	os_lock_init(&init_lock);
 }
 
@@ -152,6 +168,9 @@ pc_constructor(void)
 	if (opt_stats_print)
 		os_keep_stderr();
 	pc_background_start();
+#if PC_PROF
+	prof_start();	/* signal and peak dumps */
+#endif
 }
 
 void

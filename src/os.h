@@ -90,6 +90,35 @@ bool os_read_safe(void *dst, const void *src, size_t n);
 /* Whether the page holding p is mapped (reserved) in this process. */
 bool os_is_mapped(const void *p);
 
+/*
+ * Guarded sampling (guard.c).  os_reserve_noaccess reserves `size` bytes
+ * of address space that fault on any access (no memory, no commit
+ * charge); os_protect opens (rw true) or closes pages of it again.  0 or
+ * an errno code.
+ */
+void *os_reserve_noaccess(size_t size);
+int   os_protect(void *p, size_t size, bool rw);
+/* An id of the calling thread for reports (the kernel's thread id). */
+uint64_t os_thread_id(void);
+/* Symbolise a code address where the platform can: the symbol and the
+ * object holding it (NULL when not known) and pc's offset from the symbol
+ * (or from the object's base).  False if nothing is known. */
+bool  os_symbolize(const void *pc, const char **sym, const char **obj,
+    uintptr_t *off);
+/*
+ * Memory faults (SIGSEGV and SIGBUS on POSIX): fn is called, in the
+ * faulting thread and on the signal's stack (nothing there may allocate
+ * or lock), with the faulting address, OS_FAULT_READ/WRITE/UNKNOWN, and
+ * the faulting instruction (NULL if unknown).  It returns true when it has
+ * dealt with the fault (the instruction is retried); false hands the
+ * fault to the handler installed before ours, or to the default action.
+ * Handlers installed after ours replace it for the whole process (their
+ * faults never reach fn).  0, or an errno code (ENOSYS: not supported).
+ */
+enum { OS_FAULT_UNKNOWN, OS_FAULT_READ, OS_FAULT_WRITE };
+int   os_fault_handler_install(bool (*fn)(void *addr, int access,
+    const void *pc));
+
 /* Locks: never allocate, statically initialisable, re-initialised in the
  * child after fork. */
 #if defined(_WIN32)
@@ -103,6 +132,15 @@ typedef struct { pthread_mutex_t m; } os_lock_t;
 void os_lock_init(os_lock_t *l);
 void os_lock(os_lock_t *l);
 void os_unlock(os_lock_t *l);
+
+/* Stack capture (stack.c).  os_thread_stack: the calling thread's stack
+ * [lo, hi), 0 or an errno code; may allocate.  os_backtrace: the unwinder
+ * of the C library (DWARF tables, no frame pointers needed), innermost
+ * first, frames[0] inside os_backtrace; its first call may allocate.
+ * Both: the profiler is built on Linux only; other systems answer ENOSYS
+ * and 0. */
+int os_thread_stack(uintptr_t *lo, uintptr_t *hi);
+int os_backtrace(void **frames, int max) PC_NOINLINE;
 
 /* Monotonic time in nanoseconds. */
 uint64_t os_now_ns(void);

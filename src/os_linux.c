@@ -1,16 +1,20 @@
 /*
  * Linux implementation of the OS contract (os.h).
  */
+#include <dlfcn.h>
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "os.h"
@@ -400,6 +404,34 @@ os_unlock(os_lock_t *l)
 	pthread_mutex_unlock(&l->m);
 }
 
+int
+os_thread_stack(uintptr_t *lo, uintptr_t *hi)
+{
+	/* pthread_getattr_np reads /proc/self/maps for the main thread and
+	 * may allocate: the caller allows it (stack.c). */
+	pthread_attr_t attr;
+	void *addr;
+	size_t size;
+	if (pthread_getattr_np(pthread_self(), &attr) != 0)
+		return ENOSYS;
+	int err = pthread_attr_getstack(&attr, &addr, &size);
+	pthread_attr_destroy(&attr);
+	if (err != 0)
+		return err;
+	*lo = (uintptr_t)addr;
+	*hi = (uintptr_t)addr + size;
+	return 0;
+}
+
+int
+os_backtrace(void **frames, int max)
+{
+	int n = backtrace(frames, max);
+	/* Not a tail call: frames[0] must be inside this function. */
+	__asm__ __volatile__("" ::: "memory");
+	return n;
+}
+
 uint64_t
 os_now_ns(void)
 {
@@ -421,4 +453,116 @@ os_random(void)
 	if (at != NULL)
 		memcpy(&r, at + 8, sizeof(r));	/* glibc uses the first 8 */
 	return r ^ os_now_ns() * 0x9e3779b97f4a7c15u ^ (uintptr_t)&r;
+}
+
+/* ---- Guarded sampling ----------------------------------------------- */
+
+void *
+os_reserve_noaccess(size_t size)
+{
+	if (os_injected_failure())
+		return NULL;
+	void *p = mmap(NULL, size, PROT_NONE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+int
+os_protect(void *p, size_t size, bool rw)
+{
+	/* mprotect is a plain system call: safe in a signal handler too. */
+	int saved = errno;
+	int err = mprotect(p, size, rw ? PROT_READ | PROT_WRITE : PROT_NONE)
+	    == 0 ? 0 : errno;
+	errno = saved;
+	return err;
+}
+
+uint64_t
+os_thread_id(void)
+{
+	return (uint64_t)syscall(SYS_gettid);
+}
+
+bool
+os_symbolize(const void *pc, const char **sym, const char **obj,
+    uintptr_t *off)
+{
+	/* dladdr takes ld.so's lock: in a fault handler it could only
+	 * deadlock if the fault hit inside ld.so itself, which never touches
+	 * our guarded pages. */
+	Dl_info info;
+	if (dladdr(pc, &info) == 0)
+		return false;
+	*obj = info.dli_fname;
+	*sym = info.dli_sname;
+	uintptr_t base = (uintptr_t)(info.dli_saddr != NULL ?
+	    info.dli_saddr : info.dli_fbase);
+	*off = (uintptr_t)pc - base;
+	return true;
+}
+
+static bool (*os_fault_fn)(void *addr, int access, const void *pc);
+/* The handlers in place before ours, per signal. */
+static struct sigaction os_fault_prev_segv, os_fault_prev_bus;
+
+static void
+os_fault_handler(int sig, siginfo_t *info, void *ctx)
+{
+	int saved = errno;
+	int access = OS_FAULT_UNKNOWN;
+	const void *pc = NULL;
+#if defined(__x86_64__)
+	/* The page-fault error code: bit 1 is set for a write. */
+	const ucontext_t *uc = ctx;
+	if (sig == SIGSEGV)
+		access = (uc->uc_mcontext.gregs[REG_ERR] & 2) ?
+		    OS_FAULT_WRITE : OS_FAULT_READ;
+	pc = (const void *)uc->uc_mcontext.gregs[REG_RIP];
+#endif
+	if (os_fault_fn != NULL && os_fault_fn(info->si_addr, access, pc)) {
+		errno = saved;
+		return;
+	}
+	errno = saved;
+	/* Not ours: the handler that was there before gets it. */
+	struct sigaction *prev = sig == SIGSEGV ? &os_fault_prev_segv :
+	    &os_fault_prev_bus;
+	if (prev->sa_flags & SA_SIGINFO) {
+		prev->sa_sigaction(sig, info, ctx);
+	} else if (prev->sa_handler != SIG_DFL &&
+	    prev->sa_handler != SIG_IGN) {
+		prev->sa_handler(sig);
+	} else {
+		/* Default action (an ignored fault is not ignorable either):
+		 * put it back and return; the instruction faults again and
+		 * the kernel acts as if we had never been there (core dump,
+		 * the right signal in the exit status). */
+		struct sigaction dfl;
+		memset(&dfl, 0, sizeof(dfl));
+		dfl.sa_handler = SIG_DFL;
+		sigaction(sig, &dfl, NULL);
+	}
+}
+
+int
+os_fault_handler_install(bool (*fn)(void *addr, int access,
+    const void *pc))
+{
+	os_fault_fn = fn;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = os_fault_handler;
+	/* On the alternate stack when the program has one: then a stack
+	 * overflow the program expects to catch there still reaches its
+	 * handler through ours. */
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	int saved = errno;
+	int err = 0;
+	if (sigaction(SIGSEGV, &sa, &os_fault_prev_segv) != 0 ||
+	    sigaction(SIGBUS, &sa, &os_fault_prev_bus) != 0)
+		err = errno;
+	errno = saved;
+	return err;
 }

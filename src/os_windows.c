@@ -551,6 +551,23 @@ os_unlock(os_lock_t *l)
 
 /* ---- Time --------------------------------------------------------------- */
 
+/* The profiler is not built on Windows (its countdown needs a native
+ * thread-local variable: see compiler.h PC_HAVE_TLS). */
+int
+os_thread_stack(uintptr_t *lo, uintptr_t *hi)
+{
+	*lo = *hi = 0;
+	return ENOSYS;
+}
+
+int
+os_backtrace(void **frames, int max)
+{
+	(void)frames;
+	(void)max;
+	return 0;
+}
+
 uint64_t
 os_now_ns(void)
 {
@@ -578,4 +595,50 @@ os_random(void)
 	r ^= (uint64_t)GetCurrentProcessId() << 32 ^ (uintptr_t)&c;
 	r ^= (uint64_t)GetTickCount64() * 0xbf58476d1ce4e5b9u;
 	return r;
+}
+
+/* ---- Guarded sampling ----------------------------------------------- */
+
+/* Guarded sampling is Linux-only for now: without a fault handler the
+ * pool is never created (guard.c), so the rest only has to compile. */
+void *
+os_reserve_noaccess(size_t size)
+{
+	DWORD saved = GetLastError();
+	void *p = VirtualAlloc(NULL, size, MEM_RESERVE, PAGE_NOACCESS);
+	SetLastError(saved);
+	return p;
+}
+
+int
+os_protect(void *p, size_t size, bool rw)
+{
+	(void)p;
+	(void)size;
+	(void)rw;
+	return ENOSYS;
+}
+
+uint64_t
+os_thread_id(void)
+{
+	return GetCurrentThreadId();
+}
+
+bool
+os_symbolize(const void *pc, const char **sym, const char **obj,
+    uintptr_t *off)
+{
+	(void)pc;
+	*sym = *obj = NULL;
+	*off = 0;
+	return false;
+}
+
+int
+os_fault_handler_install(bool (*fn)(void *addr, int access,
+    const void *pc))
+{
+	(void)fn;
+	return ENOSYS;
 }

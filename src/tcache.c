@@ -14,7 +14,7 @@
 /* Zero-capacity caches whose identity is the thread's state. */
 static tcache_t tcache_new, tcache_busy, tcache_dead, tcache_stolen;
 #if PC_TCACHE_RECLAIM
-PC_TLS tcache_thread_t tcache_thread = { &tcache_new, 0 };
+PC_TLS tcache_thread_t tcache_thread = { &tcache_new, 0, 0 };
 #else
 OS_TLS_DEFINE(tcache_t *, tcache_tls, &tcache_new);
 #endif

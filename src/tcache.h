@@ -99,6 +99,9 @@ typedef struct tcache {
 typedef struct tcache_thread {
 	tcache_t *cache;
 	unsigned in_op;		/* operations in progress */
+	/* The heap profiler's countdown (sample.h): here, so malloc reaches
+	 * it from the thread-pointer offset it loads anyway. */
+	int64_t sample_left;
 } tcache_thread_t;
 extern PC_TLS tcache_thread_t tcache_thread;
 #define TCACHE_GET() (tcache_thread.cache)

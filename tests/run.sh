@@ -22,6 +22,9 @@ command -v perl >/dev/null || need+=(perl)
 command -v sqlite3 >/dev/null || need+=(sqlite3)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v groff >/dev/null || need+=(groff-base)
+# The heap profiler's readers (tests/override/test_prof.sh).
+command -v google-pprof >/dev/null || need+=(google-perftools)
+command -v go >/dev/null || need+=(golang-go)
 # clang's sanitizer and libFuzzer runtimes, for the sanitizer and fuzz legs.
 if command -v clang >/dev/null &&
     [ ! -f "$(clang -print-file-name=libclang_rt.fuzzer-x86_64.a)" ]; then
@@ -115,6 +118,11 @@ if [ "$full" = 1 ]; then
 	rc=0
 	tests/fuzz/run.sh 60 || rc=1
 	leg fuzz $rc
+	# The sampler with a tiny gap: most allocations take its slow path.
+	echo "=== fuzzer with the heap profiler, 30 s ==="
+	rc=0
+	PCMALLOC_CONF=prof:true,prof_sample:512 tests/fuzz/run.sh 30 || rc=1
+	leg fuzz-prof $rc
 fi
 
 # The embedding variant: only the pc_* names are exported.

@@ -111,7 +111,8 @@ if [ "$which" = all ] || [ "$which" = asan ]; then
 		run "asan-$t" "" "build-san/asan/$t"
 	done
 	stress asan "default|" "debug|debug:true" \
-	    "decay0|decay_ms:0,narenas:1" "notcache|tcache:false"
+	    "decay0|decay_ms:0,narenas:1" "notcache|tcache:false" \
+	    "prof|prof:true,prof_sample:4k"
 fi
 
 if [ "$which" = all ] || [ "$which" = tsan ]; then
@@ -132,7 +133,7 @@ if [ "$which" = all ] || [ "$which" = tsan ]; then
 	done
 	stress tsan "default|" "onearena|narenas:1" \
 	    "background|background_thread:true,decay_ms:0" \
-	    "notcache|tcache:false"
+	    "notcache|tcache:false" "prof|prof:true,prof_sample:4k"
 fi
 
 if [ ${#failed[@]} -gt 0 ]; then

@@ -1,0 +1,175 @@
+/*
+ * Stack capture: a bounded frame-pointer walk with backtrace() as the
+ * fallback (see stack.h for the contract and why).
+ */
+#include "stack.h"
+#include "compiler.h"
+#include "os.h"
+
+/* The top (highest address) of the calling thread's stack; 0 until this
+ * thread's first capture looked it up, 1 if the OS could not say (then
+ * every capture uses the fallback). */
+static PC_TLS uintptr_t stack_top;
+
+static uint64_t stack_nfp, stack_nfallback;
+
+/*
+ * Return addresses at which a walk may end on a broken link: the outermost
+ * frames of a thread are the C library's start code (__libc_start_call_main,
+ * start_thread), built without frame pointers, so the record of the
+ * function they call links to garbage.  Such a return address is learnt
+ * the first time the fallback unwinder agrees with everything the walk
+ * found up to it; from then on a walk ending there is complete.  A few
+ * entries suffice: a process has one or two thread entry points.
+ */
+#define STACK_TERMINALS 8
+static uintptr_t stack_terminal[STACK_TERMINALS];
+
+static bool
+stack_is_terminal(uintptr_t ret)
+{
+	for (unsigned i = 0; i < STACK_TERMINALS; i++) {
+		uintptr_t t = __atomic_load_n(&stack_terminal[i],
+		    __ATOMIC_RELAXED);
+		if (t == ret)
+			return true;
+		if (t == 0)
+			break;
+	}
+	return false;
+}
+
+static void
+stack_learn_terminal(uintptr_t ret)
+{
+	for (unsigned i = 0; i < STACK_TERMINALS; i++) {
+		uintptr_t t = 0;
+		if (__atomic_compare_exchange_n(&stack_terminal[i], &t, ret,
+		    false, __ATOMIC_RELAXED, __ATOMIC_RELAXED) || t == ret)
+			return;
+	}
+}
+static int stack_fallback_forced;
+
+static uintptr_t
+stack_top_get(void)
+{
+	if (PC_UNLIKELY(stack_top == 0)) {
+		uintptr_t lo, hi;
+		stack_top = os_thread_stack(&lo, &hi) == 0 ? hi : 1;
+	}
+	return stack_top;
+}
+
+/*
+ * The walk: each frame record is {previous frame, return address} (the
+ * x86-64 and AArch64 layouts).  A record is believed only if it lies
+ * between the previous one and the top of the stack and is aligned;
+ * otherwise it returns -1 - n, n the frames stored until then.  Reaching
+ * the outermost frame (a null frame pointer, or a null return address)
+ * ends the walk normally.
+ */
+/* Reads saved frame records of the caller's frames: not user objects, so
+ * not for AddressSanitizer to check. */
+__attribute__((no_sanitize("address")))
+static PC_NOINLINE int
+stack_walk_fp(void **frames, int max, int skip, uintptr_t top)
+{
+	uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+	uintptr_t lo = fp;
+	int n = 0;
+	/* The first record is this function's own (stack.c is built with
+	 * frame pointers): its return address goes into pc_stack_capture,
+	 * which is not reported. */
+	skip += 1;
+	while (n < max) {
+		if (fp < lo || fp + 2 * sizeof(void *) > top ||
+		    (fp & (sizeof(void *) - 1)) != 0)
+			return -1 - n;
+		const uintptr_t *rec = (const uintptr_t *)fp;
+		uintptr_t ret = rec[1];
+		uintptr_t next = rec[0];
+		if (ret == 0)
+			break;
+		if (skip > 0)
+			skip--;
+		else
+			frames[n++] = (void *)ret;
+		if (next == 0)
+			break;
+		if (next <= fp)
+			return -1 - n;
+		lo = fp + 2 * sizeof(void *);
+		fp = next;
+	}
+	return n;
+}
+
+int
+pc_stack_capture(void **frames, int max, int skip)
+{
+	if (max <= 0)
+		return 0;
+	if (max > STACK_MAX_DEPTH)
+		max = STACK_MAX_DEPTH;
+	uintptr_t top = stack_top_get();
+	int partial = 0;
+	if (top > 1 && !__atomic_load_n(&stack_fallback_forced,
+	    __ATOMIC_RELAXED)) {
+		int n = stack_walk_fp(frames, max, skip, top);
+		if (n < 0) {
+			partial = -1 - n;
+			if (partial > 0 && stack_is_terminal(
+			    (uintptr_t)frames[partial - 1]))
+				n = partial;
+		}
+		if (n >= 0) {
+			__atomic_fetch_add(&stack_nfp, 1, __ATOMIC_RELAXED);
+			return n;
+		}
+	}
+	/* The unwinder's frames start at the return address into this
+	 * function's caller, like ours with skip 0. */
+	void *buf[STACK_MAX_DEPTH + 8];
+	int want = max + skip + 1;
+	if (want > (int)PC_ARRAY_LEN(buf))
+		want = (int)PC_ARRAY_LEN(buf);
+	int got = os_backtrace(buf, want);
+	__atomic_fetch_add(&stack_nfallback, 1, __ATOMIC_RELAXED);
+	/* buf[0] is inside os_backtrace, buf[1] inside pc_stack_capture. */
+	int first = 2 + skip;
+	if (partial > 0 && got - first > partial) {
+		/* The walk broke after `partial` frames the unwinder
+		 * confirms, and the unwinder found the rest: if that rest is
+		 * just the C library's start code, learn where walks end. */
+		bool same = true;
+		for (int i = 0; i < partial && same; i++)
+			same = buf[first + i] == frames[i];
+		if (same && got - first - partial <= 3)
+			stack_learn_terminal((uintptr_t)frames[partial - 1]);
+	}
+	int n = 0;
+	for (int i = first; i < got && n < max; i++)
+		frames[n++] = buf[i];
+	return n;
+}
+
+void
+stack_stats_get(stack_stats_t *out)
+{
+	out->fp = __atomic_load_n(&stack_nfp, __ATOMIC_RELAXED);
+	out->fallback = __atomic_load_n(&stack_nfallback, __ATOMIC_RELAXED);
+}
+
+void
+stack_init(void)
+{
+	void *buf[4];
+	(void)os_backtrace(buf, 4);
+}
+
+void
+stack_force_fallback(int on)
+{
+	__atomic_store_n(&stack_fallback_forced, on, __ATOMIC_RELAXED);
+}

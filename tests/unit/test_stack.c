@@ -1,0 +1,149 @@
+/* Stack capture (src/stack.c): the frame-pointer walk and its fallback
+ * report the same frames, skip drops innermost frames, captures work in
+ * other threads and stop at max. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "stack.h"
+
+/* Whether return address a lies in function f (whose code is shorter than
+ * 512 bytes: these are tiny). */
+static int
+in_fn(void *a, void (*f)(void))
+{
+	uintptr_t x = (uintptr_t)a, s = (uintptr_t)f;
+	return x > s && x < s + 512;
+}
+
+static int depth_got;
+static void *got[STACK_MAX_DEPTH];
+static int skip_arg, max_arg = STACK_MAX_DEPTH;
+
+__attribute__((noinline)) static void
+leaf(void)
+{
+	depth_got = pc_stack_capture(got, max_arg, skip_arg);
+	__asm__ __volatile__("" ::: "memory");	/* not a tail call */
+}
+
+__attribute__((noinline)) static void
+mid(void)
+{
+	leaf();
+	__asm__ __volatile__("" ::: "memory");
+}
+
+__attribute__((noinline)) static void
+top(void)
+{
+	mid();
+	__asm__ __volatile__("" ::: "memory");
+}
+
+static void
+check_frames(void)
+{
+	assert_true(depth_got >= 3);
+	assert_true(in_fn(got[0], leaf));
+	assert_true(in_fn(got[1], mid));
+	assert_true(in_fn(got[2], top));
+}
+
+static void
+test_stack_fp_and_fallback_agree(void **state)
+{
+	(void)state;
+	void *fp[STACK_MAX_DEPTH];
+	skip_arg = 0;
+	stack_force_fallback(0);
+	top();
+	top();	/* the first walk may have taught where walks end */
+	check_frames();
+	int nfp = depth_got;
+	memcpy(fp, got, sizeof(fp));
+	stack_stats_t before, after;
+	stack_stats_get(&before);
+	stack_force_fallback(1);
+	top();
+	stack_force_fallback(0);
+	stack_stats_get(&after);
+	assert_true(after.fallback > before.fallback);
+	check_frames();
+	/* Up to the caller of top, both unwinders must agree frame by frame
+	 * (the call sites differ: compare the innermost three). */
+	assert_true(nfp >= 3);
+	for (int i = 0; i < 3; i++)
+		assert_true(in_fn(fp[i], i == 0 ? leaf : i == 1 ? mid : top) &&
+		    in_fn(got[i], i == 0 ? leaf : i == 1 ? mid : top));
+}
+
+static void
+test_stack_skip(void **state)
+{
+	(void)state;
+	skip_arg = 1;
+	top();
+	skip_arg = 0;
+	assert_true(depth_got >= 2);
+	assert_true(in_fn(got[0], mid));
+	assert_true(in_fn(got[1], top));
+}
+
+static void
+test_stack_max(void **state)
+{
+	(void)state;
+	max_arg = 2;
+	top();
+	max_arg = STACK_MAX_DEPTH;
+	assert_int_equal(depth_got, 2);
+	assert_true(in_fn(got[0], leaf));
+	assert_true(in_fn(got[1], mid));
+	assert_int_equal(pc_stack_capture(got, 0, 0), 0);
+}
+
+/* A thread whose frames all have frame pointers down to the C library's
+ * start code (cmocka's, on the main thread, may not). */
+static void *
+thread_main(void *arg)
+{
+	(void)arg;
+	top();
+	check_frames();
+	/* The walk, not the fallback, serves the captures once the end of
+	 * a thread's stack (start_thread) was learnt. */
+	stack_stats_t before, after;
+	stack_stats_get(&before);
+	top();
+	stack_stats_get(&after);
+	check_frames();
+	assert_int_equal(after.fp, before.fp + 1);
+	assert_int_equal(after.fallback, before.fallback);
+	return NULL;
+}
+
+static void
+test_stack_thread(void **state)
+{
+	(void)state;
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, thread_main, NULL), 0);
+	pthread_join(t, NULL);
+}
+
+int
+main(void)
+{
+	stack_init();
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_stack_fp_and_fallback_agree),
+		cmocka_unit_test(test_stack_skip),
+		cmocka_unit_test(test_stack_max),
+		cmocka_unit_test(test_stack_thread),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
