@@ -127,10 +127,49 @@ run_find(pageheap_t *h, size_t npages)
 }
 
 static void
+set_range(uintptr_t base, size_t npages, uintptr_t entry)
+{
+	int err = pagemap_set(base, npages, entry);
+	PC_CHECK(err == 0, "page map leaf missing in a reserved region");
+}
+
+static void
 set_entries(span_t *s, uintptr_t entry)
 {
-	int err = pagemap_set(s->base, s->npages, entry);
-	PC_CHECK(err == 0, "page map leaf missing in a reserved region");
+	set_range(s->base, s->npages, entry);
+}
+
+static uintptr_t
+last_page(const span_t *s)
+{
+	return s->base + ((s->npages - 1) << PC_PAGE_SHIFT);
+}
+
+/*
+ * The entries of a large block or free run (pagemap.h): its first and last
+ * pages name it, the pages between are PM_INTERIOR and stay so while it
+ * lives, so carving, freeing and merging set a few entries whatever the
+ * size.  A slab maps every page (free() reads its class from any of them).
+ */
+static void
+set_bounds(span_t *s)
+{
+	set_range(s->base, 1, (uintptr_t)s);
+	if (s->npages > 1)
+		set_range(last_page(s), 1, (uintptr_t)s);
+}
+
+/* Free run or large block x absorbs y, which starts where x ends: the
+ * pages at the seam become interior, y's last page names x. */
+static void
+join_entries(span_t *x, const span_t *y)
+{
+	if (x->npages > 1)
+		set_range(y->base - PC_PAGE, 1, PM_INTERIOR);
+	if (y->npages > 1)
+		set_range(y->base, 1, PM_INTERIOR);
+	x->npages += y->npages;
+	set_range(last_page(x), 1, (uintptr_t)x);
 }
 
 /* ---- Regions ---------------------------------------------------------- */
@@ -175,7 +214,8 @@ region_grow_locked(pageheap_t *h, size_t npages)
 		below->base = (uintptr_t)p;
 		below->npages += s->npages;
 		s->region = below;
-		set_entries(s, (uintptr_t)s);
+		set_entries(s, PM_INTERIOR);	/* once per region */
+		set_bounds(s);
 		merge_right(h, s);
 	} else {
 		r->base = (uintptr_t)p;
@@ -185,7 +225,8 @@ region_grow_locked(pageheap_t *h, size_t npages)
 		r->next = h->regions;
 		h->regions = r;
 		s->region = r;
-		set_entries(s, (uintptr_t)s);
+		set_entries(s, PM_INTERIOR);	/* once per region */
+		set_bounds(s);
 	}
 	run_insert(h, s);
 	return s;
@@ -412,12 +453,13 @@ pages_alloc_locked(pageheap_t *h, size_t npages, size_t align_pages,
 		*tail = *run;
 		tail->base = start + (npages << PC_PAGE_SHIFT);
 		tail->npages = trail;
-		set_entries(tail, (uintptr_t)tail);
+		set_bounds(tail);
 		run_insert(h, tail);
 		tail = NULL;
 	}
 	if (lead > 0) {
 		run->npages = lead;
+		set_bounds(run);
 		run_insert(h, run);
 	} else {
 		span_delete(run);
@@ -446,8 +488,10 @@ pages_take(pageheap_t *h, size_t npages, size_t align_pages, uint8_t kind,
 	os_lock(&h->lock);
 	span_t *s = pages_alloc_locked(h, npages, align_pages, kind, owner,
 	    reuse_only, zeroed);
-	if (s != NULL)
+	if (s != NULL && kind == SPAN_SLAB)
 		set_entries(s, (uintptr_t)s | tag);
+	else if (s != NULL)
+		set_bounds(s);
 	os_unlock(&h->lock);
 	return s;
 }
@@ -523,8 +567,7 @@ merge_right(pageheap_t *h, span_t *s)
 		return;
 	run_remove(h, rt);
 	merge_dirty(h, s, rt);
-	s->npages += rt->npages;
-	set_entries(rt, (uintptr_t)s);
+	join_entries(s, rt);
 	span_delete(rt);
 }
 
@@ -544,6 +587,13 @@ pages_free_locked(pageheap_t *h, span_t *s, bool dirty)
 	__atomic_store_n(&h->active, h->active - s->npages, __ATOMIC_RELAXED);
 	if (dirty)
 		h->dirty += s->npages;
+	/* A slab's pages all carry its class: none may keep it once they
+	 * are a free run's (and later a large block's) interior, or free()
+	 * of a pointer there would take it for a small block.  At most
+	 * 32 pages; a large block's interior is PM_INTERIOR already. */
+	if (s->kind == SPAN_SLAB)
+		set_entries(s, PM_INTERIOR);
+	set_bounds(s);
 	s->kind = SPAN_FREE;
 	s->arena = (uint16_t)h->index;	/* a slab may have served another */
 	s->dirty = dirty;
@@ -559,18 +609,10 @@ pages_free_locked(pageheap_t *h, span_t *s, bool dirty)
 		if (l != NULL && l->kind == SPAN_FREE && l->region == r) {
 			run_remove(h, l);
 			merge_dirty(h, l, s);
-			l->npages += s->npages;
+			join_entries(l, s);
+			span_delete(s);
 			keep = l;
 		}
-	}
-	if (keep != s) {
-		/* Entries of s now name the merged run. */
-		uintptr_t base = s->base;
-		size_t n = s->npages;
-		span_delete(s);
-		PC_CHECK(pagemap_set(base, n, (uintptr_t)keep) == 0, "pagemap");
-	} else {
-		set_entries(s, (uintptr_t)s);
 	}
 	merge_right(h, keep);
 	run_insert(h, keep);
@@ -615,16 +657,44 @@ pageheap_large_alloc(pageheap_t *h, size_t size, size_t align,
  * is trusted only once the page-map entry, the span and its region agree
  * under the region's heap lock, which every change to them holds.
  */
+/*
+ * The span whose page p is on, from the page map (untagged entries only:
+ * NULL if p's page is a slab's or not ours).  An interior page of a large
+ * block or free run names no span: its owner is the span named by the
+ * nearest page below that is not interior, its first page.  That walk is
+ * as long as the span, but only pointers into a block's interior (misuse)
+ * take it.  Unlocked, a hint; under the heap lock of p's region, exact.
+ */
+static span_t *
+owner_of(const void *p)
+{
+	uintptr_t e = pagemap_lookup(p);
+	uintptr_t a = PC_ALIGN_DOWN((uintptr_t)p, PC_PAGE);
+	while (e == PM_INTERIOR && a >= PC_PAGE) {
+		a -= PC_PAGE;
+		e = pagemap_lookup((void *)a);
+	}
+	if ((e & PM_SC_MASK) != 0 || e == PM_INTERIOR)
+		return NULL;
+	return pagemap_span(e);
+}
+
+span_t *
+pageheap_span_at(const void *p)
+{
+	uintptr_t e = pagemap_lookup(p);
+	return (e & PM_SC_MASK) != 0 ? pagemap_span(e) : owner_of(p);
+}
+
 static span_t *
 large_lock(const void *p, pageheap_t **hp, int *st)
 {
 	*st = BLOCK_FREED;
 	for (unsigned tries = 0; tries < 4; tries++) {
-		uintptr_t e = pagemap_lookup(p);
-		span_t *s = pagemap_span(e);
+		span_t *s = owner_of(p);
 		/* The caller saw a large or free span here: the pages have
 		 * since gone back to the OS or become a slab. */
-		if (s == NULL || (e & PM_SC_MASK) != 0)
+		if (s == NULL)
 			return NULL;
 		region_t *r = __atomic_load_n(&s->region, __ATOMIC_RELAXED);
 		if (r == NULL)	/* a huge span, or one being recycled */
@@ -634,8 +704,7 @@ large_lock(const void *p, pageheap_t **hp, int *st)
 			continue;
 		pageheap_t *h = &pageheaps[hi];
 		os_lock(&h->lock);
-		if (pagemap_lookup(p) == (uintptr_t)s && s->region == r &&
-		    r->heap == hi) {
+		if (owner_of(p) == s && s->region == r && r->heap == hi) {
 			if (s->kind == SPAN_LARGE && s->base == (uintptr_t)p &&
 			    s->sc != LARGE_DYING) {
 				*hp = h;
@@ -696,6 +765,7 @@ pageheap_large_resize(void *p, size_t new_size, size_t *usable)
 			__atomic_fetch_sub(&h->large_pages, t->npages,
 			    __ATOMIC_RELAXED);
 			s->npages = npages;
+			set_bounds(s);	/* t's are set as it is freed */
 			pages_free_locked(h, t, true);
 		}
 	} else {
@@ -712,15 +782,22 @@ pageheap_large_resize(void *p, size_t new_size, size_t *usable)
 				h->dirty -= extra;
 				dirty_note_low(h);
 			}
-			PC_CHECK(pagemap_set(end, extra, (uintptr_t)s) == 0,
-			    "pagemap");
+			/* s's old last page and rt's first become interior
+			 * (unless one is also s's new last page). */
+			if (s->npages > 1)
+				set_range(end - PC_PAGE, 1, PM_INTERIOR);
+			if (extra > 1)
+				set_range(end, 1, PM_INTERIOR);
 			rt->base += extra << PC_PAGE_SHIFT;
 			rt->npages -= extra;
-			if (rt->npages > 0)
-				run_insert(h, rt);
-			else
-				span_delete(rt);
 			s->npages = npages;
+			set_range(last_page(s), 1, (uintptr_t)s);
+			if (rt->npages > 0) {
+				set_bounds(rt);
+				run_insert(h, rt);
+			} else {
+				span_delete(rt);
+			}
 			region_touch(h, r, end, end + (extra << PC_PAGE_SHIFT));
 			__atomic_store_n(&h->active, h->active + extra,
 			    __ATOMIC_RELAXED);

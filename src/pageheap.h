@@ -58,6 +58,11 @@ pageheap_of(const span_t *s)
 	return &pageheaps[s->region->heap];
 }
 
+/* The large block or free run (or slab) p lies in, by the page map, read
+ * without a lock: a hint, or NULL if p is no page heap's.  Walks down
+ * through the interior pages (pagemap.h): O(the span's pages). */
+span_t *pageheap_span_at(const void *p);
+
 /* Whether h may hold npages free pages handed out before (read without
  * the lock: a hint). */
 static PC_INLINE bool

@@ -5,6 +5,7 @@
 #include "os.h"
 
 uintptr_t *pagemap_root[PM_ROOT_LEN];
+span_t pagemap_interior;
 static os_lock_t pagemap_lock = OS_LOCK_INIT;
 
 static uintptr_t *

@@ -5,9 +5,22 @@
  * learns the class of a small block from one lookup without touching the
  * span.  Entry 0 means "not pcmalloc's".
  *
- * Invariants: every page of a slab, large or free span inside an arena
- * region maps to that span; a huge span maps only its first page.  Leaves
- * are created under pagemap_lock and never freed; readers take no lock.
+ * Invariants:
+ *  - every page of a slab maps to the slab, tagged with its class;
+ *  - the first and the last page of a large block or free run map to its
+ *    span (untagged), the pages between are PM_INTERIOR: so a large block
+ *    is carved, freed and merged in O(1) of its size, and coalescing
+ *    finds a neighbour from the page next to either end.  An interior
+ *    pointer's block is found by walking down to the first page that is
+ *    not interior (pageheap.c, only for misused pointers);
+ *  - no page of a large block or free run carries a class tag: a slab's
+ *    pages are made interior when it is freed, so free() of a pointer
+ *    into a former slab's pages never takes it for a small block;
+ *  - a huge span maps only its first page; its other pages, and every
+ *    page not in a region, are 0 ("not ours").
+ * Every change to the entries of a region's pages is made under its page
+ * heap's lock.  Leaves are created under pagemap_lock and never freed;
+ * readers take no lock.
  */
 #ifndef PC_PAGEMAP_H
 #define PC_PAGEMAP_H
@@ -45,6 +58,11 @@ pagemap_span(uintptr_t e)
 {
 	return (span_t *)(e & ~PM_SC_MASK);
 }
+
+/* The entry of an interior page of a large block or free run: a span
+ * that is no block (kind SPAN_NONE, no region), untagged and never 0. */
+extern span_t pagemap_interior;
+#define PM_INTERIOR ((uintptr_t)&pagemap_interior)
 
 /* Set `npages` entries from page address `base`.  Returns 0 or ENOMEM (a
  * leaf could not be mapped; nothing was changed then). */

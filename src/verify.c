@@ -7,7 +7,7 @@
  * found.  Used by stress tests, the fuzzer and debug builds.
  *
  * Invariants:
- *  - regions are tiled exactly by spans; every page of a span maps to it;
+ *  - regions are tiled exactly by spans, whose pages map as pagemap.h says;
  *  - no two free runs are adjacent (coalescing is complete);
  *  - every free run is in the bucket its size selects; dirty and active
  *    page counts equal the arena's counters;
@@ -90,10 +90,15 @@ check_arena_locked(arena_t *a)
 				    (void *)p);
 				break;
 			}
+			/* pagemap.h: a slab maps every page, tagged; a large
+			 * block or free run its first and last pages, its
+			 * interior pages are PM_INTERIOR. */
 			for (uintptr_t q = p; q < send; q += PC_PAGE) {
 				uintptr_t e = pagemap_lookup((void *)q);
-				uintptr_t want = (uintptr_t)s | (s->kind ==
-				    SPAN_SLAB ? s->sc + 1u : 0u);
+				uintptr_t want = s->kind == SPAN_SLAB ?
+				    (uintptr_t)s | (s->sc + 1u) :
+				    q == p || q == send - PC_PAGE ?
+				    (uintptr_t)s : PM_INTERIOR;
 				if (e != want) {
 					bad += violation("page map entry wrong at",
 					    (void *)q);

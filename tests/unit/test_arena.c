@@ -47,7 +47,7 @@ test_empty_slab_kept_then_purged(void **state)
 	unsigned sc = sc_index(2048);
 	void *p;
 	assert_int_equal(arena_refill(a, sc, &p, 1), 1);
-	span_t *s = pagemap_span(pagemap_lookup(p));
+	span_t *s = pageheap_span_at(p);
 	assert_int_equal(s->kind, SPAN_SLAB);
 	pageheap_t *h = pageheap_of(s);	/* a's, or one it took from */
 	size_t active = h->active;
@@ -58,7 +58,7 @@ test_empty_slab_kept_then_purged(void **state)
 	assert_null(a->bins[sc].empty);
 	/* Other bins' empty slabs may go too. */
 	assert_true(h->active <= active - sc_table[sc].npages);
-	assert_int_equal(pagemap_span(pagemap_lookup(p))->kind, SPAN_FREE);
+	assert_int_equal(pageheap_span_at(p)->kind, SPAN_FREE);
 	assert_int_equal(h->dirty, 0);	/* purged as well */
 	assert_int_equal(pc_check(), 0);
 }
@@ -81,7 +81,7 @@ test_slab_pages_from_other_heap(void **state)
 	void *objs[64];
 	assert_true(n <= 64);
 	assert_int_equal(arena_refill(a1, sc, objs, n), n);
-	span_t *s1 = pagemap_span(pagemap_lookup(objs[0]));
+	span_t *s1 = pageheap_span_at(objs[0]);
 	uintptr_t base1 = s1->base;
 	assert_int_equal(s1->region->heap, 1);
 	void *extra;
@@ -95,7 +95,7 @@ test_slab_pages_from_other_heap(void **state)
 	bool own = pageheap_may_reuse(a0->heap, sc_table[sc0].npages);
 	void *q;
 	assert_int_equal(arena_refill(a0, sc0, &q, 1), 1);
-	span_t *s0 = pagemap_span(pagemap_lookup(q));
+	span_t *s0 = pageheap_span_at(q);
 	assert_int_equal(s0->arena, 0);	/* serves arena 0's bin */
 	if (!own) {
 		/* Heap 1's freed pages, where s1 was: the lowest fit. */
@@ -105,7 +105,7 @@ test_slab_pages_from_other_heap(void **state)
 	}
 	arena_flush(a0, sc0, &q, 1);
 	arena_purge_all(a0, true);
-	assert_int_equal(pagemap_span(pagemap_lookup(q))->kind, SPAN_FREE);
+	assert_int_equal(pageheap_span_at(q)->kind, SPAN_FREE);
 	assert_int_equal(pc_check(), 0);
 }
 

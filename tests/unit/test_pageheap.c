@@ -14,6 +14,7 @@
 #include "conf.h"
 #include "os.h"
 #include "pagemap.h"
+#include "report.h"
 #include "pcmalloc.h"
 
 /* Free or resize the live large block at p; the calls check it first. */
@@ -49,15 +50,15 @@ test_large_coalesce(void **state)
 	assert_ptr_equal(y, x + 10 * 4096);
 	assert_ptr_equal(w, y + 10 * 4096);
 	large_free(y, false);
-	assert_int_equal(pagemap_span(pagemap_lookup(y))->kind, SPAN_FREE);
+	assert_int_equal(pageheap_span_at(y)->kind, SPAN_FREE);
 	large_free(x, false);
-	span_t *f = pagemap_span(pagemap_lookup(x));
+	span_t *f = pageheap_span_at(x);
 	assert_int_equal(f->kind, SPAN_FREE);
-	assert_ptr_equal(pagemap_span(pagemap_lookup(y)), f);	/* merged */
+	assert_ptr_equal(pageheap_span_at(y), f);	/* merged */
 	assert_true(f->base <= (uintptr_t)x && f->npages >= 20);
 	large_free(w, false);
-	f = pagemap_span(pagemap_lookup(x));
-	assert_ptr_equal(pagemap_span(pagemap_lookup(w + 9 * 4096)), f);
+	f = pageheap_span_at(x);
+	assert_ptr_equal(pageheap_span_at(w + 9 * 4096), f);
 	assert_true(f->npages >= 30);
 	assert_int_equal(a->heap->active, active - 30);
 }
@@ -71,14 +72,14 @@ test_large_resize(void **state)
 	char *x = pageheap_large_alloc(a->heap, 10 * 4096, 4096, &z);
 	assert_non_null(x);
 	memset(x, 7, 10 * 4096);
-	span_t *s = pagemap_span(pagemap_lookup(x));
+	span_t *s = pageheap_span_at(x);
 	assert_int_equal(large_resize(x, 30 * 4096), 0);
 	assert_int_equal(s->npages, 30);
-	assert_ptr_equal(pagemap_span(pagemap_lookup(x + 29 * 4096)), s);
+	assert_ptr_equal(pageheap_span_at(x + 29 * 4096), s);
 	memset(x, 7, 30 * 4096);
 	assert_int_equal(large_resize(x, 12 * 4096), 0);
 	assert_int_equal(s->npages, 12);
-	assert_int_equal(pagemap_span(pagemap_lookup(x + 12 * 4096))->kind, SPAN_FREE);
+	assert_int_equal(pageheap_span_at(x + 12 * 4096)->kind, SPAN_FREE);
 	assert_int_equal(x[12 * 4096 - 1], 7);
 	large_free(x, false);
 }
@@ -93,7 +94,7 @@ test_aligned_large(void **state)
 		char *x = pageheap_large_alloc(a->heap, 5 * 4096, align, &z);
 		assert_non_null(x);
 		assert_int_equal((uintptr_t)x % align, 0);
-		assert_int_equal(pagemap_span(pagemap_lookup(x))->npages, 5);
+		assert_int_equal(pageheap_span_at(x)->npages, 5);
 		large_free(x, false);
 	}
 }
@@ -157,14 +158,14 @@ test_merge_keeps_age(void **state)
 	assert_ptr_equal(small, big + 90 * 4096);
 	memset(big, 1, 90 * 4096);
 	large_free(big, false);
-	uint64_t t0 = pagemap_span(pagemap_lookup(big))->dirty_ns;
+	uint64_t t0 = pageheap_span_at(big)->dirty_ns;
 	struct timespec ts = { 0, 50000000 };	/* 50 ms */
 	nanosleep(&ts, NULL);
 	large_free(small, false);
 	uint64_t t1 = os_now_ns();
 	/* Other allocations meanwhile may take the lowest pages of big's
 	 * run (lowest-address fit); its top, next to small, stays free. */
-	span_t *f = pagemap_span(pagemap_lookup(small));
+	span_t *f = pageheap_span_at(small);
 	assert_int_equal(f->kind, SPAN_FREE);
 	assert_true(f->npages >= 50);	/* merged with big's run */
 	/* 90 pages (or more, with older neighbours) of age t0, 10 of age
@@ -227,6 +228,102 @@ test_decay_spares_reused(void **state)
 	opt_decay_ms = saved;
 }
 
+/* pagemap.h: a large block's first and last pages name it, the pages
+ * between are PM_INTERIOR; free, resize and usable-size checks of an
+ * interior pointer still find the block and refuse it. */
+static void
+test_interior_entries(void **state)
+{
+	(void)state;
+	arena_t *a = &arenas[0];
+	bool z;
+	char *x = pageheap_large_alloc(a->heap, 40 * 4096, 4096, &z);
+	assert_non_null(x);
+	span_t *s = pagemap_span(pagemap_lookup(x));
+	assert_int_equal(s->kind, SPAN_LARGE);
+	assert_int_equal(pagemap_lookup(x + 39 * 4096), (uintptr_t)s);
+	for (int i = 1; i < 39; i++)
+		assert_int_equal(pagemap_lookup(x + i * 4096), PM_INTERIOR);
+	size_t usable;
+	assert_int_equal(pageheap_large_free(x + 20 * 4096, false, &usable),
+	    BLOCK_INTERIOR);
+	assert_int_equal(pageheap_large_free(x + 39 * 4096 + 8, false,
+	    &usable), BLOCK_INTERIOR);
+	assert_int_equal(pageheap_large_resize(x + 4096, 0, &usable),
+	    BLOCK_INTERIOR);
+	assert_int_equal(pageheap_large_resize(x, 0, &usable), BLOCK_LIVE);
+	assert_int_equal(usable, 40 * 4096);
+	/* Grown and shrunk in place: the ends move, the interior follows. */
+	assert_int_equal(large_resize(x, 60 * 4096), 0);
+	assert_int_equal(pagemap_lookup(x + 59 * 4096), (uintptr_t)s);
+	assert_int_equal(pagemap_lookup(x + 39 * 4096), PM_INTERIOR);
+	assert_int_equal(pc_check(), 0);
+	assert_int_equal(large_resize(x, 7 * 4096), 0);
+	assert_int_equal(pagemap_lookup(x + 6 * 4096), (uintptr_t)s);
+	assert_int_equal(pc_check(), 0);
+	large_free(x, false);
+	/* Freed: the pages are a free run's now, a stale pointer is told
+	 * as freed, whichever page it points into. */
+	assert_int_equal(pageheap_large_free(x, false, &usable), BLOCK_FREED);
+	assert_int_equal(pageheap_large_free(x + 3 * 4096, false, &usable),
+	    BLOCK_FREED);
+	assert_int_equal(pc_check(), 0);
+}
+
+/* A slab's pages that become part of a free run and then of a large
+ * block keep no class tag: free() of an interior pointer there is an
+ * interior free of the large block, never a small-block free. */
+static void
+test_former_slab_untagged(void **state)
+{
+	(void)state;
+	arena_t *a = &arenas[0];
+	unsigned sc = sc_index(16384);
+	void *objs[64];
+	unsigned n = sc_table[sc].nobjs;
+	assert_int_equal(arena_refill(a, sc, objs, n), n);
+	span_t *slab = pagemap_span(pagemap_lookup(objs[0]));
+	uintptr_t base = slab->base;
+	size_t np = slab->npages;
+	arena_flush(a, sc, objs, n);
+	arena_purge_all(a, true);	/* the kept empty slab goes too */
+	for (size_t i = 0; i < np; i++)
+		assert_int_equal(pagemap_lookup((void *)(base + i * 4096)) &
+		    PM_SC_MASK, 0);
+	assert_int_equal(pc_check(), 0);
+	/* Lowest address fit: a block big enough takes those pages. */
+	bool z;
+	char *blocks[64];
+	int nb = 0, hit = -1;
+	while (nb < 64 && hit < 0) {
+		char *x = pageheap_large_alloc(a->heap, np * 4096, 4096, &z);
+		assert_non_null(x);
+		blocks[nb] = x;
+		if ((uintptr_t)x <= base + 4096 &&
+		    base + 4096 < (uintptr_t)x + np * 4096)
+			hit = nb;
+		nb++;
+	}
+	assert_true(hit >= 0);
+	char *x = blocks[hit];
+	void *inner = (void *)(base + 4096 + 16);
+	if ((char *)inner != x) {
+		size_t usable;
+		assert_int_equal(pageheap_large_free(inner, false, &usable),
+		    BLOCK_INTERIOR);
+		assert_int_equal(pagemap_lookup(inner) & PM_SC_MASK, 0);
+		/* Through the API: reported, the block left alone. */
+		uint64_t reports = pc_misuse_reports;
+		opt_abort_on_error = 0;
+		assert_int_equal(pc_malloc_usable_size(inner), 0);
+		opt_abort_on_error = 1;
+		assert_int_equal(pc_misuse_reports, reports + 1);
+	}
+	for (int i = 0; i < nb; i++)
+		large_free(blocks[i], false);
+	assert_int_equal(pc_check(), 0);
+}
+
 int
 main(void)
 {
@@ -241,6 +338,8 @@ main(void)
 		cmocka_unit_test(test_merge_keeps_age),
 		cmocka_unit_test(test_decay_spares_reused),
 		cmocka_unit_test(test_purge),
+		cmocka_unit_test(test_interior_entries),
+		cmocka_unit_test(test_former_slab_untagged),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
