@@ -196,18 +196,15 @@ pc_sample_malloc(size_t size, size_t align, unsigned flags)
 	t->busy = true;
 	bool take = t->armed || t->next_now;
 	if (!t->armed) {
-		/* The thread's first allocation: seed, and make sure the
-		 * unwinder is loaded before a sample needs it. */
+		/* The thread's first allocation: seed the gaps. */
 		t->armed = true;
 		t->rng = os_random() ^ (uintptr_t)t;
 		if (t->rng == 0)
 			t->rng = 1;
-		if (opt_prof)
-			stack_init();
 	}
 	t->next_now = false;
 	void *p;
-	if (take && opt_prof)
+	if (take && opt_prof && prof_ready())
 		p = sample_take(size, align, flags);
 	else
 		p = sample_plain(size, align, flags);
