@@ -8,9 +8,28 @@ set -u
 cd "$(dirname "$0")/.." || exit 2
 
 build=1
+install=1
 for a in "$@"; do
 	[ "$a" = "--no-build" ] && build=0
+	[ "$a" = "--no-install" ] && install=0
 done
+
+# The usdlike workload is C++ on TBB (Debian's libtbb-dev): install it when
+# missing and allowed (root, apt-get, no --no-install), before the build
+# looks for it. Without it the harness skips usdlike with a note.
+reconfigure=0
+if [ "$build" = 1 ] && [ "$install" = 1 ] &&
+	[ ! -f /usr/include/tbb/tbb.h ] && [ ! -f /usr/include/oneapi/tbb.h ] &&
+	[ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+	echo "run.sh: installing libtbb-dev and g++ (usdlike workload)" >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q libtbb-dev g++ \
+		>/dev/null 2>&1 ||
+		{ apt-get update -q >/dev/null 2>&1 &&
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			libtbb-dev g++ >/dev/null 2>&1; } ||
+		echo "run.sh: could not install libtbb-dev" >&2
+	reconfigure=1
+fi
 
 # Build output goes to stderr: stdout is the Markdown report.
 if [ "$build" = 1 ]; then
@@ -20,6 +39,8 @@ if [ "$build" = 1 ]; then
 			echo "run.sh: configuring build/ failed" >&2
 			exit 2
 		}
+	elif [ "$reconfigure" = 1 ]; then
+		cmake -S . -B build >&2	# find the TBB just installed
 	elif ! grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' build/CMakeCache.txt; then
 		echo "run.sh: WARNING: build/ is not a Release build; pcmalloc" \
 			"numbers will not be representative" >&2

@@ -7,11 +7,11 @@
 #include "pcmalloc.h"
 #include "api.h"
 #include "arena.h"
-#include "check.h"
+#include "report.h"
 #include "conf.h"
 #include "debug.h"
 #include "init.h"
-#include "large.h"
+#include "huge.h"
 #include "sample.h"
 
 static span_t *
@@ -60,19 +60,18 @@ api_report_misuse_line(const char *what, const void *p, size_t size,
 static PC_NOINLINE PC_COLD void
 api_report(const char *what, const void *p, bool misuse, const void *caller)
 {
-	PC_COUNT_REPORT();
 	if (misuse) {
 		api_report_misuse_line(what, p, 0, 0, caller);
-	} else {
-		unsigned n = __atomic_fetch_add(&api_foreign_reports, 1,
-		    __ATOMIC_RELAXED);
-		if (n < 16)
-			pc_report_ptr(what, p, n == 15 ?
-			    " (further reports suppressed)" : "");
+		PC_MISUSE_END("heap misuse detected (abort_on_error:false only "
+		    "warns)");
+		return;
 	}
-	if (misuse && opt_abort_on_error)
-		pc_fatal("heap misuse detected (abort_on_error:false only "
-		    "warns)", __FILE__, __LINE__);
+	PC_COUNT_REPORT();
+	unsigned n = __atomic_fetch_add(&api_foreign_reports, 1,
+	    __ATOMIC_RELAXED);
+	if (n < 16)
+		pc_report_ptr(what, p, n == 15 ?
+		    " (further reports suppressed)" : "");
 }
 
 /* The report for a pointer that the large or huge block check refused. */
@@ -116,12 +115,9 @@ static PC_NOINLINE PC_COLD void
 api_report_size(const void *p, size_t size, size_t usable,
     const void *caller)
 {
-	PC_COUNT_REPORT();
 	api_report_misuse_line("free_sized with a wrong size of", p, size,
 	    usable, caller);
-	if (opt_abort_on_error)
-		pc_fatal("heap misuse detected (abort_on_error:false only "
-		    "warns)", __FILE__, __LINE__);
+	PC_MISUSE_END("heap misuse detected (abort_on_error:false only warns)");
 }
 
 static void *
@@ -143,8 +139,8 @@ api_large_aligned(size_t size, size_t align, bool *zeroed)
 			arena_release_all(true);
 			p = huge_alloc(size, align);
 			if (p == NULL && align <= PC_CHUNK)
-				p = arena_large_alloc(&arenas[0], size, align,
-				    zeroed);
+				p = pageheap_large_alloc(arenas[0].heap, size,
+				    align, zeroed);
 		}
 	} else {
 		/* Blocks of a megabyte or more share arena 0: per-CPU arenas
@@ -153,7 +149,7 @@ api_large_aligned(size_t size, size_t align, bool *zeroed)
 		 * than the lock). */
 		arena_t *a = size >= PC_LARGE_SHARED_MIN ? &arenas[0] :
 		    arena_choose();
-		p = arena_large_alloc(a, size, align, zeroed);
+		p = pageheap_large_alloc(a->heap, size, align, zeroed);
 	}
 	if (p == NULL)
 		errno = ENOMEM;
@@ -196,7 +192,7 @@ api_free_block(void *p, uintptr_t entry, size_t *usable, bool *huge)
 		sample_free(p);
 	if (*huge)
 		return huge_free(p, usable);
-	int st = arena_large_free(p, false, usable);
+	int st = pageheap_large_free(p, false, usable);
 	if (st == BLOCK_LIVE)
 		pc_background_poll();
 	return st;
@@ -241,7 +237,7 @@ api_usable_size_at(const void *p, const void *caller)
 		void *q;
 		st = huge_realloc((void *)p, 0, &q, &usable);
 	} else {
-		st = arena_large_resize((void *)p, 0, &usable);
+		st = pageheap_large_resize((void *)p, 0, &usable);
 	}
 	if (st == BLOCK_LIVE)
 		return usable;
@@ -317,7 +313,7 @@ api_move(void *p, size_t old_usable, size_t size)
 		size_t usable;
 		if (PC_PROF)
 			sample_free(p);
-		int st = arena_large_free(p, true, &usable);
+		int st = pageheap_large_free(p, true, &usable);
 		if (st != BLOCK_LIVE)	/* freed by another thread meanwhile */
 			api_report_state(API_FREE, st, p, NULL);
 	} else {
@@ -357,7 +353,7 @@ api_realloc_at(void *p, size_t size, const void *caller)
 			return p;
 		return api_move(p, sc_size(sc), size);
 	}
-	/* The span is a hint, read unlocked: arena_large_resize and
+	/* The span is a hint, read unlocked: pageheap_large_resize and
 	 * huge_realloc check the block under the lock that would free it. */
 	span_t *s = span_of(e);
 	size_t usable;
@@ -380,7 +376,7 @@ api_realloc_at(void *p, size_t size, const void *caller)
 				return p;
 		}
 		bool fits = size > SC_SMALL_MAX && size < PC_HUGE_MIN;
-		st = arena_large_resize(p, fits ? size : 0, &usable);
+		st = pageheap_large_resize(p, fits ? size : 0, &usable);
 		if (st == BLOCK_LIVE) {
 			if (fits && usable == PC_ALIGN_UP(size, PC_PAGE))
 				return p;

@@ -68,9 +68,22 @@ api_usable_size(const void *p)
 	return api_usable_size_at(p, API_CALLER());
 }
 
+/*
+ * free_sized and sized operator delete.  A size whose class is the
+ * block's (what malloc or new was given, the normal case) passes the
+ * check as it stands and frees at free's cost; any other size goes to
+ * api_free_sized_at, which checks it in full (a size of another class may
+ * still be right for an aligned block, or in debug mode) and reports.
+ */
 static PC_INLINE void
 api_free_sized(void *p, size_t size)
 {
+	uintptr_t e = pagemap_lookup(p);
+	if (PC_LIKELY(size <= SC_SMALL_MAX &&
+	    (e & PM_SC_MASK) == sc_index(size) + 1u)) {
+		tcache_free(p, e, API_CALLER());
+		return;
+	}
 	api_free_sized_at(p, size, 0, API_CALLER());
 }
 

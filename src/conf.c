@@ -1,7 +1,7 @@
 #include <string.h>
 
 #include "conf.h"
-#include "check.h"
+#include "report.h"
 #include "os.h"
 
 #define CONF_DEFINE(name, def, lo, hi, words, doc) size_t opt_##name = def;

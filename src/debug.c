@@ -3,17 +3,10 @@
 
 #include "debug.h"
 #include "arena.h"
-#include "base.h"
-#include "check.h"
+#include "report.h"
 #include "conf.h"
 #include "pagemap.h"
 #include "slab.h"
-
-static span_t *
-slab_of(const void *p)
-{
-	return (span_t *)(pagemap_lookup(p) & ~PM_SC_MASK);
-}
 
 /* p's object index; callers pass object starts only. */
 static unsigned
@@ -22,24 +15,6 @@ obj_index(const span_t *s, const void *p)
 	uint64_t idx = slab_obj_index(s, p);
 	PC_CHECK(idx < sc_table[s->sc].nobjs, "debug: not a block start");
 	return (unsigned)idx;
-}
-
-int
-debug_slab_init(span_t *s)
-{
-	s->dbg_sizes = base_dbg_sizes_new();
-	if (s->dbg_sizes == NULL)
-		return ENOMEM;
-	memset((void *)s->base, DEBUG_JUNK, s->npages << PC_PAGE_SHIFT);
-	return 0;
-}
-
-void
-debug_slab_fini(span_t *s)
-{
-	if (s->dbg_sizes != NULL)
-		base_dbg_sizes_delete(s->dbg_sizes);
-	s->dbg_sizes = NULL;
 }
 
 static PC_COLD void
@@ -53,11 +28,8 @@ debug_report(const char *what, const void *p, const span_t *s, size_t off)
 	n += pc_fmt_u64(tail + n, off);
 	tail[n++] = ')';
 	tail[n] = '\0';
-	PC_COUNT_REPORT();
 	pc_report_ptr(what, p, tail);
-	if (opt_abort_on_error)
-		pc_fatal("heap corruption detected (debug mode)", __FILE__,
-		    __LINE__);
+	PC_MISUSE_END("heap corruption detected (debug mode)");
 }
 
 unsigned
@@ -75,7 +47,7 @@ debug_alloc_small(size_t size, unsigned sc)
 		errno = ENOMEM;
 		return NULL;
 	}
-	span_t *s = slab_of(p);
+	span_t *s = pagemap_span(pagemap_lookup(p));
 	size_t usable = sc_size(sc);
 	const unsigned char *c = p;
 	for (size_t i = 0; i < usable; i++) {
@@ -92,7 +64,7 @@ debug_alloc_small(size_t size, unsigned sc)
 void
 debug_free_small(void *p, unsigned sc)
 {
-	span_t *s = slab_of(p);
+	span_t *s = pagemap_span(pagemap_lookup(p));
 	size_t usable = sc_size(sc);
 	uint64_t idx = slab_obj_index(s, p);
 	/* Only an allocated block of this slab is read or junk-filled:

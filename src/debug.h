@@ -4,20 +4,19 @@
  * checked when the block is handed out again (a write after free is
  * reported), and the bytes between the requested size and the class size
  * are a redzone checked on free (a write past the end is reported).  The
- * requested sizes live in a per-slab side array in metadata memory.
+ * requested sizes live in a per-slab side array in metadata memory
+ * (slab_debug_init).
  * malloc_usable_size reports the requested size, so the redzone is never
  * legitimately writable.  Large and huge blocks are not covered.
  */
 #ifndef PC_DEBUG_H
 #define PC_DEBUG_H
 
-#include "span.h"
+#include "slab.h"
 
-#define DEBUG_JUNK	0xde
+#define DEBUG_JUNK	SLAB_DEBUG_JUNK	/* slab_debug_init fills slabs */
 #define DEBUG_REDZONE	0xab
 
-int debug_slab_init(span_t *s);		/* 0 or ENOMEM */
-void debug_slab_fini(span_t *s);
 /* The class for a request of `size` bytes: room for a redzone byte. */
 unsigned debug_class(size_t size);
 /* A block of class sc (at least debug_class(size)) for `size` bytes. */

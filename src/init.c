@@ -19,7 +19,7 @@
 #include "arena.h"
 #include "base.h"
 #include "conf.h"
-#include "large.h"
+#include "huge.h"
 #include "os.h"
 #include "pagemap.h"
 #include "prof.h"
@@ -142,7 +142,7 @@ static void
 pc_background_start(void)
 {
 	if (opt_background_thread != 1 && !(opt_background_thread == 2 &&
-	    __atomic_load_n(&arena_dirty_high, __ATOMIC_RELAXED)))
+	    __atomic_load_n(&pageheap_dirty_high, __ATOMIC_RELAXED)))
 		return;
 	if (__atomic_exchange_n(&background_running, true, __ATOMIC_ACQ_REL))
 		return;

@@ -1,8 +1,9 @@
 /*
  * The standard allocation names (glibc's family) and glibc's __libc_*
- * aliases, built on the same inline bodies as the pc_* names.  Compiled
- * only when PCMALLOC_OVERRIDE is on.
+ * aliases, built on the same inline bodies as the pc_* names, and C++
+ * operator new and delete.  Compiled only when PCMALLOC_OVERRIDE is on.
  */
+#include <dlfcn.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "pcmalloc.h"
 
 #include "api.h"
+#include "report.h"
 #include "stats.h"
 
 #define OVERRIDE PC_EXPORT
@@ -152,3 +154,181 @@ malloc_info(int options, FILE *fp)
 	    t.huge, t.mapped, t.mapped, t.mapped, t.mapped);
 	return 0;
 }
+
+#ifndef PC_CXX_OPERATORS
+#define PC_CXX_OPERATORS 1	/* 0 in the static library: CMakeLists.txt */
+#endif
+#if PC_CXX_OPERATORS
+/*
+ * C++ operator new and delete, every overload (plain, array, nothrow,
+ * sized, aligned), by their Itanium-ABI names.  Without them libstdc++'s
+ * operators reach pcmalloc through malloc and free anyway; exporting them
+ * saves that extra call, and the sized deletes become free_sized: a wrong
+ * size is reported like one given to free_sized.
+ *
+ * What C cannot do is C++'s failure path: call the new-handler until it
+ * gives up, then throw std::bad_alloc.  So a failed allocation hands the
+ * request to the next definition of the same operator, libstdc++'s
+ * (dlsym(RTLD_NEXT)), which retries through malloc, calls the handler and
+ * throws: the library stays free of libstdc++ and C++ semantics stay
+ * libstdc++'s own.  The next definition exists whenever a C++ program can
+ * call these; if it does not, a throwing operator can only abort.
+ */
+typedef void *(*cxx_new_fn)(size_t);
+typedef void *(*cxx_new_nt_fn)(size_t, const void *);
+typedef void *(*cxx_new_al_fn)(size_t, size_t);
+typedef void *(*cxx_new_al_nt_fn)(size_t, size_t, const void *);
+
+static PC_NOINLINE PC_COLD void *
+cxx_next(const char *name, int can_fail)
+{
+	void *f = dlsym(RTLD_NEXT, name);
+	if (f == NULL && !can_fail)
+		pc_fatal("operator new: out of memory, and no C++ runtime "
+		    "to throw std::bad_alloc", __FILE__, __LINE__);
+	return f;
+}
+
+static PC_NOINLINE PC_COLD void *
+cxx_new_slow(const char *name, size_t size)
+{
+	return ((cxx_new_fn)cxx_next(name, 0))(size);
+}
+
+static PC_NOINLINE PC_COLD void *
+cxx_new_nt_slow(const char *name, size_t size, const void *nt)
+{
+	cxx_new_nt_fn f = (cxx_new_nt_fn)cxx_next(name, 1);
+	return f ? f(size, nt) : NULL;
+}
+
+static PC_NOINLINE PC_COLD void *
+cxx_new_al_slow(const char *name, size_t size, size_t align)
+{
+	return ((cxx_new_al_fn)cxx_next(name, 0))(size, align);
+}
+
+static PC_NOINLINE PC_COLD void *
+cxx_new_al_nt_slow(const char *name, size_t size, size_t align,
+    const void *nt)
+{
+	cxx_new_al_nt_fn f = (cxx_new_al_nt_fn)cxx_next(name, 1);
+	return f ? f(size, align, nt) : NULL;
+}
+
+/* Declarations first: -Wmissing-prototypes, and the names are C's here. */
+void *_Znwm(size_t size);
+void *_Znam(size_t size);
+void *_ZnwmRKSt9nothrow_t(size_t size, const void *nt);
+void *_ZnamRKSt9nothrow_t(size_t size, const void *nt);
+void *_ZnwmSt11align_val_t(size_t size, size_t align);
+void *_ZnamSt11align_val_t(size_t size, size_t align);
+void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, size_t align,
+    const void *nt);
+void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, size_t align,
+    const void *nt);
+void _ZdlPv(void *p);
+void _ZdaPv(void *p);
+void _ZdlPvm(void *p, size_t size);
+void _ZdaPvm(void *p, size_t size);
+void _ZdlPvRKSt9nothrow_t(void *p, const void *nt);
+void _ZdaPvRKSt9nothrow_t(void *p, const void *nt);
+void _ZdlPvSt11align_val_t(void *p, size_t align);
+void _ZdaPvSt11align_val_t(void *p, size_t align);
+void _ZdlPvmSt11align_val_t(void *p, size_t size, size_t align);
+void _ZdaPvmSt11align_val_t(void *p, size_t size, size_t align);
+void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t align,
+    const void *nt);
+void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t align,
+    const void *nt);
+
+#define CXX_NEW(name)							\
+	OVERRIDE void *name(size_t size)				\
+	{								\
+		void *p = api_malloc(size);				\
+		return PC_LIKELY(p != NULL) ? p : cxx_new_slow(#name, size); \
+	}
+#define CXX_NEW_NT(name)						\
+	OVERRIDE void *name(size_t size, const void *nt)		\
+	{								\
+		void *p = api_malloc(size);				\
+		return PC_LIKELY(p != NULL) ? p :			\
+		    cxx_new_nt_slow(#name, size, nt);			\
+	}
+#define CXX_NEW_AL(name)						\
+	OVERRIDE void *name(size_t size, size_t align)			\
+	{								\
+		void *p = api_memalign(align, size);			\
+		return PC_LIKELY(p != NULL) ? p :			\
+		    cxx_new_al_slow(#name, size, align);		\
+	}
+#define CXX_NEW_AL_NT(name)						\
+	OVERRIDE void *name(size_t size, size_t align, const void *nt)	\
+	{								\
+		void *p = api_memalign(align, size);			\
+		return PC_LIKELY(p != NULL) ? p :			\
+		    cxx_new_al_nt_slow(#name, size, align, nt);		\
+	}
+
+CXX_NEW(_Znwm)
+CXX_NEW(_Znam)
+CXX_NEW_NT(_ZnwmRKSt9nothrow_t)
+CXX_NEW_NT(_ZnamRKSt9nothrow_t)
+CXX_NEW_AL(_ZnwmSt11align_val_t)
+CXX_NEW_AL(_ZnamSt11align_val_t)
+CXX_NEW_AL_NT(_ZnwmSt11align_val_tRKSt9nothrow_t)
+CXX_NEW_AL_NT(_ZnamSt11align_val_tRKSt9nothrow_t)
+
+OVERRIDE void _ZdlPv(void *p) { api_free(p); }
+OVERRIDE void _ZdaPv(void *p) { api_free(p); }
+OVERRIDE void _ZdlPvm(void *p, size_t size) { api_free_sized(p, size); }
+OVERRIDE void _ZdaPvm(void *p, size_t size) { api_free_sized(p, size); }
+OVERRIDE void
+_ZdlPvRKSt9nothrow_t(void *p, const void *nt)
+{
+	(void)nt;
+	api_free(p);
+}
+OVERRIDE void
+_ZdaPvRKSt9nothrow_t(void *p, const void *nt)
+{
+	(void)nt;
+	api_free(p);
+}
+OVERRIDE void
+_ZdlPvSt11align_val_t(void *p, size_t align)
+{
+	(void)align;
+	api_free(p);
+}
+OVERRIDE void
+_ZdaPvSt11align_val_t(void *p, size_t align)
+{
+	(void)align;
+	api_free(p);
+}
+OVERRIDE void
+_ZdlPvmSt11align_val_t(void *p, size_t size, size_t align)
+{
+	api_free_aligned_sized(p, align, size);
+}
+OVERRIDE void
+_ZdaPvmSt11align_val_t(void *p, size_t size, size_t align)
+{
+	api_free_aligned_sized(p, align, size);
+}
+OVERRIDE void
+_ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t align, const void *nt)
+{
+	(void)align;
+	(void)nt;
+	api_free(p);
+}
+OVERRIDE void
+_ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t align, const void *nt)
+{
+	(void)align;
+	(void)nt;
+	api_free(p);
+}
+#endif /* PC_CXX_OPERATORS */

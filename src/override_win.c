@@ -29,7 +29,7 @@
 #include <windows.h>
 
 #include "api.h"
-#include "check.h"
+#include "report.h"
 
 /* Newer than what mingw-w64's msvcrt headers declare. */
 size_t _aligned_msize(void *p, size_t align, size_t offset);

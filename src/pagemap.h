@@ -13,6 +13,7 @@
 #define PC_PAGEMAP_H
 
 #include "config.h"
+#include "span.h"
 
 #define PM_LEAF_BITS	18
 #define PM_ROOT_BITS	(PC_VA_BITS - PC_PAGE_SHIFT - PM_LEAF_BITS)
@@ -35,6 +36,14 @@ pagemap_lookup(const void *p)
 		return 0;
 	return __atomic_load_n(&leaf[(a >> PC_PAGE_SHIFT) & (PM_LEAF_LEN - 1)],
 	    __ATOMIC_RELAXED);
+}
+
+/* The span an entry names (0, "not ours": NULL), without its class tag.
+ * The one spelling of "page-map entry -> span". */
+static PC_INLINE span_t *
+pagemap_span(uintptr_t e)
+{
+	return (span_t *)(e & ~PM_SC_MASK);
 }
 
 /* Set `npages` entries from page address `base`.  Returns 0 or ENOMEM (a

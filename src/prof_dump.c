@@ -26,7 +26,7 @@
 #include "pcmalloc.h"
 #include "prof.h"
 #include "stack.h"
-#include "check.h"
+#include "report.h"
 #include "conf.h"
 #include "os.h"
 

@@ -1,5 +1,5 @@
 #include "sizeclass.h"
-#include "check.h"
+#include "report.h"
 
 sc_info_t sc_table[SC_NSMALL];
 uint8_t sc_lut[SC_LUT_MAX / 16 + 1];

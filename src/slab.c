@@ -1,5 +1,9 @@
+#include <errno.h>
+#include <string.h>
+
 #include "slab.h"
-#include "check.h"
+#include "base.h"
+#include "report.h"
 
 void
 slab_init(span_t *s, unsigned sc)
@@ -52,4 +56,22 @@ slab_push(span_t *s, void *p)
 	__atomic_store_n(&s->bitmap[idx >> 6], w | bit, __ATOMIC_RELAXED);
 	s->nfree++;
 	return SLAB_FREED;
+}
+
+int
+slab_debug_init(span_t *s)
+{
+	s->dbg_sizes = base_dbg_sizes_new();
+	if (s->dbg_sizes == NULL)
+		return ENOMEM;
+	memset((void *)s->base, SLAB_DEBUG_JUNK, s->npages << PC_PAGE_SHIFT);
+	return 0;
+}
+
+void
+slab_debug_fini(span_t *s)
+{
+	if (s->dbg_sizes != NULL)
+		base_dbg_sizes_delete(s->dbg_sizes);
+	s->dbg_sizes = NULL;
 }

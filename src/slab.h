@@ -18,6 +18,16 @@ enum slab_free_result {
 /* Set up span s (kind SPAN_SLAB already) as an all-free slab of class sc. */
 void slab_init(span_t *s, unsigned sc);
 
+/*
+ * Debug mode (debug.h): a new slab is junk-filled and gets a side array
+ * of its blocks' requested sizes in metadata memory (0 or ENOMEM);
+ * slab_debug_fini drops the array, if any, before the slab's pages go
+ * back to the page heap.
+ */
+#define SLAB_DEBUG_JUNK 0xde
+int slab_debug_init(span_t *s);
+void slab_debug_fini(span_t *s);
+
 /* Take up to n free objects; returns how many were taken. */
 unsigned slab_pop(span_t *s, void **out, unsigned n);
 

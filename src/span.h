@@ -6,7 +6,7 @@
  * class in an entry's low bits.
  *
  * Locking: a slab's free bitmap, nfree and list links belong to its bin's
- * lock; a free or large span's fields belong to its arena's page lock; a
+ * lock; a free or large span's fields belong to its page heap's lock; a
  * huge span is immutable while live.
  */
 #ifndef PC_SPAN_H
@@ -25,7 +25,7 @@ enum span_kind {
 
 /*
  * What a pointer handed to free or realloc turned out to be, checked under
- * the lock that frees its block (arena_large_*, huge_*): only BLOCK_LIVE
+ * the lock that frees its block (pageheap_large_*, huge_*): only BLOCK_LIVE
  * was acted on.
  */
 enum block_state {
@@ -63,14 +63,14 @@ typedef struct span {
 _Static_assert(sizeof(span_t) % 64 == 0, "span_t keeps 64-byte alignment");
 _Static_assert(SC_NSMALL + 1 <= 63, "class fits in a page-map entry");
 
-/* A contiguous reservation an arena carves spans from. */
+/* A contiguous reservation a page heap carves spans from. */
 typedef struct region {
 	uintptr_t base;
 	size_t npages;
 	struct region *next;
-	unsigned arena;		/* whose page heap holds it */
+	unsigned heap;		/* index of the page heap holding it */
 	uintptr_t used_lo;	/* hull of the pages ever handed out */
-	uintptr_t used_hi;	/* (arena.c: region_touch) */
+	uintptr_t used_hi;	/* (pageheap.c: region_touch) */
 } region_t;
 
 #endif

@@ -5,10 +5,10 @@
 #include "stats.h"
 #include "arena.h"
 #include "base.h"
-#include "check.h"
+#include "report.h"
 #include "conf.h"
 #include "init.h"
-#include "large.h"
+#include "huge.h"
 #include "os.h"
 #include "tcache.h"
 
@@ -17,7 +17,7 @@
 static size_t
 arena_allocated(arena_t *a)
 {
-	size_t bytes = LOAD(a->large_pages) << PC_PAGE_SHIFT;
+	size_t bytes = LOAD(a->heap->large_pages) << PC_PAGE_SHIFT;
 	for (unsigned c = 0; c < SC_NSMALL; c++) {
 		uint64_t out = LOAD(a->bins[c].nobj_out);
 		uint64_t in = LOAD(a->bins[c].nobj_in);
@@ -35,13 +35,13 @@ stats_totals(stats_totals_t *t)
 		return;
 	for (unsigned i = 0; i < narenas; i++) {
 		arena_t *a = &arenas[i];
-		t->arena_mapped += LOAD(a->mapped);
-		t->active += LOAD(a->active) << PC_PAGE_SHIFT;
-		t->dirty += LOAD(a->dirty) << PC_PAGE_SHIFT;
+		t->arena_mapped += LOAD(a->heap->mapped);
+		t->active += LOAD(a->heap->active) << PC_PAGE_SHIFT;
+		t->dirty += LOAD(a->heap->dirty) << PC_PAGE_SHIFT;
 		t->allocated += arena_allocated(a);
-		t->npurged += LOAD(a->npurged);
-		t->nmalloc += LOAD(a->nlarge_alloc);
-		t->nfree += LOAD(a->nlarge_free);
+		t->npurged += LOAD(a->heap->npurged);
+		t->nmalloc += LOAD(a->heap->nlarge_alloc);
+		t->nfree += LOAD(a->heap->nlarge_free);
 		for (unsigned c = 0; c < SC_NSMALL; c++) {
 			t->nrefills += LOAD(a->bins[c].nrefills);
 			t->nflushes += LOAD(a->bins[c].nflushes);
@@ -76,22 +76,22 @@ static int
 arena_stat(arena_t *a, const char *key, size_t n, unsigned long long *v)
 {
 	if (name_is(key, n, "mapped"))
-		*v = LOAD(a->mapped);
+		*v = LOAD(a->heap->mapped);
 	else if (name_is(key, n, "active"))
-		*v = (uint64_t)LOAD(a->active) << PC_PAGE_SHIFT;
+		*v = (uint64_t)LOAD(a->heap->active) << PC_PAGE_SHIFT;
 	else if (name_is(key, n, "dirty"))
-		*v = (uint64_t)LOAD(a->dirty) << PC_PAGE_SHIFT;
+		*v = (uint64_t)LOAD(a->heap->dirty) << PC_PAGE_SHIFT;
 	else if (name_is(key, n, "allocated"))
 		*v = arena_allocated(a);
 	else if (name_is(key, n, "resident"))
-		*v = (uint64_t)(LOAD(a->active) + LOAD(a->dirty)) <<
+		*v = (uint64_t)(LOAD(a->heap->active) + LOAD(a->heap->dirty)) <<
 		    PC_PAGE_SHIFT;
 	else if (name_is(key, n, "npurged"))
-		*v = LOAD(a->npurged);
+		*v = LOAD(a->heap->npurged);
 	else if (name_is(key, n, "nlarge_alloc"))
-		*v = LOAD(a->nlarge_alloc);
+		*v = LOAD(a->heap->nlarge_alloc);
 	else if (name_is(key, n, "nlarge_free"))
-		*v = LOAD(a->nlarge_free);
+		*v = LOAD(a->heap->nlarge_free);
 	else
 		return ENOENT;
 	return 0;
@@ -228,13 +228,15 @@ pc_stats_print(void (*write_cb)(void *opaque, const char *text),
 		out_str(&o, "arena ");
 		out_u64(&o, i);
 		out_str(&o, ":");
-		out_kv(&o, "mapped", LOAD(a->mapped));
-		out_kv(&o, "active", (uint64_t)LOAD(a->active) << PC_PAGE_SHIFT);
-		out_kv(&o, "dirty", (uint64_t)LOAD(a->dirty) << PC_PAGE_SHIFT);
+		out_kv(&o, "mapped", LOAD(a->heap->mapped));
+		out_kv(&o, "active",
+		    (uint64_t)LOAD(a->heap->active) << PC_PAGE_SHIFT);
+		out_kv(&o, "dirty",
+		    (uint64_t)LOAD(a->heap->dirty) << PC_PAGE_SHIFT);
 		out_kv(&o, "allocated", arena_allocated(a));
-		out_kv(&o, "large_alloc", LOAD(a->nlarge_alloc));
-		out_kv(&o, "large_free", LOAD(a->nlarge_free));
-		out_kv(&o, "purged_pages", LOAD(a->npurged));
+		out_kv(&o, "large_alloc", LOAD(a->heap->nlarge_alloc));
+		out_kv(&o, "large_free", LOAD(a->heap->nlarge_free));
+		out_kv(&o, "purged_pages", LOAD(a->heap->npurged));
 		out_str(&o, "\n  class    size   slabs  in_use     malloc       free"
 		    "   refills   flushes\n");
 		for (unsigned c = 0; c < SC_NSMALL; c++) {

@@ -4,7 +4,7 @@
 #include "tcache.h"
 #include "arena.h"
 #include "base.h"
-#include "check.h"
+#include "report.h"
 #include "conf.h"
 #include "debug.h"
 #include "init.h"
@@ -440,11 +440,11 @@ tcache_flush_self(void)
 	 * with a full cache: take it back, then flush it. */
 	if (tc == &tcache_stolen)
 		tc = tcache_take_back_locked();
-	arena_misuse_defer();	/* no abort with the live lock held */
+	pc_misuse_defer();	/* no abort with the live lock held */
 	if (TBIN(tc, 0)->slots != NULL)
 		tcache_flush_all(tc);
 	os_unlock(&tcache_live_lock);
-	arena_misuse_undefer();
+	pc_misuse_undefer();
 }
 
 void
@@ -486,7 +486,7 @@ tcache_reclaim(bool idle_only)
 		return 0;
 	unsigned emptied = 0, fenced = 0;
 	os_lock(&tcache_live_lock);
-	arena_misuse_defer();	/* no abort with the live lock held */
+	pc_misuse_defer();	/* no abort with the live lock held */
 	tcache_t *next;
 	for (tcache_t *tc = tcache_live; tc != NULL; tc = next) {
 		next = tc->live_next;
@@ -545,13 +545,13 @@ tcache_reclaim(bool idle_only)
 			continue;
 		/* An idle thread's objects are cold: their slabs' pages
 		 * need not wait out the decay time again. */
-		arena_cold_frees(idle_only);
+		pageheap_cold_frees(idle_only);
 		tcache_flush_all(tc);
-		arena_cold_frees(false);
+		pageheap_cold_frees(false);
 		emptied++;
 	}
 	os_unlock(&tcache_live_lock);
-	arena_misuse_undefer();
+	pc_misuse_undefer();
 	__atomic_fetch_add(&tcache_reclaimed, emptied, __ATOMIC_RELAXED);
 	return emptied;
 #else

@@ -19,7 +19,7 @@
  */
 #include "pcmalloc.h"
 #include "arena.h"
-#include "check.h"
+#include "report.h"
 #include "init.h"
 #include "pagemap.h"
 #include "slab.h"
@@ -30,12 +30,6 @@ violation(const char *what, const void *where)
 {
 	pc_report_ptr(what, where, " (pc_check)");
 	return 1;
-}
-
-static span_t *
-span_at(uintptr_t a)
-{
-	return (span_t *)(pagemap_lookup((void *)a) & ~PM_SC_MASK);
 }
 
 static unsigned
@@ -75,15 +69,15 @@ check_arena_locked(arena_t *a)
 {
 	size_t active = 0, dirty = 0;
 	unsigned bad = 0;
-	for (region_t *r = a->regions; r != NULL && !bad; r = r->next) {
+	for (region_t *r = a->heap->regions; r != NULL && !bad; r = r->next) {
 		uintptr_t end = r->base + (r->npages << PC_PAGE_SHIFT);
 		bool prev_free = false;
 		for (uintptr_t p = r->base; p < end && !bad;) {
-			span_t *s = span_at(p);
+			span_t *s = pagemap_span(pagemap_lookup((void *)p));
 			/* A slab serves its own arena's bin, whichever
 			 * arena's page heap its pages come from. */
 			if (s == NULL || s->base != p || s->npages == 0 ||
-			    s->region != r || r->arena != a->index ||
+			    s->region != r || r->heap != a->index ||
 			    s->arena >= narenas || (s->kind != SPAN_SLAB &&
 			    s->arena != a->index)) {
 				bad += violation("region not tiled by its spans at",
@@ -132,9 +126,9 @@ check_arena_locked(arena_t *a)
 			p = send;
 		}
 	}
-	if (!bad && active != a->active)
+	if (!bad && active != a->heap->active)
 		bad += violation("arena active page count is off; arena at", a);
-	if (!bad && dirty != a->dirty)
+	if (!bad && dirty != a->heap->dirty)
 		bad += violation("arena dirty page count is off; arena at", a);
 	return bad;
 }
@@ -152,7 +146,7 @@ check_cache(tcache_t *tc)
 		for (unsigned i = 0; i < b->n && !bad; i++) {
 			void *p = b->slots[i];
 			uintptr_t e = pagemap_lookup(p);
-			span_t *s = (span_t *)(e & ~PM_SC_MASK);
+			span_t *s = pagemap_span(e);
 			if ((e & PM_SC_MASK) != sc + 1 || s == NULL) {
 				bad += violation("cached object not in a slab of "
 				    "its class:", p);

@@ -20,7 +20,7 @@ def geomeans(s, rows, metric):
     out = {}
     for alloc, _ in s.allocs:
         vals = [r[metric + "_ratio"] for r in rows
-                if r["allocator"] == alloc and r[metric + "_ratio"]]
+                if r["allocator"] == alloc and r.get(metric + "_ratio")]
         out[alloc] = (math.exp(sum(math.log(v) for v in vals) /
                                len(vals)) if vals else None, len(vals))
     return out
@@ -43,29 +43,43 @@ def markdown(s, rows):
     L.append("")
     for metric, title, fmt in METRICS:
         L += metric_table(s, rows, metric, title, fmt)
+    L += metric_table(s, rows, "final_rss", "RSS after teardown (MiB), "
+                      "workloads that report it", "%.1f", only_with=True)
     L += bullet_section("Errors", s.errors)
     L += bullet_section("Notes", s.notes)
     return "\n".join(L)
 
 
-def metric_table(s, rows, metric, title, fmt):
+def metric_table(s, rows, metric, title, fmt, only_with=False):
+    """One table of a metric; only_with: only the configurations that have
+    it (none: no table)."""
     allocs = [a for a, _ in s.allocs]
     by = {(r["workload"], r["threads"], r["allocator"]): r for r in rows}
+    configs = s.configs
+    if only_with:
+        configs = [(w, t) for w, t in s.configs
+                   if any(by.get((w["name"], t, a), {}).get(metric)
+                          is not None for a in allocs)]
+        if not configs:
+            return []
     L = ["### %s" % title, ""]
     L.append("| workload | thr | " + " | ".join(allocs) + " |")
     L.append("|---|--:|" + "--:|" * len(allocs))
-    for w, t in s.configs:
+    for w, t in configs:
         cells = []
         for a in allocs:
             r = by.get((w["name"], t, a))
             if not r or r["status"] not in ("ok", "MISMATCH"):
                 cells.append("**%s**" % (r["status"] if r else "-"))
                 continue
-            v = r[metric]
-            if metric == "rss":
+            v = r.get(metric)
+            if v is None:
+                cells.append("-")
+                continue
+            if metric in ("rss", "final_rss"):
                 v = v / 1024.0
             cell = fmt % v
-            if a != s.ref and r[metric + "_ratio"]:
+            if a != s.ref and r.get(metric + "_ratio"):
                 cell += " (%.2f)" % r[metric + "_ratio"]
             if r["status"] == "MISMATCH":
                 cell += " **MISMATCH**"
@@ -101,7 +115,7 @@ def write_csv(s, rows, path, raw_path):
     cols = ["mode", "workload", "threads", "allocator", "reps", "status",
             "wall_median_s", "cpu_median_s", "maxrss_median_kib",
             "wall_ratio", "cpu_ratio", "rss_ratio", "reference",
-            "checksum"]
+            "checksum", "final_rss_median_kib"]
     with open(path, "w", newline="") as f:
         wr = csv.writer(f)
         wr.writerow(cols)
@@ -115,7 +129,7 @@ def write_csv(s, rows, path, raw_path):
                          num("wall_ratio", "%.4f"),
                          num("cpu_ratio", "%.4f"),
                          num("rss_ratio", "%.4f"), s.ref,
-                         r["checksum"]])
+                         r["checksum"], num("final_rss", "%d")])
     with open(raw_path, "w", newline="") as f:
         wr = csv.writer(f)
         wr.writerow(["mode", "workload", "threads", "allocator", "rep",

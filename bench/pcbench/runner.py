@@ -13,6 +13,9 @@ from .redis_workload import run_redis
 from .spawn import RunResult, describe_status, spawn_measured
 
 CHECK_RE = re.compile(r"checksum:\s*(\S+)")
+# A workload may report its resident set at the end (after freeing
+# everything): what the allocator keeps, beside the peak.
+FINAL_RSS_RE = re.compile(r"^final_rss_kib:\s*(\d+)", re.M)
 
 
 def extract_checksum(stdout):
@@ -26,7 +29,8 @@ def extract_checksum(stdout):
 
 def c_argv(s, w, t):
     return ([os.path.join(s.bin_dir, w["bin"])] +
-            [str(a).replace("{t}", str(t)) for a in s.size(w)])
+            [str(a(t)) if callable(a) else str(a).replace("{t}", str(t))
+             for a in s.size(w)])
 
 
 def run_one(s, w, t, alloc, preload):
@@ -59,6 +63,9 @@ def run_one(s, w, t, alloc, preload):
     r.ok = True
     r.status = "ok"
     r.checksum = extract_checksum(so)
+    m = FINAL_RSS_RE.search(so)
+    if m:
+        r.final_rss_kib = int(m.group(1))
     return r
 
 
@@ -153,6 +160,9 @@ def summary(s):
                 row["wall"] = statistics.median(r.wall for r in ok)
                 row["cpu"] = statistics.median(r.cpu for r in ok)
                 row["rss"] = statistics.median(r.rss_kib for r in ok)
+                if all(r.final_rss_kib is not None for r in ok):
+                    row["final_rss"] = statistics.median(
+                        r.final_rss_kib for r in ok)
                 row["checksum"] = ok[0].checksum
                 row["status"] = "ok"
                 if (w["name"], t) in s.mismatch:
@@ -167,9 +177,9 @@ def summary(s):
             ref[(row["workload"], row["threads"])] = row
     for row in rows:
         rr = ref.get((row["workload"], row["threads"]))
-        for m in ("wall", "cpu", "rss"):
+        for m in ("wall", "cpu", "rss", "final_rss"):
             v = row.get(m)
             row[m + "_ratio"] = (v / rr[m] if rr and v is not None and
-                                 rr[m] > 0 and row["status"] == "ok"
+                                 rr.get(m) and row["status"] == "ok"
                                  else None)
     return rows

@@ -23,14 +23,15 @@ def base_env():
 
 
 class RunResult:
-    __slots__ = ("ok", "status", "wall", "cpu", "rss_kib", "checksum",
-                 "detail")
+    __slots__ = ("ok", "status", "wall", "cpu", "rss_kib", "final_rss_kib",
+                 "checksum", "detail")
 
     def __init__(self):
         self.ok = False
         self.status = "not run"
         self.wall = self.cpu = float("nan")
         self.rss_kib = 0
+        self.final_rss_kib = None   # printed by the workload, if at all
         self.checksum = ""
         self.detail = ""
 

@@ -7,8 +7,10 @@ from .log import error, log
 from .packages import apt_install
 from .paths import WORKLOAD_DIR
 
-# Arguments use "{t}" for the thread count. Sizes: quick mode aims at
-# ~0.1-0.5 s per run with glibc on an idle 2-core machine, full at ~0.5-3 s.
+# Arguments use "{t}" for the thread count, or are functions of it. Sizes:
+# quick mode aims at ~0.1-0.5 s per run with glibc on an idle 2-core
+# machine, full at ~0.5-3 s. "optional": the binary may be missing (a C++
+# workload without a C++ compiler or TBB); it is then skipped with a note.
 C_WORKLOADS = [
     dict(name="larson", bin="pcb_larson", mt=True,
          quick=["{t}", 8, 400000, 20000, 8, 1024],
@@ -64,6 +66,55 @@ C_WORKLOADS = [
          what="waves of short-lived threads that allocate, free, and leave "
               "blocks for the next wave to free",
          after="thread-per-request servers"),
+    # issue #12's rows (mimalloc-bench cases where a peer led), then the
+    # patterns of the VFX programs pcmalloc is for
+    dict(name="xmalloc-64", bin="pcb_xmalloc", mt=True,
+         quick=["{t}", 600, 4096, 64, 64],
+         full=["{t}", 2000, 4096, 64, 64],
+         what="producer/consumer pairs passing batches of 4096 64-byte "
+              "blocks: every free remote, one size",
+         after="xmalloc-test -w N -s 64"),
+    dict(name="larson-sized", bin="pcb_larson_sized", mt=True,
+         optional=True,
+         quick=["{t}", 8, 400000, 20000, 8, 1000],
+         full=["{t}", 10, 1500000, 40000, 8, 1000],
+         what="larson with C++ new[] and sized delete[] (C++14 sized "
+              "deallocation)",
+         after="larson-sized"),
+    dict(name="simple", bin="pcb_simple", mt=False,
+         quick=["{t}", 500000], full=["{t}", 4000000],
+         what="one thread: 25..1600 blocks of one size allocated, written, "
+              "freed half FIFO half LIFO, sizes 16 B..4 KiB",
+         after="glibc bench-malloc-simple"),
+    dict(name="alloc-test", bin="pcb_alloc_test", mt=True,
+         quick=["{t}", 3000000, 262144, 13],
+         full=["{t}", 20000000, 262144, 13],
+         what="per-thread slots, random alloc (every byte written) or "
+              "free, sizes in halving bands 8 B..8 KiB, local frees",
+         after="alloc-test"),
+    dict(name="mleak", bin="pcb_mleak", mt=False,
+         quick=[10, 300], full=[10, 1500],
+         what="rounds of 10 threads that each leave one block behind and "
+              "free another dead thread's",
+         after="mleak"),
+    dict(name="large-sparse", bin="pcb_large", mt=True,
+         quick=["{t}", 10000, lambda t: 64 * t, 65536, 4194304, 0],
+         full=["{t}", 100000, lambda t: 64 * t, 65536, 4194304, 0],
+         what="large-block churn, 64 KiB-4 MiB, 64 live per thread, only "
+              "the first and last bytes written (untouched pages must "
+              "stay out of RSS)",
+         after="issue #12's large-block case"),
+    dict(name="openvdb", bin="pcb_openvdb", mt=True,
+         quick=["{t}", 50000, 2], full=["{t}", 300000, 3],
+         what="all threads allocate 2 KiB buffers, then free them in "
+              "other chunks than they made (mostly remote frees)",
+         after="OpenVDB allocator benchmark"),
+    dict(name="usdlike", bin="pcb_usdlike", mt=True, optional=True,
+         quick=["{t}", 50000, 1, 8], full=["{t}", 400000, 2, 16],
+         what="C++ on a TBB pool: parallel build of prims (strings, "
+              "vectors, hash maps), 64 KiB-64 MiB buffers, teardown on "
+              "detached tasks; reports RSS after teardown",
+         after="USD stage open/close (WorkMoveDestroyAsync)"),
 ]
 
 PROGRAM_WORKLOADS = [
@@ -122,6 +173,10 @@ def setup_workloads(s):
                    redis=prepare_redis)
     for w in ws:
         why = prepare[w["kind"]](s, w) if w["kind"] in prepare else None
+        if (not why and w.get("optional") and
+                not os.path.exists(os.path.join(s.bin_dir, w["bin"]))):
+            why = ("%s was not built (no C++ compiler, or no TBB: "
+                   "libtbb-dev)" % w["bin"])
         if why:
             log("skipping workload %s: %s" % (w["name"], why))
             s.notes.append("%s skipped: %s" % (w["name"], why))

@@ -12,8 +12,26 @@
  * sizes and lifetimes, the way a server's worker threads pass requests on.
  * Chains run asynchronously (no barrier between rounds). Total work and total
  * live memory do not depend on THREADS.
+ *
+ * Built twice: pcb_larson frees with free(); pcb_larson_sized (LARSON_SIZED)
+ * allocates with C++ operator new[] and frees with the sized operator
+ * delete[](p, n), through larson_sized.cpp, like mimalloc-bench's
+ * larson-sized: an allocator that exports the sized operator skips its
+ * size lookup, one that does not gets there through libstdc++ and free().
  */
 #include "common.h"
+
+#ifdef LARSON_SIZED
+void *larson_new(size_t n);		/* larson_sized.cpp */
+void larson_delete(void *p, size_t n);
+#define LARSON_ALLOC(n) larson_new(n)
+#define LARSON_FREE(p, n) larson_delete(p, n)
+#define LARSON_NAME "larson-sized"
+#else
+#define LARSON_ALLOC(n) pcb_malloc(n)
+#define LARSON_FREE(p, n) free(p)
+#define LARSON_NAME "larson"
+#endif
 
 struct chain {
 	int id;
@@ -41,11 +59,11 @@ static void *worker(void *arg)
 	for (size_t k = 0; k < c->ops; k++) {
 		size_t i = (size_t)(pcb_rand(&rng) % c->slots);
 		sum += pcb_check(c->ptr[i], c->size[i], c->tag[i], 0);
-		free(c->ptr[i]);
+		LARSON_FREE(c->ptr[i], c->size[i]);
 		size_t n = pcb_range(&rng, c->minsz, c->maxsz);
 		uint64_t tag = pcb_mix64(((uint64_t)c->id << 40) ^
 					 ((uint64_t)c->round << 24) ^ k);
-		c->ptr[i] = pcb_malloc(n);
+		c->ptr[i] = LARSON_ALLOC(n);
 		c->size[i] = n;
 		c->tag[i] = tag;
 		pcb_stamp(c->ptr[i], n, tag, 0);
@@ -73,7 +91,8 @@ int main(int argc, char **argv)
 	size_t minsz = (size_t)pcb_arg(argc, argv, 5, 8);
 	size_t maxsz = (size_t)pcb_arg(argc, argv, 6, 1024);
 	if (threads < 1 || rounds < 1 || minsz < 1 || maxsz < minsz)
-		pcb_die("usage: larson THREADS ROUNDS OPS SLOTS [MINSZ MAXSZ]");
+		pcb_die("usage: " LARSON_NAME
+			" THREADS ROUNDS OPS SLOTS [MINSZ MAXSZ]");
 
 	struct chain *ch = pcb_calloc((size_t)threads, sizeof *ch);
 	size_t per_slots = slots / (size_t)threads ? slots / (size_t)threads : 1;
@@ -95,7 +114,7 @@ int main(int argc, char **argv)
 			size_t n = pcb_range(&rng, minsz, maxsz);
 			uint64_t tag = pcb_mix64(((uint64_t)i << 40) ^ k ^
 						 0xabcdefULL);
-			c->ptr[k] = pcb_malloc(n);
+			c->ptr[k] = LARSON_ALLOC(n);
 			c->size[k] = n;
 			c->tag[k] = tag;
 			pcb_stamp(c->ptr[k], n, tag, 0);
@@ -119,13 +138,13 @@ int main(int argc, char **argv)
 		sum += c->sum;
 		for (size_t k = 0; k < c->slots; k++) {
 			sum += pcb_check(c->ptr[k], c->size[k], c->tag[k], 0);
-			free(c->ptr[k]);
+			LARSON_FREE(c->ptr[k], c->size[k]);
 		}
 		free(c->ptr);
 		free(c->size);
 		free(c->tag);
 	}
 	free(ch);
-	pcb_result("larson", sum);
+	pcb_result(LARSON_NAME, sum);
 	return 0;
 }

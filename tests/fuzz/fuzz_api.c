@@ -36,7 +36,7 @@
 
 #include "pcmalloc.h"
 #include "os.h"		/* os_fail_reserve_after */
-#include "check.h"	/* pc_misuse_reports */
+#include "report.h"	/* pc_misuse_reports */
 #include "conf.h"	/* opt_debug, conf_parse */
 #include "pagemap.h"	/* whether a pointer is in a slab page */
 #include "sizeclass.h"	/* sc_size, SC_NSMALL */

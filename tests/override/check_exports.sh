@@ -1,7 +1,6 @@
 #!/bin/bash
 # The shared library exports only pc_*, the standard allocator names and
-# (optionally) C++ operator new/delete; every required standard name is
-# there.  Catches: internal functions leaking into the dynamic symbol table
+# C++ operator new/delete; every required name is there.  Catches: internal functions leaking into the dynamic symbol table
 # (visibility not hidden: symbol clashes with the host program, slower
 # PLT-bound internal calls) and a missing override (that function would
 # silently go to glibc, mixing heaps).
@@ -20,6 +19,14 @@ __libc_calloc __libc_realloc __libc_memalign malloc_trim mallopt mallinfo2
 mallinfo pc_malloc pc_free pc_calloc pc_realloc pc_reallocarray
 pc_posix_memalign pc_aligned_alloc pc_memalign pc_malloc_usable_size
 pc_free_sized pc_trim pc_version"
+# C++ operator new/delete, every overload (src/override.c): a missing one
+# would be libstdc++'s, mixing its path (malloc/free) with pcmalloc's.
+required="$required _Znwm _Znam _ZnwmRKSt9nothrow_t _ZnamRKSt9nothrow_t
+_ZnwmSt11align_val_t _ZnamSt11align_val_t _ZnwmSt11align_val_tRKSt9nothrow_t
+_ZnamSt11align_val_tRKSt9nothrow_t _ZdlPv _ZdaPv _ZdlPvm _ZdaPvm
+_ZdlPvRKSt9nothrow_t _ZdaPvRKSt9nothrow_t _ZdlPvSt11align_val_t
+_ZdaPvSt11align_val_t _ZdlPvmSt11align_val_t _ZdaPvmSt11align_val_t
+_ZdlPvSt11align_val_tRKSt9nothrow_t _ZdaPvSt11align_val_tRKSt9nothrow_t"
 
 # Names allowed but not required (extend here if the contract grows).
 optional=" free_sized free_aligned_sized __posix_memalign __libc_valloc __libc_pvalloc malloc_stats malloc_info"

@@ -1,107 +1,19 @@
-/* Arena page heap and bins: coalescing, in-place resize, region reuse,
- * refill/flush accounting. */
+/* Arenas: the bins over the page heaps.  Refill and flush accounting, the
+ * empty slab a bin keeps and gives back on purge, and slabs' pages going
+ * back to the heap that holds them. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <cmocka.h>
 
 #include "arena.h"
 #include "conf.h"
-#include "os.h"
+#include "pageheap.h"
 #include "pagemap.h"
 #include "pcmalloc.h"
-
-static span_t *
-span_at(void *p)
-{
-	return (span_t *)(pagemap_lookup(p) & ~PM_SC_MASK);
-}
-
-/* Free or resize the live large block at p; the calls check it first. */
-static void
-large_free(void *p, bool purge)
-{
-	size_t usable;
-	assert_int_equal(arena_large_free(p, purge, &usable), BLOCK_LIVE);
-}
-
-static int
-large_resize(void *p, size_t size)
-{
-	size_t usable;
-	int st = arena_large_resize(p, size, &usable);
-	return st == BLOCK_LIVE && usable == size ? 0 : -1;
-}
-
-static void
-test_large_coalesce(void **state)
-{
-	(void)state;
-	arena_t *a = &arenas[0];
-	bool z;
-	char *x = arena_large_alloc(a, 10 * 4096, 4096, &z);
-	char *y = arena_large_alloc(a, 10 * 4096, 4096, &z);
-	char *w = arena_large_alloc(a, 10 * 4096, 4096, &z);
-	assert_non_null(x);
-	assert_non_null(y);
-	assert_non_null(w);
-	size_t active = a->active;
-	/* Carved front to back from one run. */
-	assert_ptr_equal(y, x + 10 * 4096);
-	assert_ptr_equal(w, y + 10 * 4096);
-	large_free(y, false);
-	assert_int_equal(span_at(y)->kind, SPAN_FREE);
-	large_free(x, false);
-	span_t *f = span_at(x);
-	assert_int_equal(f->kind, SPAN_FREE);
-	assert_ptr_equal(span_at(y), f);	/* merged */
-	assert_true(f->base <= (uintptr_t)x && f->npages >= 20);
-	large_free(w, false);
-	f = span_at(x);
-	assert_ptr_equal(span_at(w + 9 * 4096), f);
-	assert_true(f->npages >= 30);
-	assert_int_equal(a->active, active - 30);
-}
-
-static void
-test_large_resize(void **state)
-{
-	(void)state;
-	arena_t *a = &arenas[0];
-	bool z;
-	char *x = arena_large_alloc(a, 10 * 4096, 4096, &z);
-	assert_non_null(x);
-	memset(x, 7, 10 * 4096);
-	span_t *s = span_at(x);
-	assert_int_equal(large_resize(x, 30 * 4096), 0);
-	assert_int_equal(s->npages, 30);
-	assert_ptr_equal(span_at(x + 29 * 4096), s);
-	memset(x, 7, 30 * 4096);
-	assert_int_equal(large_resize(x, 12 * 4096), 0);
-	assert_int_equal(s->npages, 12);
-	assert_int_equal(span_at(x + 12 * 4096)->kind, SPAN_FREE);
-	assert_int_equal(x[12 * 4096 - 1], 7);
-	large_free(x, false);
-}
-
-static void
-test_aligned_large(void **state)
-{
-	(void)state;
-	arena_t *a = &arenas[0];
-	bool z;
-	for (size_t align = 8192; align <= ((size_t)2 << 20); align <<= 1) {
-		char *x = arena_large_alloc(a, 5 * 4096, align, &z);
-		assert_non_null(x);
-		assert_int_equal((uintptr_t)x % align, 0);
-		assert_int_equal(span_at(x)->npages, 5);
-		large_free(x, false);
-	}
-}
 
 static void
 test_refill_flush(void **state)
@@ -125,150 +37,88 @@ test_refill_flush(void **state)
 	assert_true(a->bins[sc].curslabs <= 2);
 }
 
+/* A bin keeps one empty slab across a flush (no churn at the edge of a
+ * slab) and gives it back to its page heap when the arena is purged. */
 static void
-test_free_purged(void **state)
+test_empty_slab_kept_then_purged(void **state)
 {
 	(void)state;
 	arena_t *a = &arenas[0];
-	bool z;
-	char *x = arena_large_alloc(a, 64 * 4096, 4096, &z);
-	char *y = arena_large_alloc(a, 64 * 4096, 4096, &z);
-	assert_non_null(x);
-	assert_non_null(y);
-	memset(x, 1, 64 * 4096);
-	size_t dirty = a->dirty;
-	large_free(x, true);
-	/* Given back at once: not counted dirty, and reads as zero. */
-	assert_int_equal(a->dirty, dirty);
+	unsigned sc = sc_index(2048);
+	void *p;
+	assert_int_equal(arena_refill(a, sc, &p, 1), 1);
+	span_t *s = pagemap_span(pagemap_lookup(p));
+	assert_int_equal(s->kind, SPAN_SLAB);
+	pageheap_t *h = pageheap_of(s);	/* a's, or one it took from */
+	size_t active = h->active;
+	arena_flush(a, sc, &p, 1);
+	assert_ptr_equal(a->bins[sc].empty, s);
+	assert_int_equal(h->active, active);	/* still a slab */
+	arena_purge_all(a, true);
+	assert_null(a->bins[sc].empty);
+	/* Other bins' empty slabs may go too. */
+	assert_true(h->active <= active - sc_table[sc].npages);
+	assert_int_equal(pagemap_span(pagemap_lookup(p))->kind, SPAN_FREE);
+	assert_int_equal(h->dirty, 0);	/* purged as well */
 	assert_int_equal(pc_check(), 0);
-	char *w = arena_large_alloc(a, 64 * 4096, 4096, &z);
-	assert_ptr_equal(w, x);
-	assert_true(z);
-	assert_int_equal(w[100], 0);
-	large_free(w, false);
-	large_free(y, false);
+}
+
+/* A slab's pages are its heap's: the slab records its bin's arena, its
+ * region records the heap, and a refill that finds its own heap empty of
+ * reusable pages takes another heap's (arena 1 here) before fresh ones. */
+static void
+test_slab_pages_from_other_heap(void **state)
+{
+	(void)state;
+	arena_t *a0 = &arenas[0], *a1 = &arenas[1];
+	assert_int_equal(narenas, 2);
+	/* Classes nothing else here uses (cmocka's own mallocs refill
+	 * small classes of whichever arena they run on). */
+	unsigned sc = sc_index(24576);
+	unsigned n = sc_table[sc].nobjs;
+	/* Touch pages in heap 1 (arena 1 takes its own pages first; heap
+	 * 0 has none free yet) and free them again. */
+	void *objs[64];
+	assert_true(n <= 64);
+	assert_int_equal(arena_refill(a1, sc, objs, n), n);
+	span_t *s1 = pagemap_span(pagemap_lookup(objs[0]));
+	uintptr_t base1 = s1->base;
+	assert_int_equal(s1->region->heap, 1);
+	void *extra;
+	assert_int_equal(arena_refill(a1, sc, &extra, 1), 1);
+	arena_flush(a1, sc, objs, n);	/* s1 is the bin's kept empty slab */
+	arena_purge_all(a1, true);	/* now free pages of heap 1 */
+	arena_flush(a1, sc, &extra, 1);
+	/* Heap 0 has no free pages handed out before (narenas:2 and a
+	 * fresh process); its bin of a class never used takes heap 1's. */
+	unsigned sc0 = sc_index(20480);
+	bool own = pageheap_may_reuse(a0->heap, sc_table[sc0].npages);
+	void *q;
+	assert_int_equal(arena_refill(a0, sc0, &q, 1), 1);
+	span_t *s0 = pagemap_span(pagemap_lookup(q));
+	assert_int_equal(s0->arena, 0);	/* serves arena 0's bin */
+	if (!own) {
+		/* Heap 1's freed pages, where s1 was: the lowest fit. */
+		assert_int_equal(s0->region->heap, 1);
+		assert_int_equal(s0->base, base1);
+		assert_true(a1->heap->active >= sc_table[sc0].npages);
+	}
+	arena_flush(a0, sc0, &q, 1);
+	arena_purge_all(a0, true);
+	assert_int_equal(pagemap_span(pagemap_lookup(q))->kind, SPAN_FREE);
 	assert_int_equal(pc_check(), 0);
-}
-
-static void
-test_purge(void **state)
-{
-	(void)state;
-	char *p = pc_malloc(500000);
-	memset(p, 1, 500000);
-	pc_free(p);
-	assert_int_equal(pc_trim(), 1);
-	size_t dirty = 0;
-	for (unsigned i = 0; i < narenas; i++)
-		dirty += arenas[i].dirty;
-	assert_int_equal(dirty, 0);
-}
-
-/* A small free next to a big dirty run does not restart the run's decay
- * clock (a program that keeps freeing there would pin the run forever):
- * the merged run's age is weighted by pages. */
-static void
-test_merge_keeps_age(void **state)
-{
-	(void)state;
-	arena_t *a = &arenas[0];
-	bool z;
-	/* Carve both from one free run, so they share a region (regions
-	 * that cannot merge, as on Windows, would keep them apart). */
-	char *whole = arena_large_alloc(a, 100 * 4096, 4096, &z);
-	assert_non_null(whole);
-	large_free(whole, false);
-	char *big = arena_large_alloc(a, 90 * 4096, 4096, &z);
-	char *small = arena_large_alloc(a, 10 * 4096, 4096, &z);
-	assert_ptr_equal(big, whole);
-	assert_ptr_equal(small, big + 90 * 4096);
-	memset(big, 1, 90 * 4096);
-	large_free(big, false);
-	uint64_t t0 = span_at(big)->dirty_ns;
-	struct timespec ts = { 0, 50000000 };	/* 50 ms */
-	nanosleep(&ts, NULL);
-	large_free(small, false);
-	uint64_t t1 = os_now_ns();
-	/* Other allocations meanwhile may take the lowest pages of big's
-	 * run (lowest-address fit); its top, next to small, stays free. */
-	span_t *f = span_at(small);
-	assert_int_equal(f->kind, SPAN_FREE);
-	assert_true(f->npages >= 50);	/* merged with big's run */
-	/* 90 pages (or more, with older neighbours) of age t0, 10 of age
-	 * ~t1: at most about t0 + (t1 - t0) / 10, far from t1. */
-	assert_true(f->dirty_ns <= t0 + (t1 - t0) / 5);
-}
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-	nanosleep(&ts, NULL);
-}
-
-/* With a tiny decay_ms, pages the program frees and takes back within the
- * reuse window are not purged (each purge would cost a page fault right
- * after), while pages left free still go back to the OS. */
-static void
-test_decay_spares_reused(void **state)
-{
-	(void)state;
-	arena_t *a = &arenas[0];
-	size_t saved = opt_decay_ms;
-	opt_decay_ms = 1;
-	a->next_decay_ns = 0;	/* passes were 500 ms apart until now */
-	bool z;
-	enum { NP = 64, ROUNDS = 100 };
-	char *x = arena_large_alloc(a, NP * 4096, 4096, &z);
-	char *y = arena_large_alloc(a, NP * 4096, 4096, &z);
-	assert_non_null(x);
-	assert_non_null(y);
-	uint64_t before = a->npurged;
-	for (int i = 0; i < ROUNDS; i++) {
-		memset(x, 1, NP * 4096);
-		memset(y, 1, NP * 4096);
-		large_free(x, false);
-		sleep_ms(3);
-		/* x's run is older than decay_ms now: this free's pass may
-		 * purge it, only for the next line to fault it back. */
-		large_free(y, false);
-		x = arena_large_alloc(a, NP * 4096, 4096, &z);
-		y = arena_large_alloc(a, NP * 4096, 4096, &z);
-		assert_non_null(x);
-		assert_non_null(y);
-	}
-	uint64_t churn = a->npurged - before;
-	/* Without the budget every round purges x: ROUNDS * NP pages.  A
-	 * window in which this thread was preempted throughout may purge
-	 * once; allow a fifth of the rounds for a loaded machine. */
-	assert_true(churn <= (uint64_t)(ROUNDS / 5) * NP);
-	/* Left free, the same pages do go back. */
-	large_free(x, false);
-	large_free(y, false);
-	before = a->npurged;
-	for (int i = 0; i < 400 && a->npurged - before < 2 * NP; i++) {
-		sleep_ms(5);
-		arena_decay_tick(a);
-	}
-	assert_true(a->npurged - before >= 2 * NP);
-	opt_decay_ms = saved;
 }
 
 int
 main(void)
 {
-	/* One arena keeps the layout predictable. */
-	setenv("PCMALLOC_CONF", "narenas:1", 1);
+	setenv("PCMALLOC_CONF", "narenas:2", 1);
 	pc_free(pc_malloc(1));
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_large_coalesce),
-		cmocka_unit_test(test_large_resize),
-		cmocka_unit_test(test_aligned_large),
+		/* First: it needs heap 0 without free pages to reuse. */
+		cmocka_unit_test(test_slab_pages_from_other_heap),
 		cmocka_unit_test(test_refill_flush),
-		cmocka_unit_test(test_free_purged),
-		cmocka_unit_test(test_merge_keeps_age),
-		cmocka_unit_test(test_decay_spares_reused),
-		cmocka_unit_test(test_purge),
+		cmocka_unit_test(test_empty_slab_kept_then_purged),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

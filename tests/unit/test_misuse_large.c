@@ -416,7 +416,7 @@ test_guards(void **state)
 	assert_non_null(h);
 	assert_non_null(l);
 	assert_guarded(arenas, "arenas (base chunk)");
-	assert_guarded((void *)(pagemap_lookup(l) & ~PM_SC_MASK),
+	assert_guarded((void *)pagemap_span(pagemap_lookup(l)),
 	    "span of a large block (base chunk)");
 	uintptr_t a = (uintptr_t)h;
 	assert_guarded(pagemap_root[a >> (PC_PAGE_SHIFT + PM_LEAF_BITS)],

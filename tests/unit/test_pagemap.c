@@ -54,15 +54,15 @@ test_live_blocks_mapped(void **state)
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		char *p = pc_malloc(sizes[i]);
 		assert_non_null(p);
-		span_t *s = (span_t *)(pagemap_lookup(p) & ~PM_SC_MASK);
+		span_t *s = pagemap_span(pagemap_lookup(p));
 		assert_non_null(s);
 		assert_true((uintptr_t)p >= s->base);
 		assert_true((uintptr_t)p < s->base + s->npages * PC_PAGE);
 		if (sizes[i] <= 32768) {
 			assert_int_equal(s->kind, SPAN_SLAB);
 			/* Last byte maps to the same slab. */
-			assert_ptr_equal((span_t *)(pagemap_lookup(p +
-			    sizes[i] - 1) & ~PM_SC_MASK), s);
+			assert_ptr_equal(pagemap_span(pagemap_lookup(p +
+			    sizes[i] - 1)), s);
 		} else {
 			assert_ptr_equal((void *)s->base, p);
 		}

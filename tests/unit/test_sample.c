@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "pcmalloc.h"
-#include "check.h"
+#include "report.h"
 #include "conf.h"
 #include "pagemap.h"
 #include "prof.h"

@@ -5,8 +5,10 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
+#include "base.h"
 #include "slab.h"
 #include "pcmalloc.h"
 
@@ -73,6 +75,36 @@ test_partial_pop(void **state)
 	assert_ptr_equal(again[1], out[65]);
 }
 
+/* Debug mode's side array belongs to the slab: junk-filled pages and an
+ * array of requested sizes on init, the array recycled on fini. */
+static void
+test_debug_side_array(void **state)
+{
+	(void)state;
+	static span_t d PC_ALIGNED(64);
+	unsigned sc = sc_index(64);
+	size_t bytes = (size_t)sc_table[sc].npages << PC_PAGE_SHIFT;
+	unsigned char *pages = base_map(bytes);	/* any page-aligned memory */
+	assert_non_null(pages);
+	d.base = (uintptr_t)pages;
+	d.npages = sc_table[sc].npages;
+	d.kind = SPAN_SLAB;
+	slab_init(&d, sc);
+	assert_int_equal(slab_debug_init(&d), 0);
+	assert_non_null(d.dbg_sizes);
+	for (size_t i = 0; i < bytes; i++)
+		assert_int_equal(pages[i], SLAB_DEBUG_JUNK);
+	d.dbg_sizes[SC_MAX_OBJS - 1] = 5;	/* room for every object */
+	uint32_t *a = d.dbg_sizes;
+	slab_debug_fini(&d);
+	assert_null(d.dbg_sizes);
+	slab_debug_fini(&d);	/* none: nothing to do */
+	assert_int_equal(slab_debug_init(&d), 0);
+	assert_ptr_equal(d.dbg_sizes, a);	/* recycled */
+	slab_debug_fini(&d);
+	base_unmap(pages, bytes);
+}
+
 int
 main(void)
 {
@@ -81,6 +113,7 @@ main(void)
 		cmocka_unit_test(test_pop_push_all),
 		cmocka_unit_test(test_bad_frees),
 		cmocka_unit_test(test_partial_pop),
+		cmocka_unit_test(test_debug_side_array),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

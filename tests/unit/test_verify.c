@@ -47,18 +47,12 @@ test_clean_heap(void **state)
 	assert_int_equal(pc_check(), 0);
 }
 
-static span_t *
-span_of(void *p)
-{
-	return (span_t *)(pagemap_lookup(p) & ~PM_SC_MASK);
-}
-
 static void
 test_detects_bitmap_corruption(void **state)
 {
 	(void)state;
 	void *p = pc_malloc(100);
-	span_t *s = span_of(p);
+	span_t *s = pagemap_span(pagemap_lookup(p));
 	uint16_t saved = s->nfree;
 	s->nfree++;
 	assert_true(pc_check() > 0);
@@ -73,7 +67,7 @@ test_detects_cached_and_free(void **state)
 	(void)state;
 	void *p = pc_malloc(200);
 	pc_free(p);	/* now in this thread's cache */
-	span_t *s = span_of(p);
+	span_t *s = pagemap_span(pagemap_lookup(p));
 	unsigned idx = sc_obj_index(s->sc, (uintptr_t)p - s->base);
 	s->bitmap[idx / 64] |= (uint64_t)1 << (idx % 64);
 	s->nfree++;
@@ -88,7 +82,7 @@ test_detects_bad_page_map(void **state)
 {
 	(void)state;
 	char *p = pc_malloc(100000);
-	span_t *s = span_of(p);
+	span_t *s = pagemap_span(pagemap_lookup(p));
 	uintptr_t page = (uintptr_t)p + 4096;
 	pagemap_set(page, 1, 0);
 	assert_true(pc_check() > 0);
@@ -101,9 +95,9 @@ static void
 test_detects_counter_drift(void **state)
 {
 	(void)state;
-	arenas[0].dirty += 3;
+	arenas[0].heap->dirty += 3;
 	assert_true(pc_check() > 0);
-	arenas[0].dirty -= 3;
+	arenas[0].heap->dirty -= 3;
 	assert_int_equal(pc_check(), 0);
 }
 

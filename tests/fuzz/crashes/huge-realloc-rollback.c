@@ -12,7 +12,7 @@
  *
  * Since a4c7999 the injected failures are sticky (every request from the
  * n-th on fails), so the rollback's own remap fails too and the process
- * dies in "pcmalloc: fatal: huge remap rollback (src/large.c)"; when only
+ * dies in "pcmalloc: fatal: huge remap rollback (src/huge.c)"; when only
  * the leaf fails (real memory pressure can do that), it is the SEGV.
  *
  * Build and run (any build of the static library, prefixed-only or not):

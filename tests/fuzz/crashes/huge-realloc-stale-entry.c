@@ -1,5 +1,5 @@
 /*
- * Reproducer (race): huge_realloc (src/large.c) clears the old base's
+ * Reproducer (race): huge_realloc (src/huge.c) clears the old base's
  * page-map entry only after mremap has moved the block, so another thread
  * can map the vacated range in between (a huge block, or an arena region)
  * and register it, and the late clear wipes that entry.  The other thread's

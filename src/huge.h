@@ -12,8 +12,8 @@
  * the block under huge_lock, so of two racing frees exactly one unmaps.
  * Lock order: huge_lock -> page-map lock; base lock is never taken under it.
  */
-#ifndef PC_LARGE_H
-#define PC_LARGE_H
+#ifndef PC_HUGE_H
+#define PC_HUGE_H
 
 #include "span.h"
 

@@ -1,9 +1,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include "large.h"
+#include "huge.h"
 #include "base.h"
-#include "check.h"
+#include "report.h"
 #include "os.h"
 #include "pagemap.h"
 

@@ -1,7 +1,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "report.h"
+#include "conf.h"
 #include "os.h"
 
 uint64_t pc_misuse_reports;
@@ -121,4 +122,39 @@ pc_fatal(const char *msg, const char *file, int line)
 	buf[n++] = '\n';
 	os_write_err(buf, n);
 	abort();
+}
+
+/* Aborts deferred while this thread holds a lock (pc_misuse_defer): the
+ * first one's message and place, kept for the undefer. */
+static PC_TLS unsigned misuse_deferred;
+static PC_TLS const char *misuse_what;
+static PC_TLS const char *misuse_file;
+static PC_TLS int misuse_line;
+
+void
+pc_misuse_end(const char *what, const char *file, int line)
+{
+	PC_COUNT_REPORT();
+	if (!opt_abort_on_error)
+		return;
+	if (misuse_deferred == 0)
+		pc_fatal(what, file, line);
+	if (misuse_what == NULL) {
+		misuse_what = what;
+		misuse_file = file;
+		misuse_line = line;
+	}
+}
+
+void
+pc_misuse_defer(void)
+{
+	misuse_deferred++;
+}
+
+void
+pc_misuse_undefer(void)
+{
+	if (--misuse_deferred == 0 && misuse_what != NULL)
+		pc_fatal(misuse_what, misuse_file, misuse_line);
 }

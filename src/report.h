@@ -1,10 +1,11 @@
 /*
- * Checks and error reports.  PC_CHECK is always on and guards against bad
- * input; PC_ASSERT checks internal invariants in debug builds only.
- * Reporting never allocates: messages are formatted on the stack.
+ * Assertions and error reports (the heap checker is verify.c).  PC_CHECK
+ * is always on and guards against bad input; PC_ASSERT checks internal
+ * invariants in debug builds only.  Reporting never allocates: messages
+ * are formatted on the stack.
  */
-#ifndef PC_CHECK_H
-#define PC_CHECK_H
+#ifndef PC_REPORT_H
+#define PC_REPORT_H
 
 #include "config.h"
 
@@ -25,6 +26,18 @@ PC_COLD void pc_report(const char *msg);
 extern uint64_t pc_misuse_reports PC_HIDDEN;
 #define PC_COUNT_REPORT() \
 	((void)__atomic_fetch_add(&pc_misuse_reports, 1, __ATOMIC_RELAXED))
+
+/*
+ * The end of every report of heap misuse (the report is written): count
+ * it, then abort with "fatal: <what> (<file>:<line>)" unless abort_on_error
+ * is off.  A thread that reports while it holds a lock brackets that with
+ * pc_misuse_defer()/pc_misuse_undefer() (they nest): the abort then comes
+ * at the outermost undefer, once the lock is released.
+ */
+void pc_misuse_end(const char *what, const char *file, int line) PC_COLD;
+#define PC_MISUSE_END(what) pc_misuse_end(what, __FILE__, __LINE__)
+void pc_misuse_defer(void);
+void pc_misuse_undefer(void);
 
 /* Format helpers, usable by stats printing: return chars written. */
 size_t pc_fmt_u64(char *buf, uint64_t v);

@@ -1,0 +1,798 @@
+#include <string.h>
+
+#include "pageheap.h"
+#include "base.h"
+#include "conf.h"
+#include "pagemap.h"
+#include "report.h"
+
+pageheap_t *pageheaps;
+unsigned npageheaps;
+
+int
+pageheap_init_all(unsigned n)
+{
+	pageheap_t *h = base_alloc(sizeof(pageheap_t) * n);
+	if (h == NULL)
+		return -1;
+	for (unsigned i = 0; i < n; i++) {
+		h[i].index = i;
+		os_lock_init(&h[i].lock);
+	}
+	pageheaps = h;
+	npageheaps = n;
+	return 0;
+}
+
+/* ---- Free runs: size buckets ------------------------------------------ */
+
+static unsigned
+run_bucket(size_t npages)
+{
+	if (npages <= PAGEHEAP_EXACT_BUCKETS)
+		return (unsigned)npages - 1;
+	unsigned lg = 63 - (unsigned)__builtin_clzll(npages);
+	unsigned b = PAGEHEAP_EXACT_BUCKETS + (lg - 9) * 4 +
+	    (unsigned)((npages >> (lg - 2)) & 3);
+	return PC_MIN(b, PAGEHEAP_NBUCKETS - 1);
+}
+
+static void
+run_insert(pageheap_t *h, span_t *s)
+{
+	unsigned b = run_bucket(s->npages);
+	s->prev = NULL;
+	s->next = h->runs[b];
+	if (s->next != NULL)
+		s->next->prev = s;
+	h->runs[b] = s;
+	h->run_mask[b / 64] |= (uint64_t)1 << (b % 64);
+	s->in_list = 1;
+}
+
+static void
+run_remove(pageheap_t *h, span_t *s)
+{
+	unsigned b = run_bucket(s->npages);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		h->runs[b] = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	if (h->runs[b] == NULL)
+		h->run_mask[b / 64] &= ~((uint64_t)1 << (b % 64));
+	s->next = s->prev = NULL;
+	s->in_list = 0;
+}
+
+/* First non-empty bucket at or after b, or PAGEHEAP_NBUCKETS. */
+static unsigned
+run_next_bucket(const pageheap_t *h, unsigned b)
+{
+	while (b < PAGEHEAP_NBUCKETS) {
+		uint64_t m = h->run_mask[b / 64] >> (b % 64);
+		if (m != 0)
+			return b + (unsigned)__builtin_ctzll(m);
+		b = (b / 64 + 1) * 64;
+	}
+	return PAGEHEAP_NBUCKETS;
+}
+
+/*
+ * The lowest-addressed of the first RUN_FIT_SCAN runs of list `s` that
+ * hold npages pages.  Preferring low addresses packs live memory
+ * together, so the free runs at the top stay whole and go back to the OS.
+ */
+#define RUN_FIT_SCAN 32
+
+static span_t *
+run_lowest_fit(span_t *s, size_t npages)
+{
+	span_t *best = NULL;
+	for (unsigned k = 0; s != NULL && k < RUN_FIT_SCAN; s = s->next, k++)
+		if (s->npages >= npages && (best == NULL || s->base < best->base))
+			best = s;
+	return best;
+}
+
+/* A free run of at least npages pages, or NULL: the smallest bucket that
+ * has one, and the lowest address among its first runs. */
+static span_t *
+run_find(pageheap_t *h, size_t npages)
+{
+	unsigned b = run_bucket(npages);
+	if (npages > PAGEHEAP_EXACT_BUCKETS) {
+		/* Runs in a shared bucket may be smaller than asked. */
+		span_t *s = run_lowest_fit(h->runs[b], npages);
+		if (s != NULL)
+			return s;
+		for (s = h->runs[b]; s != NULL; s = s->next)
+			if (s->npages >= npages)
+				return s;
+		b++;
+	}
+	for (b = run_next_bucket(h, b); b < PAGEHEAP_NBUCKETS;
+	    b = run_next_bucket(h, b + 1)) {
+		span_t *s = run_lowest_fit(h->runs[b], npages);
+		if (s != NULL)
+			return s;
+		if (b == PAGEHEAP_NBUCKETS - 1) {
+			for (s = h->runs[b]; s != NULL; s = s->next)
+				if (s->npages >= npages)
+					return s;
+		}
+	}
+	return NULL;
+}
+
+static void
+set_entries(span_t *s, uintptr_t entry)
+{
+	int err = pagemap_set(s->base, s->npages, entry);
+	PC_CHECK(err == 0, "page map leaf missing in a reserved region");
+}
+
+/* ---- Regions ---------------------------------------------------------- */
+
+static void merge_right(pageheap_t *h, span_t *s);
+
+static span_t *
+region_grow_locked(pageheap_t *h, size_t npages)
+{
+	size_t size = PC_MAX(PAGEHEAP_REGION_MIN,
+	    PC_ALIGN_UP(npages << PC_PAGE_SHIFT, PC_CHUNK));
+	region_t *r = region_new();
+	span_t *s = span_new();
+	void *p = NULL;
+	/* Ask for the addresses just below the newest region: if we get
+	 * them, the two become one region, and free runs coalesce across
+	 * the seam instead of fragmenting over many small regions. */
+	region_t *below = h->regions;
+	void *hint = NULL;
+	if (below != NULL && below->base > size && os_can_merge_reservations())
+		hint = (void *)(below->base - size);
+	if (r != NULL && s != NULL)
+		p = os_reserve_near(size, PC_CHUNK, hint);
+	if (p == NULL || pagemap_reserve((uintptr_t)p, size >> PC_PAGE_SHIFT)) {
+		if (p != NULL)
+			os_release(p, size);
+		if (r != NULL)
+			region_delete(r);
+		if (s != NULL)
+			span_delete(s);
+		return NULL;
+	}
+	os_hugepage(p, size, (int)opt_thp);
+	h->mapped += size;
+	s->base = (uintptr_t)p;
+	s->npages = size >> PC_PAGE_SHIFT;
+	s->kind = SPAN_FREE;
+	s->arena = (uint16_t)h->index;
+	s->dirty = 0;
+	if (hint != NULL && p == hint) {
+		region_delete(r);
+		below->base = (uintptr_t)p;
+		below->npages += s->npages;
+		s->region = below;
+		set_entries(s, (uintptr_t)s);
+		merge_right(h, s);
+	} else {
+		r->base = (uintptr_t)p;
+		r->npages = size >> PC_PAGE_SHIFT;
+		r->heap = h->index;
+		r->used_lo = r->used_hi = 0;
+		r->next = h->regions;
+		h->regions = r;
+		s->region = r;
+		set_entries(s, (uintptr_t)s);
+	}
+	run_insert(h, s);
+	return s;
+}
+
+/* h->dirty fell (pages reused, purged or released): track the low mark. */
+static inline void
+dirty_note_low(pageheap_t *h)
+{
+	if (h->dirty < h->dirty_min)
+		h->dirty_min = h->dirty;
+}
+
+static void
+region_release_locked(pageheap_t *h, span_t *s)
+{
+	region_t *r = s->region;
+	PC_ASSERT(s->base == r->base && s->npages == r->npages);
+	run_remove(h, s);
+	set_entries(s, 0);
+	for (region_t **pp = &h->regions; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	}
+	if (s->dirty) {
+		h->dirty -= s->npages;
+		dirty_note_low(h);
+	}
+	__atomic_store_n(&h->used_pages, h->used_pages -
+	    ((r->used_hi - r->used_lo) >> PC_PAGE_SHIFT), __ATOMIC_RELAXED);
+	h->mapped -= r->npages << PC_PAGE_SHIFT;
+	os_release((void *)r->base, r->npages << PC_PAGE_SHIFT);
+	region_delete(r);
+	span_delete(s);
+}
+
+static bool
+span_is_whole_region(const span_t *s)
+{
+	return s->base == s->region->base && s->npages == s->region->npages;
+}
+
+/* ---- Decay ------------------------------------------------------------ */
+
+/*
+ * Dirty free runs go back to the OS once they have stayed free for
+ * decay_ms.  Passes run from slow paths (page frees, and a tick in the
+ * thread caches' refill/flush) or the background thread, every decay_ms/16
+ * (between 1 and 500 ms).
+ *
+ * A purge that the program undoes a moment later is work for nothing: a
+ * page freed and reused within milliseconds, as a steady churn does, costs
+ * an madvise and a page fault every time round.  With a small decay_ms
+ * that made a churning program three times slower (stress_random at
+ * decay_ms:1).  So a pass purges at most as many pages as stayed dirty
+ * throughout the last DECAY_REUSE_WINDOW_NS: the fewest dirty pages seen in
+ * that window.  Pages that sat free the whole window always fit the budget
+ * (they were counted all along), so memory that is really idle still goes
+ * back after decay_ms (plus at most one window); pages the program keeps
+ * reusing do not.  decay_ms:0 and trim (all) purge at once, as documented.
+ */
+#define DECAY_REUSE_WINDOW_NS ((uint64_t)250 * 1000000u)
+
+static size_t
+decay_budget(pageheap_t *h, uint64_t now)
+{
+	if (now - h->reuse_window_ns >= DECAY_REUSE_WINDOW_NS) {
+		h->purge_budget = h->dirty_min;
+		h->dirty_min = h->dirty;
+		h->reuse_window_ns = now;
+	}
+	return h->purge_budget;
+}
+
+static size_t
+decay_locked(pageheap_t *h, uint64_t now, bool all)
+{
+	uint64_t decay_ns = (uint64_t)opt_decay_ms * 1000000u;
+	if (!all && decay_ns != 0 && now < h->next_decay_ns)
+		return 0;
+	bool budgeted = !all && decay_ns != 0;
+	size_t budget = budgeted ? decay_budget(h, now) : 0;
+	size_t purged = 0;
+	for (unsigned b = run_next_bucket(h, 0); b < PAGEHEAP_NBUCKETS;
+	    b = run_next_bucket(h, b + 1)) {
+		span_t *next;
+		for (span_t *s = h->runs[b]; s != NULL; s = next) {
+			next = s->next;
+			if (!all && (!s->dirty || s->dirty_ns + decay_ns > now))
+				continue;
+			if (budgeted && s->dirty && s->npages > budget)
+				continue;	/* reused lately: keep it */
+			if (s->dirty) {
+				purged += s->npages;
+				if (budgeted)
+					budget -= s->npages;
+			}
+			/* A region that stayed wholly free goes back whole:
+			 * address space too. */
+			if (span_is_whole_region(s)) {
+				region_release_locked(h, s);
+				continue;
+			}
+			if (!s->dirty)
+				continue;
+			os_purge((void *)s->base, s->npages << PC_PAGE_SHIFT);
+			s->dirty = 0;
+			h->dirty -= s->npages;
+		}
+	}
+	if (budgeted)
+		h->purge_budget = budget;
+	dirty_note_low(h);
+	h->npurged += purged;
+	if (purged)
+		h->npurge_passes++;
+	/* Passes every decay/16, between 1 and 500 ms: a run is purged at
+	 * most half a second after it has decayed. */
+	uint64_t step = PC_MIN(PC_MAX(decay_ns / 16, (uint64_t)1000000),
+	    (uint64_t)500000000);
+	__atomic_store_n(&h->next_decay_ns, now + step, __ATOMIC_RELAXED);
+	return purged;
+}
+
+/* background_thread:auto starts the purging thread once a heap holds
+ * this many dirty pages: a big heap that is freed and then left idle gets
+ * its memory back, and small processes never get a thread. */
+#define DIRTY_AUTO_THREAD_PAGES ((size_t)64 << (20 - PC_PAGE_SHIFT))
+
+bool pageheap_dirty_high;
+
+void
+pageheap_decay_tick(pageheap_t *h)
+{
+	if (__atomic_load_n(&h->dirty, __ATOMIC_RELAXED) == 0)
+		return;
+	uint64_t now = os_now_ns();
+	if (now < __atomic_load_n(&h->next_decay_ns, __ATOMIC_RELAXED))
+		return;
+	os_lock(&h->lock);
+	decay_locked(h, now, false);
+	os_unlock(&h->lock);
+}
+
+/* ---- Page heap -------------------------------------------------------- */
+
+/*
+ * Pages of a region ever handed out lie in [used_lo, used_hi) (empty when
+ * equal): below the hull's top and above its bottom they may be resident,
+ * outside it they have never been touched.  h->used_pages sums the hulls.
+ */
+static void
+region_touch(pageheap_t *h, region_t *r, uintptr_t lo, uintptr_t hi)
+{
+	size_t before = r->used_hi - r->used_lo;
+	if (before != 0 && lo >= r->used_lo && hi <= r->used_hi)
+		return;		/* the common case: no store at all */
+	if (before == 0) {
+		r->used_lo = lo;
+		r->used_hi = hi;
+	} else {
+		r->used_lo = PC_MIN(r->used_lo, lo);
+		r->used_hi = PC_MAX(r->used_hi, hi);
+	}
+	__atomic_store_n(&h->used_pages, h->used_pages +
+	    ((r->used_hi - r->used_lo - before) >> PC_PAGE_SHIFT),
+	    __ATOMIC_RELAXED);
+}
+
+/* Would the first npages pages of free run s be pages never touched? */
+static bool
+run_is_fresh(const span_t *s, size_t npages)
+{
+	const region_t *r = s->region;
+	uintptr_t end = s->base + (npages << PC_PAGE_SHIFT);
+	return r->used_lo == r->used_hi || s->base < r->used_lo ||
+	    end > r->used_hi;
+}
+
+/*
+ * Carve npages pages aligned to align_pages out of the free runs, growing
+ * the heap if needed.  The result has kind `kind` and belongs to arena
+ * `owner`'s bins or large blocks; its page-map entries are the caller's
+ * to set (pages_take).  With reuse_only (align_pages 1), only pages
+ * handed out before are taken: NULL rather than touching new memory.
+ */
+static span_t *
+pages_alloc_locked(pageheap_t *h, size_t npages, size_t align_pages,
+    uint8_t kind, unsigned owner, bool reuse_only, bool *zeroed)
+{
+	size_t need = npages + (align_pages > 1 ? align_pages - 1 : 0);
+	span_t *run = run_find(h, need);
+	if (reuse_only && (run == NULL || run_is_fresh(run, npages)))
+		return NULL;
+	/* Both descriptors we may need, taken before anything changes. */
+	span_t *mid = span_new();
+	span_t *tail = span_new();
+	if (mid == NULL || tail == NULL)
+		run = NULL;
+	else if (run == NULL)
+		run = region_grow_locked(h, need);
+	if (run == NULL) {
+		if (mid != NULL)
+			span_delete(mid);
+		if (tail != NULL)
+			span_delete(tail);
+		return NULL;
+	}
+	run_remove(h, run);
+	uintptr_t start = PC_ALIGN_UP(run->base, align_pages << PC_PAGE_SHIFT);
+	size_t lead = (start - run->base) >> PC_PAGE_SHIFT;
+	size_t trail = run->npages - lead - npages;
+	bool dirty = run->dirty;
+	region_t *reg = run->region;
+	if (dirty) {
+		h->dirty -= npages;
+		dirty_note_low(h);
+	}
+
+	/* The run keeps the lead pages; the tail gets a new descriptor. */
+	if (trail > 0) {
+		*tail = *run;
+		tail->base = start + (npages << PC_PAGE_SHIFT);
+		tail->npages = trail;
+		set_entries(tail, (uintptr_t)tail);
+		run_insert(h, tail);
+		tail = NULL;
+	}
+	if (lead > 0) {
+		run->npages = lead;
+		run_insert(h, run);
+	} else {
+		span_delete(run);
+		run = NULL;
+	}
+	if (tail != NULL)
+		span_delete(tail);
+
+	mid->base = start;
+	mid->npages = npages;
+	mid->region = reg;
+	mid->kind = kind;
+	mid->arena = (uint16_t)owner;
+	region_touch(h, reg, start, start + (npages << PC_PAGE_SHIFT));
+	__atomic_store_n(&h->active, h->active + npages, __ATOMIC_RELAXED);
+	*zeroed = !dirty;
+	return mid;
+}
+
+/* pages_alloc_locked under h's lock, with the page-map entries set to
+ * `(uintptr_t)span | tag`. */
+static span_t *
+pages_take(pageheap_t *h, size_t npages, size_t align_pages, uint8_t kind,
+    uintptr_t tag, unsigned owner, bool reuse_only, bool *zeroed)
+{
+	os_lock(&h->lock);
+	span_t *s = pages_alloc_locked(h, npages, align_pages, kind, owner,
+	    reuse_only, zeroed);
+	if (s != NULL)
+		set_entries(s, (uintptr_t)s | tag);
+	os_unlock(&h->lock);
+	return s;
+}
+
+static span_t *
+pages_alloc(pageheap_t *h, size_t npages, size_t align_pages, uint8_t kind,
+    uintptr_t tag, unsigned owner, bool *zeroed)
+{
+	for (int attempt = 0;; attempt++) {
+		span_t *s = pages_take(h, npages, align_pages, kind, tag,
+		    owner, false, zeroed);
+		if (s != NULL || attempt > 0)
+			return s;
+		/* The OS refused: address space may be held by free regions
+		 * of any heap.  Give all of it back and try once more (our
+		 * caller may hold a bin lock: the bins are not ours to
+		 * touch anyway). */
+		pageheap_purge_all();
+	}
+}
+
+/*
+ * x absorbs its free neighbour y: the merged run is dirty if either was,
+ * and every page of a dirty run counts as dirty.  Its age is the mean of
+ * its dirty parts' ages, weighted by pages: a slab freed next to a big
+ * dirty run must not restart that run's clock (a program that keeps
+ * freeing there would never see the run purged), and a big run freed next
+ * to a small old one is not purged early.
+ */
+static void
+merge_dirty(pageheap_t *h, span_t *x, const span_t *y)
+{
+	if (x->dirty && y->dirty) {
+		uint64_t lo = PC_MIN(x->dirty_ns, y->dirty_ns);
+		uint64_t hi = PC_MAX(x->dirty_ns, y->dirty_ns);
+		size_t hi_pages = x->dirty_ns >= y->dirty_ns ? x->npages :
+		    y->npages;
+		x->dirty_ns = lo + (uint64_t)((double)(hi - lo) *
+		    (double)hi_pages / (double)(x->npages + y->npages));
+	} else if (x->dirty) {
+		h->dirty += y->npages;
+	} else if (y->dirty) {
+		h->dirty += x->npages;
+		x->dirty = 1;
+		x->dirty_ns = y->dirty_ns;
+	}
+}
+
+/* Set while this thread returns memory known to be cold
+ * (pageheap_cold_frees). */
+static PC_TLS bool cold_frees;
+
+void
+pageheap_cold_frees(bool on)
+{
+	cold_frees = on;
+}
+
+/*
+ * Free run s, not in a bucket, absorbs the free run that follows it in its
+ * region, if there is one.  Freed pages merge on both sides; a region
+ * grown downwards merges with the region it joined.
+ */
+static void
+merge_right(pageheap_t *h, span_t *s)
+{
+	region_t *r = s->region;
+	uintptr_t end = s->base + (s->npages << PC_PAGE_SHIFT);
+	if (end >= r->base + (r->npages << PC_PAGE_SHIFT))
+		return;
+	span_t *rt = pagemap_span(pagemap_lookup((void *)end));
+	if (rt == NULL || rt->kind != SPAN_FREE || rt->region != r)
+		return;
+	run_remove(h, rt);
+	merge_dirty(h, s, rt);
+	s->npages += rt->npages;
+	set_entries(rt, (uintptr_t)s);
+	span_delete(rt);
+}
+
+/*
+ * Turn span s (slab or large) into free pages, merging with free
+ * neighbours in the same region.  `dirty` is false when the caller has
+ * already given the pages back to the OS.
+ */
+static void
+pages_free_locked(pageheap_t *h, span_t *s, bool dirty)
+{
+	region_t *r = s->region;
+	uint64_t now = os_now_ns();
+	/* The bins drop a slab's debug sizes before its pages come here. */
+	PC_ASSERT(s->dbg_sizes == NULL);
+	/* Relaxed stores: slab_pages and the statistics read it unlocked. */
+	__atomic_store_n(&h->active, h->active - s->npages, __ATOMIC_RELAXED);
+	if (dirty)
+		h->dirty += s->npages;
+	s->kind = SPAN_FREE;
+	s->arena = (uint16_t)h->index;	/* a slab may have served another */
+	s->dirty = dirty;
+	s->dirty_ns = now;
+	if (cold_frees)	/* due at the next pass */
+		s->dirty_ns -= PC_MIN(now, (uint64_t)opt_decay_ms * 1000000u);
+	s->sc = 0;
+
+	span_t *keep = s;
+	if (s->base > r->base) {
+		span_t *l = pagemap_span(pagemap_lookup((void *)(s->base -
+		    PC_PAGE)));
+		if (l != NULL && l->kind == SPAN_FREE && l->region == r) {
+			run_remove(h, l);
+			merge_dirty(h, l, s);
+			l->npages += s->npages;
+			keep = l;
+		}
+	}
+	if (keep != s) {
+		/* Entries of s now name the merged run. */
+		uintptr_t base = s->base;
+		size_t n = s->npages;
+		span_delete(s);
+		PC_CHECK(pagemap_set(base, n, (uintptr_t)keep) == 0, "pagemap");
+	} else {
+		set_entries(s, (uintptr_t)s);
+	}
+	merge_right(h, keep);
+	run_insert(h, keep);
+	decay_locked(h, now, false);
+	if (h->dirty > DIRTY_AUTO_THREAD_PAGES)
+		__atomic_store_n(&pageheap_dirty_high, true, __ATOMIC_RELAXED);
+}
+
+/* ---- Large blocks ----------------------------------------------------- */
+
+void *
+pageheap_large_alloc(pageheap_t *h, size_t size, size_t align,
+    bool *zeroed)
+{
+	size_t npages = PC_ALIGN_UP(size, PC_PAGE) >> PC_PAGE_SHIFT;
+	size_t align_pages = align > PC_PAGE ? align >> PC_PAGE_SHIFT : 1;
+	span_t *s = pages_alloc(h, npages, align_pages, SPAN_LARGE, 0,
+	    h->index, zeroed);
+	if (s == NULL)
+		return NULL;
+	__atomic_fetch_add(&h->nlarge_alloc, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&h->large_pages, npages, __ATOMIC_RELAXED);
+	return (void *)s->base;
+}
+
+/*
+ * A large block being freed with purge: its pages go back to the OS
+ * outside the page lock, and meanwhile the span stays SPAN_LARGE with this
+ * mark, so a second free or a resize racing with the first one sees a
+ * block already going.  (sc is otherwise unused by large spans.)
+ */
+#define LARGE_DYING 1
+
+/*
+ * Lock the page heap holding the large block that starts at p and return
+ * its span, or return NULL (no lock held) with *st saying what p is
+ * instead.  The entry is read again under the lock that frees the block:
+ * another thread may have freed it since the caller looked, and its
+ * descriptor been merged away, recycled, or its region unmapped.  Reading a
+ * stale descriptor is safe (metadata memory is never unmapped, and region
+ * descriptors are only recycled, their heap index always in range); it
+ * is trusted only once the page-map entry, the span and its region agree
+ * under the region's heap lock, which every change to them holds.
+ */
+static span_t *
+large_lock(const void *p, pageheap_t **hp, int *st)
+{
+	*st = BLOCK_FREED;
+	for (unsigned tries = 0; tries < 4; tries++) {
+		uintptr_t e = pagemap_lookup(p);
+		span_t *s = pagemap_span(e);
+		/* The caller saw a large or free span here: the pages have
+		 * since gone back to the OS or become a slab. */
+		if (s == NULL || (e & PM_SC_MASK) != 0)
+			return NULL;
+		region_t *r = __atomic_load_n(&s->region, __ATOMIC_RELAXED);
+		if (r == NULL)	/* a huge span, or one being recycled */
+			continue;
+		unsigned hi = __atomic_load_n(&r->heap, __ATOMIC_RELAXED);
+		if (hi >= npageheaps)
+			continue;
+		pageheap_t *h = &pageheaps[hi];
+		os_lock(&h->lock);
+		if (pagemap_lookup(p) == (uintptr_t)s && s->region == r &&
+		    r->heap == hi) {
+			if (s->kind == SPAN_LARGE && s->base == (uintptr_t)p &&
+			    s->sc != LARGE_DYING) {
+				*hp = h;
+				return s;
+			}
+			*st = s->kind == SPAN_FREE || (s->kind == SPAN_LARGE &&
+			    s->base == (uintptr_t)p) ? BLOCK_FREED :
+			    s->kind == SPAN_LARGE ? BLOCK_INTERIOR :
+			    BLOCK_INVALID;
+			os_unlock(&h->lock);
+			return NULL;
+		}
+		os_unlock(&h->lock);
+	}
+	return NULL;	/* it kept changing under us: not a live block */
+}
+
+int
+pageheap_large_free(void *p, bool purge, size_t *usable)
+{
+	pageheap_t *h;
+	int st;
+	span_t *s = large_lock(p, &h, &st);
+	if (s == NULL)
+		return st;
+	*usable = s->npages << PC_PAGE_SHIFT;
+	if (purge) {
+		s->sc = LARGE_DYING;
+		os_unlock(&h->lock);
+		os_purge((void *)s->base, s->npages << PC_PAGE_SHIFT);
+		os_lock(&h->lock);
+	}
+	h->nlarge_free++;
+	__atomic_fetch_sub(&h->large_pages, s->npages, __ATOMIC_RELAXED);
+	pages_free_locked(h, s, !purge);
+	os_unlock(&h->lock);
+	return BLOCK_LIVE;
+}
+
+int
+pageheap_large_resize(void *p, size_t new_size, size_t *usable)
+{
+	pageheap_t *h;
+	int st;
+	span_t *s = large_lock(p, &h, &st);
+	if (s == NULL)
+		return st;
+	size_t npages = PC_ALIGN_UP(new_size, PC_PAGE) >> PC_PAGE_SHIFT;
+	if (new_size == 0 || npages == s->npages) {
+		/* Nothing to do. */
+	} else if (npages < s->npages) {
+		span_t *t = span_new();
+		if (t != NULL) {
+			*t = *s;
+			t->base = s->base + (npages << PC_PAGE_SHIFT);
+			t->npages = s->npages - npages;
+			t->next = t->prev = NULL;
+			__atomic_fetch_sub(&h->large_pages, t->npages,
+			    __ATOMIC_RELAXED);
+			s->npages = npages;
+			pages_free_locked(h, t, true);
+		}
+	} else {
+		region_t *r = s->region;
+		uintptr_t end = s->base + (s->npages << PC_PAGE_SHIFT);
+		uintptr_t rend = r->base + (r->npages << PC_PAGE_SHIFT);
+		size_t extra = npages - s->npages;
+		span_t *rt = end < rend ? pagemap_span(pagemap_lookup(
+		    (void *)end)) : NULL;
+		if (rt != NULL && rt->kind == SPAN_FREE && rt->region == r &&
+		    rt->npages >= extra) {
+			run_remove(h, rt);
+			if (rt->dirty) {
+				h->dirty -= extra;
+				dirty_note_low(h);
+			}
+			PC_CHECK(pagemap_set(end, extra, (uintptr_t)s) == 0,
+			    "pagemap");
+			rt->base += extra << PC_PAGE_SHIFT;
+			rt->npages -= extra;
+			if (rt->npages > 0)
+				run_insert(h, rt);
+			else
+				span_delete(rt);
+			s->npages = npages;
+			region_touch(h, r, end, end + (extra << PC_PAGE_SHIFT));
+			__atomic_store_n(&h->active, h->active + extra,
+			    __ATOMIC_RELAXED);
+			__atomic_fetch_add(&h->large_pages, extra,
+			    __ATOMIC_RELAXED);
+		}
+	}
+	*usable = s->npages << PC_PAGE_SHIFT;
+	os_unlock(&h->lock);
+	return BLOCK_LIVE;
+}
+
+
+/* ---- Slabs' pages ----------------------------------------------------- */
+
+span_t *
+pageheap_slab_alloc(pageheap_t *h, size_t npages, uintptr_t tag,
+    unsigned owner, bool reuse_only)
+{
+	bool zeroed;
+	if (reuse_only)
+		return pages_take(h, npages, 1, SPAN_SLAB, tag, owner, true,
+		    &zeroed);
+	return pages_alloc(h, npages, 1, SPAN_SLAB, tag, owner, &zeroed);
+}
+
+void
+pageheap_slab_free(span_t *s)
+{
+	pageheap_t *h = pageheap_of(s);
+	os_lock(&h->lock);
+	pages_free_locked(h, s, true);
+	os_unlock(&h->lock);
+}
+
+/* ---- Purging ---------------------------------------------------------- */
+
+size_t
+pageheap_purge(pageheap_t *h)
+{
+	os_lock(&h->lock);
+	size_t purged = decay_locked(h, os_now_ns(), true);
+	os_unlock(&h->lock);
+	return purged;
+}
+
+void
+pageheap_purge_all(void)
+{
+	for (unsigned i = 0; i < npageheaps; i++)
+		pageheap_purge(&pageheaps[i]);
+}
+
+/* ---- Fork ------------------------------------------------------------- */
+
+void
+pageheap_prefork(void)
+{
+	for (unsigned i = 0; i < npageheaps; i++)
+		os_lock(&pageheaps[i].lock);
+}
+
+void
+pageheap_postfork_parent(void)
+{
+	for (unsigned i = 0; i < npageheaps; i++)
+		os_unlock(&pageheaps[i].lock);
+}
+
+void
+pageheap_postfork_child(void)
+{
+	for (unsigned i = 0; i < npageheaps; i++)
+		os_lock_init(&pageheaps[i].lock);
+}
