@@ -96,8 +96,13 @@ int prof_dump_auto(const char *tag);
 /* Slow-path poll: runs dumps that a signal, prof_dump_every or a new peak
  * asked for.  From sample.c (not holding any lock) and the dump thread. */
 void prof_poll(void);
-/* Once per process, after the constructor: exit and signal dumps. */
+/* Once per process, from the library's constructor: primes the unwinder,
+ * sets up signal and peak dumps. */
 void prof_start(void);
+/* Whether prof_start has run.  Samples are only taken from then on: an
+ * allocation made while the C library is still starting (from the dynamic
+ * loader, before constructors) is not a safe place to load the unwinder. */
+bool prof_ready(void);
 
 /* The dump triggers' lock (prof_dump.c), taken before prof_lock. */
 void prof_poll_prefork(void);

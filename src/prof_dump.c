@@ -25,6 +25,7 @@
 
 #include "pcmalloc.h"
 #include "prof.h"
+#include "stack.h"
 #include "report.h"
 #include "conf.h"
 #include "os.h"
@@ -425,11 +426,23 @@ prof_thread_main(void *arg)
 
 static bool prof_started;
 
+bool
+prof_ready(void)
+{
+	return __atomic_load_n(&prof_started, __ATOMIC_ACQUIRE);
+}
+
 void
 prof_start(void)
 {
-	if (!opt_prof || __atomic_exchange_n(&prof_started, true,
-	    __ATOMIC_ACQ_REL))
+	if (!opt_prof) {
+		__atomic_store_n(&prof_started, true, __ATOMIC_RELEASE);
+		return;
+	}
+	/* Load the fallback unwinder now, from the constructor, outside any
+	 * lock: its first use loads libgcc_s. */
+	stack_init();
+	if (__atomic_exchange_n(&prof_started, true, __ATOMIC_ACQ_REL))
 		return;
 	if (opt_prof_dump_signal) {
 		struct sigaction sa;

@@ -238,8 +238,7 @@ pc_sample_malloc(size_t size, size_t align, unsigned flags)
 	/* guard_sample:1 means every allocation, the first one too. */
 	bool take = t->armed || t->next_now || opt_guard_sample == 1;
 	if (!t->armed) {
-		/* The thread's first allocation: seed, and make sure the
-		 * unwinder is loaded before a sample needs it. */
+		/* The thread's first allocation: seed the gaps. */
 		t->armed = true;
 		t->rng = os_random() ^ (uintptr_t)t;
 		if (t->rng == 0)
@@ -247,18 +246,21 @@ pc_sample_malloc(size_t size, size_t align, unsigned flags)
 		/* Guarded sampling alone primes it once per process (the
 		 * unwinder's load is process-wide), not per thread. */
 		static bool primed;
-		if (opt_prof || (opt_guard_sample &&
-		    !__atomic_exchange_n(&primed, true, __ATOMIC_RELAXED)))
+		if (opt_guard_sample && !opt_prof &&
+		    !__atomic_exchange_n(&primed, true, __ATOMIC_RELAXED))
 			stack_init();
 	}
 	t->next_now = false;
 	void *p = NULL;
-	if (take && opt_guard_sample && size <= PC_PAGE && align <= PC_PAGE &&
-	    sample_guard_wants(t))
+	/* Neither kind of sample before the constructor has run: no
+	 * unwinder loading from inside the dynamic loader's start-up. */
+	bool ready = prof_ready();
+	if (take && ready && opt_guard_sample && size <= PC_PAGE &&
+	    align <= PC_PAGE && sample_guard_wants(t))
 		p = sample_guarded(size, align);
 	if (p != NULL)
 		;
-	else if (take && opt_prof)
+	else if (take && ready && opt_prof)
 		p = sample_take(size, align, flags);
 	else
 		p = sample_plain(size, align, flags);

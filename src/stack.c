@@ -136,8 +136,19 @@ pc_stack_capture(void **frames, int max, int skip)
 		want = (int)PC_ARRAY_LEN(buf);
 	int got = os_backtrace(buf, want);
 	__atomic_fetch_add(&stack_nfallback, 1, __ATOMIC_RELAXED);
-	/* buf[0] is inside os_backtrace, buf[1] inside pc_stack_capture. */
-	int first = 2 + skip;
+	/* buf[0] is inside os_backtrace, buf[1] inside pc_stack_capture,
+	 * buf[2] the return address into our caller, which this function
+	 * knows without unwinding: look for it, as an interceptor of
+	 * backtrace() (AddressSanitizer's) may add frames of its own. */
+	void *ret = __builtin_return_address(0);
+	int first = 2;
+	for (int i = 0; i < got && i < 8; i++) {
+		if (buf[i] == ret) {
+			first = i;
+			break;
+		}
+	}
+	first += skip;
 	if (partial > 0 && got - first > partial) {
 		/* The walk broke after `partial` frames the unwinder
 		 * confirms, and the unwinder found the rest: if that rest is

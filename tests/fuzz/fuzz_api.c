@@ -460,7 +460,10 @@ adopt(thr_t *t, block_t *b, void *p, size_t req, size_t align,
 	if (usable < req || (usable == 0 && !opt_debug))
 		FAIL("t%u: %s(%zu, align %zu) = %p: usable size %zu", t->idx,
 		    what, req, align, p, usable);
-	if (waste == W_MALLOC && req <= 32 * KiB &&
+	/* A block the heap profiler sampled is a page extent whatever its
+	 * size (docs/profiling.md): its slack is not a size-class waste. */
+	bool sampled = opt_prof && (pagemap_lookup(p) & PM_SC_MASK) == 0;
+	if (waste == W_MALLOC && req <= 32 * KiB && !sampled &&
 	    usable > 16 + req + req / 4)
 		FAIL("t%u: %s(%zu) = %p: usable size %zu wastes too much",
 		    t->idx, what, req, p, usable);
