@@ -244,11 +244,10 @@ pc_sample_malloc(size_t size, size_t align, unsigned flags)
 		t->rng = os_random() ^ (uintptr_t)t;
 		if (t->rng == 0)
 			t->rng = 1;
-		/* Guarded sampling alone primes it once per process (the
-		 * unwinder's load is process-wide), not per thread. */
-		static bool primed;
-		if (opt_prof || (opt_guard_sample &&
-		    !__atomic_exchange_n(&primed, true, __ATOMIC_RELAXED)))
+		/* Not for guarded sampling alone: on by default, it would
+		 * load the unwinder into every process; its captures run
+		 * with busy set (sample_capture), so the first one may. */
+		if (opt_prof)
 			stack_init();
 	}
 	t->next_now = false;
