@@ -243,12 +243,11 @@ pc_sample_malloc(size_t size, size_t align, unsigned flags)
 		t->rng = os_random() ^ (uintptr_t)t;
 		if (t->rng == 0)
 			t->rng = 1;
-		/* Guarded sampling alone primes it once per process (the
-		 * unwinder's load is process-wide), not per thread. */
-		static bool primed;
-		if (opt_guard_sample && !opt_prof &&
-		    !__atomic_exchange_n(&primed, true, __ATOMIC_RELAXED))
-			stack_init();
+		/* No unwinder priming here: prof_start() primes it from the
+		 * constructor when the profiler is on; guarded sampling alone
+		 * (on by default) must not load it into every process, and its
+		 * captures run with busy set (sample_capture), so the first one
+		 * may load it. */
 	}
 	t->next_now = false;
 	void *p = NULL;
