@@ -12,6 +12,11 @@
 #include "debug.h"
 #include "init.h"
 #include "large.h"
+#include "stats.h"
+
+/* stats.h: keeps the exit-time report in static links. */
+__attribute__((used)) static const char *const api_keep_stats =
+    &stats_exit_report;
 
 static span_t *
 span_of(uintptr_t entry)
@@ -167,15 +172,15 @@ api_malloc_large(size_t size)
 }
 
 void
-api_free_miss(void *p, const void *caller)
+api_free_slow(void *p, const void *caller)
 {
 	uintptr_t entry = pagemap_lookup(p);
 	unsigned tag = (unsigned)(entry & PM_SC_MASK);
 	if (tag != 0)
-		tcache_free_miss(p, tag - 1, caller);
+		tcache_free_small(p, tag - 1, caller);
 	else
-		api_free_slow(p, entry, caller);
-	TCACHE_OP_END();
+		api_free_big(p, entry, caller);
+	TCACHE_OP_END();	/* opened by api_free */
 }
 
 /*
@@ -193,12 +198,12 @@ api_free_block(void *p, uintptr_t entry, size_t *usable, bool *huge)
 		return huge_free(p, usable);
 	int st = arena_large_free(p, false, usable);
 	if (st == BLOCK_LIVE)
-		pc_background_poll();
+		pc_ensure_services();
 	return st;
 }
 
 void
-api_free_slow(void *p, uintptr_t entry, const void *caller)
+api_free_big(void *p, uintptr_t entry, const void *caller)
 {
 	if (p == NULL)
 		return;
