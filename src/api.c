@@ -14,12 +14,11 @@
 #include "init.h"
 #include "huge.h"
 #include "sample.h"
+#include "stats.h"
 
-static span_t *
-span_of(uintptr_t entry)
-{
-	return (span_t *)(entry & ~PM_SC_MASK);
-}
+/* stats.h: keeps the exit-time report in static links. */
+__attribute__((used)) static const char *const api_keep_stats =
+    &stats_exit_report;
 
 static unsigned api_foreign_reports;
 
@@ -165,7 +164,7 @@ api_malloc_large(size_t size)
 }
 
 void
-api_free_miss(void *p, const void *caller)
+api_free_slow(void *p, const void *caller)
 {
 	/* Guarded blocks have page-map entry 0, which sends them here: the
 	 * fast path pays nothing for them. */
@@ -177,10 +176,10 @@ api_free_miss(void *p, const void *caller)
 	uintptr_t entry = pagemap_lookup(p);
 	unsigned tag = (unsigned)(entry & PM_SC_MASK);
 	if (tag != 0)
-		tcache_free_miss(p, tag - 1, caller);
+		tcache_free_small(p, tag - 1, caller);
 	else
-		api_free_slow(p, entry, caller);
-	TCACHE_OP_END();
+		api_free_big(p, entry, caller);
+	TCACHE_OP_END();	/* opened by api_free */
 }
 
 /*
@@ -192,7 +191,7 @@ api_free_miss(void *p, const void *caller)
 static int
 api_free_block(void *p, uintptr_t entry, size_t *usable, bool *huge)
 {
-	span_t *s = span_of(entry);
+	span_t *s = pagemap_span(entry);
 	*huge = s == NULL || s->kind == SPAN_HUGE;
 	/* A sampled block leaves the profile before its pages can be reused
 	 * (and sampled again); not a block start: not in the profile. */
@@ -202,12 +201,12 @@ api_free_block(void *p, uintptr_t entry, size_t *usable, bool *huge)
 		return huge_free(p, usable);
 	int st = pageheap_large_free(p, false, usable);
 	if (st == BLOCK_LIVE)
-		pc_background_poll();
+		pc_ensure_services();
 	return st;
 }
 
 void
-api_free_slow(void *p, uintptr_t entry, const void *caller)
+api_free_big(void *p, uintptr_t entry, const void *caller)
 {
 	if (p == NULL)
 		return;
@@ -242,14 +241,14 @@ api_usable_size_at(const void *p, const void *caller)
 		if (!tcache_block_ok(p, tag - 1, "malloc_usable_size", caller))
 			return 0;
 		if (PC_UNLIKELY(opt_debug))
-			return debug_usable_small(p, span_of(e));
+			return debug_usable_small(p, pagemap_span(e));
 		return sc_size(tag - 1);
 	}
 	if (p == NULL)
 		return 0;
 	/* Large and huge blocks are checked under the lock that would free
 	 * them (the check-only forms of resize and huge realloc). */
-	span_t *s = span_of(e);
+	span_t *s = pagemap_span(e);
 	size_t usable;
 	int st;
 	if (s == NULL || s->kind == SPAN_HUGE) {
@@ -326,7 +325,7 @@ api_move(void *p, size_t old_usable, size_t size)
 	 * same size: its pages go back at once, as glibc's mremap'ed chunks
 	 * do, instead of waiting out the decay. */
 	uintptr_t e = pagemap_lookup(p);
-	span_t *s = span_of(e);
+	span_t *s = pagemap_span(e);
 	if ((e & PM_SC_MASK) == 0 && s != NULL && s->kind == SPAN_LARGE &&
 	    old_usable >= PC_REALLOC_PURGE_MIN && size > old_usable) {
 		size_t usable;
@@ -380,7 +379,7 @@ api_realloc_at(void *p, size_t size, const void *caller)
 			return NULL;
 		}
 		if (PC_UNLIKELY(opt_debug))	/* re-records the size */
-			return api_move(p, debug_usable_small(p, span_of(e)),
+			return api_move(p, debug_usable_small(p, pagemap_span(e)),
 			    size);
 		if (size <= SC_SMALL_MAX && sc_index(size) == sc)
 			return p;
@@ -388,7 +387,7 @@ api_realloc_at(void *p, size_t size, const void *caller)
 	}
 	/* The span is a hint, read unlocked: pageheap_large_resize and
 	 * huge_realloc check the block under the lock that would free it. */
-	span_t *s = span_of(e);
+	span_t *s = pagemap_span(e);
 	size_t usable;
 	int st;
 	if (s == NULL || s->kind == SPAN_HUGE) {
@@ -576,7 +575,7 @@ api_free_sized_at(void *p, size_t size, size_t align, const void *caller)
 		    size, align)))
 			arena_report_misuse(MISUSE_SIZE, align ?
 			    "free_aligned_sized" : "free_sized", p,
-			    span_of(e), tag - 1, size, caller);
+			    pagemap_span(e), tag - 1, size, caller);
 		tcache_free(p, e, caller);
 		return;
 	}

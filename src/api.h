@@ -15,10 +15,12 @@
 #include "tcache.h"
 
 void *api_malloc_large(size_t size) PC_NOINLINE;
-void api_free_slow(void *p, uintptr_t entry, const void *caller) PC_NOINLINE;
-/* Ends the fast path's cache operation (tcache.h).  Looks p up again:
- * the fast path need not keep the entry live. */
-void api_free_miss(void *p, const void *caller) PC_NOINLINE;
+/* Free p, not a small block (NULL, large, huge or foreign), whose page-map
+ * entry is `entry`; inside or outside a cache operation. */
+void api_free_big(void *p, uintptr_t entry, const void *caller) PC_NOINLINE;
+/* The rest of api_free's operation, which it closes (tcache.h).  Looks p
+ * up again: the fast path need not keep the entry live. */
+void api_free_slow(void *p, const void *caller) PC_NOINLINE;
 void *api_calloc(size_t n, size_t size);
 void *api_realloc_at(void *p, size_t size, const void *caller);
 void *api_memalign(size_t align, size_t size);
@@ -120,11 +122,12 @@ api_free(void *p)
 	uintptr_t e = pagemap_lookup(p);
 	tbin_t *b = tcache_bin_of_tag((unsigned)(e & PM_SC_MASK));
 	if (PC_UNLIKELY(!tcache_free_ok(b, p, e))) {
-		/* Full, not a small block, or misuse. */
-		api_free_miss(p, API_CALLER());
+		/* Full, not a small block, or misuse: closes the operation. */
+		api_free_slow(p, API_CALLER());
 		return;
 	}
 	tcache_push(b, p);
+	TCACHE_OP_END();
 }
 
 #endif

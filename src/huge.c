@@ -191,7 +191,9 @@ huge_resize_locked(span_t *s, size_t new_size)
 		s->size = mapped;
 		return (void *)s->base;
 	}
-	if (s->sc)
+	/* Aligned blocks would lose their alignment; without os_remap the
+	 * caller's copy is the only way. */
+	if (s->sc || !PC_OS_CAN_REMAP)
 		return NULL;
 	/* Grow in place if the addresses above are free. */
 	void *q = os_remap((void *)s->base, old, mapped, NULL);

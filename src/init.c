@@ -1,5 +1,14 @@
 /*
- * Bootstrap and fork protocol.
+ * Bootstrap and fork protocol: global set-up on the first allocation, the
+ * thread-exit and fork hooks, and the start of the services that need a
+ * working libc (the background thread, bgthread.c).  Exit-time statistics
+ * are printed by stats.c.
+ *
+ * Calls from here go down (conf, sizeclass, tcache, reclaim, arena, huge,
+ * base, pagemap, bgthread).  The one upward edge of the whole library ends
+ * here: slow paths of the layers below (tcache.c, api.c) call
+ * pc_ensure_init and pc_ensure_services for first-use initialisation,
+ * because the first allocation may come before any constructor.
  *
  * Lock order (outer first): the thread caches' live list lock -> bin locks (one at a time) -> arena page-heap
  * locks -> huge lock -> tcache recycle lock -> guard lock -> base lock ->
@@ -19,6 +28,7 @@
 #include "init.h"
 #include "arena.h"
 #include "base.h"
+#include "bgthread.h"
 #include "conf.h"
 #include "guard.h"
 #include "huge.h"
@@ -27,10 +37,9 @@
 #include "prof.h"
 #include "sample.h"
 #include "pcmalloc.h"
+#include "reclaim.h"
 #include "sizeclass.h"
 #include "tcache.h"
-
-static void pc_background_start(void);
 
 bool pc_initialized;
 bool pc_hooks_ready;
@@ -45,7 +54,7 @@ pc_prefork(void)
 #if PC_PROF	/* the profiler's locks sit above every other */
 	prof_prefork();
 #endif
-	tcache_live_prefork();
+	reclaim_prefork();
 	arena_prefork();
 	huge_prefork();
 	tcache_prefork();
@@ -65,14 +74,13 @@ pc_postfork_parent(void)
 	tcache_postfork_parent();
 	huge_postfork_parent();
 	arena_postfork_parent();
-	tcache_live_postfork_parent();
+	reclaim_postfork_parent();
 #if PC_PROF
 	prof_postfork_parent();
 #endif
 	os_unlock(&init_lock);
 }
 
-static bool background_running;
 /* Our constructor has run: libc is up, threads may be started. */
 static bool pc_constructed;
 
@@ -81,17 +89,17 @@ pc_postfork_child(void)
 {
 	if (!pc_initialized)
 		return;
-	/* The purging thread did not survive the fork; pc_background_poll
+	/* The purging thread did not survive the fork; pc_ensure_services
 	 * restarts it on a later slow path, not in this handler: most
 	 * children exec at once. */
-	background_running = false;
+	bgthread_postfork_child();
 	pagemap_postfork_child();
 	base_postfork_child();
 	guard_postfork_child();
 	tcache_postfork_child();
 	huge_postfork_child();
 	arena_postfork_child();
-	tcache_live_postfork_child();
+	reclaim_postfork_child();
 #if PC_PROF	/* the child keeps the parent's samples */
 	prof_postfork_child();
 #endif
@@ -127,63 +135,26 @@ pc_init_slow(void)
 	return 0;
 }
 
-/* ---- Background purging ------------------------------------------------ */
-
-static void
-pc_background_main(void *arg)
-{
-	(void)arg;
-	for (;;) {
-		uint64_t step = opt_decay_ms / 16;
-		os_sleep_ms((unsigned)PC_MIN(PC_MAX(step, 10u), 500u));
-		/* Idle threads' caches first: what they return decays. */
-		tcache_reclaim_tick();
-		for (unsigned i = 0; i < narenas; i++)
-			arena_decay_tick(&arenas[i]);
-	}
-}
-
-static void
-pc_background_start(void)
-{
-	if (opt_background_thread != 1 && !(opt_background_thread == 2 &&
-	    __atomic_load_n(&pageheap_dirty_high, __ATOMIC_RELAXED)))
-		return;
-	if (__atomic_exchange_n(&background_running, true, __ATOMIC_ACQ_REL))
-		return;
-	if (os_thread_start(pc_background_main, NULL) != 0)
-		__atomic_store_n(&background_running, false, __ATOMIC_RELEASE);
-}
-
 /*
  * Constructors run once libc is fully up, which the first allocation may
- * precede: work that needs a working libc (threads) starts here.
+ * precede: work that needs a working libc (threads) starts here or later.
  */
 __attribute__((constructor)) static void
 pc_constructor(void)
 {
 	if (pc_ensure_init() != 0)
 		return;
-	pc_constructed = true;
-	if (opt_stats_print)
-		os_keep_stderr();
-	pc_background_start();
+	__atomic_store_n(&pc_constructed, true, __ATOMIC_RELEASE);
+	bgthread_start();
 #if PC_PROF
 	prof_start();	/* signal and peak dumps */
 #endif
 }
 
 void
-pc_background_poll(void)
+pc_ensure_services(void)
 {
-	if (opt_background_thread && pc_hooks_ready && pc_constructed &&
-	    !__atomic_load_n(&background_running, __ATOMIC_RELAXED))
-		pc_background_start();
-}
-
-__attribute__((destructor)) static void
-pc_destructor(void)
-{
-	if (pc_initialized && opt_stats_print)
-		pc_stats_print(NULL, NULL);
+	if (opt_background_thread && pc_hooks_ready &&
+	    __atomic_load_n(&pc_constructed, __ATOMIC_ACQUIRE))
+		bgthread_poll();
 }

@@ -1,7 +1,9 @@
 /*
  * Bootstrap: global set-up on the first allocation (which may come from
  * inside the dynamic loader, before any constructor), thread-exit and fork
- * hooks.
+ * hooks.  The lower layers' slow paths call pc_ensure_init and
+ * pc_ensure_services: first-use initialisation, the only calls that go up
+ * (docs/design.md).
  */
 #ifndef PC_INIT_H
 #define PC_INIT_H
@@ -13,9 +15,10 @@ extern bool pc_initialized;
 extern bool pc_hooks_ready;
 
 int pc_init_slow(void) PC_NOINLINE PC_COLD;
-/* Start the background purging thread if it is wanted and not running
- * (after a fork); called from slow paths. */
-void pc_background_poll(void);
+/* Start the services that need a working libc (the background purging
+ * thread) if they are wanted and not running (not yet, or not since a
+ * fork); called from slow paths, like pc_ensure_init. */
+void pc_ensure_services(void);
 
 /* 0 once the allocator can serve requests, ENOMEM if it cannot start. */
 static PC_INLINE int

@@ -1,12 +1,38 @@
 /*
  * The OS contract.  Everything platform specific sits behind these
- * functions; src/os_linux.c and src/os_windows.c implement them and no other
- * file tests the platform.  None of them allocates through malloc.
+ * functions and the feature bits below; src/os_linux.c and
+ * src/os_windows.c implement them, and besides them only this header (for
+ * the feature bits and os_lock_t), compiler.h, os_tls.h and override*.c
+ * test the platform.  None of them allocates through malloc.
  */
 #ifndef PC_OS_H
 #define PC_OS_H
 
 #include "compiler.h"
+
+/*
+ * Feature bits: what the platform can do, as constants, so callers compile
+ * out (or skip at run time) work that cannot succeed, without testing the
+ * platform themselves.  Each is 1 where the OS layer provides it.
+ *
+ * PC_OS_CAN_RECLAIM: another thread may read and write a thread's cache
+ *   pointer (a plain initial-exec thread-local, not a TEB slot) and
+ *   os_remote_fence can work, so idle threads' caches can be emptied from
+ *   outside (tcache.h, reclaim.c).
+ * PC_OS_CAN_MERGE_RESERVATIONS: two adjacent reservations may be released
+ *   as one (os_can_merge_reservations() answers the same).
+ * PC_OS_CAN_REMAP: os_remap can grow or move a mapping without copying;
+ *   where it is 0, os_remap always returns NULL.
+ */
+#if defined(_WIN32)
+#define PC_OS_CAN_RECLAIM 0
+#define PC_OS_CAN_MERGE_RESERVATIONS 0
+#define PC_OS_CAN_REMAP 0
+#else
+#define PC_OS_CAN_RECLAIM 1
+#define PC_OS_CAN_MERGE_RESERVATIONS 1
+#define PC_OS_CAN_REMAP 1
+#endif
 
 /*
  * Memory.  os_reserve returns readable, writable, zero-filled memory of

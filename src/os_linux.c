@@ -86,7 +86,7 @@ os_reserve_near(size_t size, size_t align, void *hint)
 bool
 os_can_merge_reservations(void)
 {
-	return true;	/* munmap takes any range */
+	return PC_OS_CAN_MERGE_RESERVATIONS;	/* munmap takes any range */
 }
 
 void

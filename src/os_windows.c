@@ -104,7 +104,7 @@ os_reserve_near(size_t size, size_t align, void *hint)
 bool
 os_can_merge_reservations(void)
 {
-	return false;
+	return PC_OS_CAN_MERGE_RESERVATIONS;
 }
 
 /* Decommit [p, p + size), which may cross reservations. */

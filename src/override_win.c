@@ -118,7 +118,7 @@ static PC_NOINLINE void
 free_slow(void *p, uintptr_t entry)
 {
 	if (p == NULL || entry != 0) {
-		api_free_slow(p, entry, NULL);
+		api_free_big(p, entry, NULL);
 		return;
 	}
 	int saved = errno;

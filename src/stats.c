@@ -260,3 +260,27 @@ pc_stats_print(void (*write_cb)(void *opaque, const char *text),
 		}
 	}
 }
+
+/* ---- stats_print:true: the report at exit ------------------------------ */
+
+/*
+ * The private copy of stderr is taken while the program starts, before it
+ * can close its standard streams; the report is printed by a destructor,
+ * after main returns or exit is called.
+ */
+const char stats_exit_report = 1;
+
+__attribute__((constructor)) static void
+stats_at_start(void)
+{
+	if (pc_ensure_init() == 0 && opt_stats_print)
+		os_keep_stderr();
+}
+
+__attribute__((destructor)) static void
+stats_at_exit(void)
+{
+	if (__atomic_load_n(&pc_initialized, __ATOMIC_ACQUIRE) &&
+	    opt_stats_print)
+		pc_stats_print(NULL, NULL);
+}

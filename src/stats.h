@@ -32,4 +32,9 @@ typedef struct stats_totals {
 
 void stats_totals(stats_totals_t *t);
 
+/* Defined beside stats.c's exit-time report (stats_print:true, a
+ * constructor and a destructor): api.c refers to it so that a static link
+ * using only pc_* names still pulls in stats.o, and the report with it. */
+extern const char stats_exit_report;
+
 #endif

@@ -9,10 +9,12 @@
 #include "debug.h"
 #include "init.h"
 #include "pagemap.h"
+#include "reclaim.h"
 #include "slab.h"
 
-/* Zero-capacity caches whose identity is the thread's state. */
-static tcache_t tcache_new, tcache_busy, tcache_dead, tcache_stolen;
+/* Zero-capacity caches whose identity is the thread's state (and
+ * reclaim_stolen, reclaim.c). */
+static tcache_t tcache_new, tcache_busy, tcache_dead;
 #if PC_TCACHE_RECLAIM
 PC_TLS tcache_thread_t tcache_thread = { &tcache_new, 0, 0 };
 #else
@@ -30,20 +32,6 @@ tcache_key_init(void)
 
 static os_lock_t tcache_lock = OS_LOCK_INIT;
 static tcache_t *tcache_recycled;	/* tcache_lock */
-
-/*
- * Caches in use, for tcache_reclaim and statistics.  tcache_live_lock
- * comes before every arena lock (a reclaim flushes while holding it), and
- * an owner whose cache was taken waits on it in its slow path.
- */
-static os_lock_t tcache_live_lock = OS_LOCK_INIT;
-static tcache_t *tcache_live;		/* tcache_live_lock */
-static uint64_t tcache_reclaimed;	/* caches emptied by others */
-
-#if PC_TCACHE_RECLAIM
-/* The thread's own cache while tcache_tls points elsewhere. */
-static PC_TLS tcache_t *tcache_home;
-#endif
 
 static size_t
 tcache_bytes(void)
@@ -89,18 +77,6 @@ tcache_create(void)
 }
 
 static void
-tcache_live_unlink(tcache_t *tc)
-{
-	if (tc->live_prev != NULL)
-		tc->live_prev->live_next = tc->live_next;
-	else
-		tcache_live = tc->live_next;
-	if (tc->live_next != NULL)
-		tc->live_next->live_prev = tc->live_prev;
-	tc->live_prev = tc->live_next = NULL;
-}
-
-static void
 tcache_recycle(tcache_t *tc)
 {
 	os_lock(&tcache_lock);
@@ -109,43 +85,17 @@ tcache_recycle(tcache_t *tc)
 	os_unlock(&tcache_lock);
 }
 
-/* Point a thread whose cache a reclaim pass took back at its cache
- * (tcache_live_lock held: no pass is running). */
-static tcache_t *
-tcache_take_back_locked(void)
-{
-#if PC_TCACHE_RECLAIM
-	tcache_t *tc = tcache_home;
-	TCACHE_SET(tc);
-	return tc;
-#else
-	return NULL;
-#endif
-}
-
-/* Called on the slow path of a thread whose cache was reclaimed: wait for
- * the reclaimer to finish, then point the thread at it again. */
-static tcache_t *
-tcache_take_back(void)
-{
-	os_lock(&tcache_live_lock);
-	tcache_t *tc = tcache_take_back_locked();
-	os_unlock(&tcache_live_lock);
-	return tc;
-}
-
 tcache_t *
 tcache_own(void)
 {
-	tcache_t *tc = TCACHE_GET();
-	return tc == &tcache_stolen ? tcache_take_back() : tc;
+	return reclaim_own();
 }
 
 static tcache_t *
 tcache_setup(void)
 {
-	if (TCACHE_GET() == &tcache_stolen)
-		return tcache_take_back();
+	if (TCACHE_GET() == &reclaim_stolen)
+		return reclaim_own();
 	if (TCACHE_GET() != &tcache_new)
 		return NULL;
 	if (pc_ensure_init() != 0 || !pc_hooks_ready || !opt_tcache)
@@ -164,19 +114,9 @@ tcache_setup(void)
 		return NULL;
 	}
 	TCACHE_SET(tc);
-#if PC_TCACHE_RECLAIM
 	/* Reclaimable from now on: we are inside an operation, so a pass
 	 * that starts now leaves the cache alone until it ends. */
-	tc->tls_slot = &tcache_thread.cache;
-	tc->in_op_slot = &tcache_thread.in_op;
-	tcache_home = tc;
-#endif
-	os_lock(&tcache_live_lock);
-	tc->live_next = tcache_live;
-	if (tcache_live != NULL)
-		tcache_live->live_prev = tc;
-	tcache_live = tc;
-	os_unlock(&tcache_live_lock);
+	reclaim_register(tc);
 	return tc;
 }
 
@@ -200,7 +140,7 @@ flush_batch(void **v, unsigned n, unsigned sc)
 	for (unsigned i = 0; i < n; i++) {
 		void *p = v[i];
 		uintptr_t e = pagemap_lookup(p);
-		const span_t *s = (const span_t *)(e & ~PM_SC_MASK);
+		const span_t *s = pagemap_span(e);
 		if (PC_UNLIKELY((e & PM_SC_MASK) != sc + 1 ||
 		    s->arena >= na)) {
 			arena_report_misuse(MISUSE_STALE, "free", p, NULL, sc,
@@ -271,7 +211,7 @@ tcache_event(tcache_t *tc, unsigned sc)
 	}
 	arena_decay_tick(arena_choose());
 	tcache_reclaim_tick();
-	pc_background_poll();
+	pc_ensure_services();
 }
 
 /* A block leaving the cache, as the fast path's hit does (a block from
@@ -284,8 +224,9 @@ tcache_unkey(void *p)
 	return p;
 }
 
+/* The work of tcache_alloc_slow, inside its operation. */
 static void *
-tcache_alloc_miss(size_t size)
+tcache_alloc_refill(size_t size)
 {
 	/* The class tables are only valid after init: the fast path's
 	 * class of the very first request may be wrong, so recompute. */
@@ -334,8 +275,8 @@ tcache_alloc_miss(size_t size)
 void *
 tcache_alloc_slow(size_t size)
 {
-	void *p = tcache_alloc_miss(size);
-	TCACHE_OP_END();
+	void *p = tcache_alloc_refill(size);
+	TCACHE_OP_END();	/* opened by tcache_alloc_sc */
 	return p;
 }
 
@@ -350,7 +291,7 @@ static bool
 tcache_check(tcache_t *tc, const void *p, unsigned sc, const char *op,
     const void *caller)
 {
-	span_t *s = (span_t *)(pagemap_lookup(p) & ~PM_SC_MASK);
+	span_t *s = pagemap_span(pagemap_lookup(p));
 	uint64_t idx = slab_obj_index(s, p);
 	enum misuse what;
 	if (idx >= sc_table[sc].nobjs) {
@@ -385,7 +326,7 @@ tcache_block_ok(const void *p, unsigned sc, const char *op,
 }
 
 void
-tcache_free_miss(void *p, unsigned sc, const void *caller)
+tcache_free_small(void *p, unsigned sc, const void *caller)
 {
 	tcache_t *tc = TCACHE_GET();
 	if (TBIN(tc, 0)->slots == NULL)	/* one of the state caches */
@@ -400,7 +341,7 @@ tcache_free_miss(void *p, unsigned sc, const void *caller)
 			debug_free_small(p, sc);
 			return;
 		}
-		span_t *s = (span_t *)(pagemap_lookup(p) & ~PM_SC_MASK);
+		span_t *s = pagemap_span(pagemap_lookup(p));
 		arena_flush(arena_of(s), sc, &p, 1);
 		return;
 	}
@@ -416,8 +357,8 @@ tcache_free_miss(void *p, unsigned sc, const void *caller)
 void
 tcache_free_slow(void *p, unsigned sc, const void *caller)
 {
-	tcache_free_miss(p, sc, caller);
-	TCACHE_OP_END();
+	tcache_free_small(p, sc, caller);
+	TCACHE_OP_END();	/* opened by tcache_free */
 }
 
 static void
@@ -433,17 +374,12 @@ tcache_flush_all(tcache_t *tc)
 void
 tcache_flush_self(void)
 {
-	/* Not inside an operation: the lock keeps reclaimers out. */
-	os_lock(&tcache_live_lock);
-	tcache_t *tc = TCACHE_GET();
-	/* A pass that found us busy leaves us pointed at tcache_stolen
-	 * with a full cache: take it back, then flush it. */
-	if (tc == &tcache_stolen)
-		tc = tcache_take_back_locked();
+	/* Not inside an operation: the live lock keeps reclaimers out. */
+	tcache_t *tc = reclaim_own_locked();
 	pc_misuse_defer();	/* no abort with the live lock held */
 	if (TBIN(tc, 0)->slots != NULL)
 		tcache_flush_all(tc);
-	os_unlock(&tcache_live_lock);
+	reclaim_own_unlock();
 	pc_misuse_undefer();
 }
 
@@ -453,130 +389,50 @@ tcache_thread_exit(void *arg)
 	tcache_t *tc = arg;
 	/* Out of reach of reclaimers first; from then on this thread
 	 * bypasses caches: other destructors may still allocate and free. */
-	os_lock(&tcache_live_lock);
-	if (tc->live_prev != NULL || tcache_live == tc)
-		tcache_live_unlink(tc);
-	TCACHE_SET(&tcache_dead);
-#if PC_TCACHE_RECLAIM
-	tcache_home = NULL;
-#endif
-	os_unlock(&tcache_live_lock);
+	reclaim_unregister(tc, &tcache_dead);
 	tcache_flush_all(tc);
 	tcache_recycle(tc);
 }
 
-/* ---- Reclaiming idle threads' caches ----------------------------------- */
-
-#if PC_TCACHE_RECLAIM
-static bool
-tcache_holds_objects(const tcache_t *tc)
-{
-	for (unsigned sc = 0; sc < SC_NSMALL; sc++)
-		if (__atomic_load_n(&tc->bin[sc + 1].n, __ATOMIC_RELAXED))
-			return true;
-	return false;
-}
-#endif
+/* ---- Reclaiming idle threads' caches (the protocol: reclaim.c) -------- */
 
 unsigned
 tcache_reclaim(bool idle_only)
 {
-#if PC_TCACHE_RECLAIM
-	if (!__atomic_load_n(&pc_initialized, __ATOMIC_ACQUIRE))
+	if (!PC_TCACHE_RECLAIM ||
+	    !__atomic_load_n(&pc_initialized, __ATOMIC_ACQUIRE))
 		return 0;
-	unsigned emptied = 0, fenced = 0;
-	os_lock(&tcache_live_lock);
+	reclaim_pass_t rp;
+	reclaim_begin(&rp, idle_only);
 	pc_misuse_defer();	/* no abort with the live lock held */
-	tcache_t *next;
-	for (tcache_t *tc = tcache_live; tc != NULL; tc = next) {
-		next = tc->live_next;
-		if (tc->orphan) {
-			/* Its thread did not survive a fork.  If it was
-			 * inside an operation its bins may be half updated:
-			 * leave it; otherwise return its objects. */
-			tcache_live_unlink(tc);
-			if (tc->orphan_busy)
-				continue;
+	unsigned emptied = 0;
+	for (tcache_t *tc; (tc = reclaim_next(&rp)) != NULL; emptied++) {
+		if (tc->orphan) {	/* its thread did not survive a fork */
 			tcache_flush_all(tc);
 			tcache_recycle(tc);
-			emptied++;
 			continue;
 		}
-		uint64_t nslow = __atomic_load_n(&tc->nslow, __ATOMIC_RELAXED);
-		bool idle = nslow == tc->nslow_seen;
-		tc->nslow_seen = nslow;
-		if (tc == tcache_home || (idle_only && !idle) ||
-		    !tcache_holds_objects(tc) || !opt_tcache_reclaim ||
-		    !os_remote_fence_available())
-			continue;
-		__atomic_store_n(tc->tls_slot, &tcache_stolen,
-		    __ATOMIC_RELAXED);
-		tc->fenced = true;
-		fenced++;
-	}
-	/* After the fence, an owner is either seen inside an operation
-	 * (which loaded its cache pointer before our store) or will see
-	 * tcache_stolen at its next one and wait on the live lock. */
-	bool fence_ok = fenced != 0 && os_remote_fence();
-	unsigned nidle = 0;
-	for (tcache_t *tc = tcache_live; tc != NULL && fenced != 0;
-	    tc = tc->live_next) {
-		if (!tc->fenced)
-			continue;
-		fenced--;
-		/* Else the owner's next slow path points it back. */
-		tc->fenced = fence_ok &&
-		    __atomic_load_n(tc->in_op_slot, __ATOMIC_RELAXED) == 0;
-		nidle += tc->fenced;
-	}
-	/*
-	 * An owner whose operation ended just now may have its in_op store
-	 * visible before its stores to the bins (arm64 may reorder them; the
-	 * fast path has only a compiler barrier).  A second fence makes
-	 * those visible before we read the bins.
-	 */
-	if (nidle != 0 && !os_remote_fence())
-		nidle = 0;	/* cannot happen after one succeeded */
-	for (tcache_t *tc = tcache_live; tc != NULL; tc = tc->live_next) {
-		if (!tc->fenced)
-			continue;
-		tc->fenced = false;
-		if (nidle == 0)
-			continue;
 		/* An idle thread's objects are cold: their slabs' pages
 		 * need not wait out the decay time again. */
 		pageheap_cold_frees(idle_only);
 		tcache_flush_all(tc);
 		pageheap_cold_frees(false);
-		emptied++;
 	}
-	os_unlock(&tcache_live_lock);
+	reclaim_end(&rp, emptied);
 	pc_misuse_undefer();
-	__atomic_fetch_add(&tcache_reclaimed, emptied, __ATOMIC_RELAXED);
 	return emptied;
-#else
-	(void)idle_only;
-	return 0;
-#endif
 }
 
 size_t
 tcache_cached_bytes(void)
 {
-	size_t bytes = 0;
-	os_lock(&tcache_live_lock);
-	for (tcache_t *tc = tcache_live; tc != NULL; tc = tc->live_next)
-		for (unsigned sc = 0; sc < SC_NSMALL; sc++)
-			bytes += (size_t)__atomic_load_n(&TBIN(tc, sc)->n,
-			    __ATOMIC_RELAXED) * sc_size(sc);
-	os_unlock(&tcache_live_lock);
-	return bytes;
+	return reclaim_cached_bytes();
 }
 
 uint64_t
 tcache_nreclaims(void)
 {
-	return __atomic_load_n(&tcache_reclaimed, __ATOMIC_RELAXED);
+	return reclaim_count();
 }
 
 #if PC_TCACHE_RECLAIM
@@ -618,40 +474,4 @@ void
 tcache_postfork_child(void)
 {
 	os_lock_init(&tcache_lock);
-}
-
-/* The live lock is taken before the arenas' (init.c). */
-void
-tcache_live_prefork(void)
-{
-	os_lock(&tcache_live_lock);
-}
-
-void
-tcache_live_postfork_parent(void)
-{
-	os_unlock(&tcache_live_lock);
-}
-
-void
-tcache_live_postfork_child(void)
-{
-	os_lock_init(&tcache_live_lock);
-#if PC_TCACHE_RECLAIM
-	/* Only this thread survived.  The others' caches become orphans;
-	 * whether each was inside an operation is read now, before a new
-	 * thread can reuse the memory of the old one's TLS. */
-	for (tcache_t *tc = tcache_live; tc != NULL; tc = tc->live_next) {
-		/* Orphans of an earlier fork: their threads' memory may be
-		 * gone by now; what we read of them then still holds. */
-		if (tc == tcache_home || tc->orphan)
-			continue;
-		tc->orphan = true;
-		/* Its thread's stack may not have been copied (a user stack
-		 * under MADV_DONTFORK): unreadable counts as busy. */
-		unsigned in_op = 1;
-		(void)os_read_safe(&in_op, tc->in_op_slot, sizeof(in_op));
-		tc->orphan_busy = in_op != 0;
-	}
-#endif
 }

@@ -9,27 +9,35 @@
  * sets the thread up; no fast path checks for initialisation.  The thread's
  * state is which cache it points to: tcache_new (not set up yet),
  * tcache_busy (being set up: nested calls bypass caches), tcache_dead
- * (flushed at thread exit: bypass from now on), tcache_stolen (another
+ * (flushed at thread exit: bypass from now on), reclaim_stolen (another
  * thread took the cache's contents: the next slow path takes it back), or
  * its own cache.
  *
  * Idle threads: a thread that stops allocating keeps its cache, and the
  * slabs under it, until it allocates again.  tcache_reclaim() empties such
  * caches from another thread (trim, the purging thread, a periodic slow
- * path).  It may only touch a cache its owner is not using, with no cost
- * on the owner's fast path beyond two stores: every operation on the cache
- * runs between TCACHE_OP_BEGIN and TCACHE_OP_END, which count the
- * operations in progress in tcache_thread.in_op.  The reclaimer points the owner's
- * cache pointer at tcache_stolen, runs os_remote_fence(), then reads
- * in_op: either it sees the owner inside an operation (and leaves
- * the cache alone), or the owner's next operation sees tcache_stolen and
- * waits for the reclaimer in its slow path.  Linux only (the cache pointer
- * must be addressable from another thread); not under TSan, which cannot
- * see the fence.
+ * path), by the protocol of reclaim.c.  It may only touch a cache its
+ * owner is not using, with no cost on the owner's fast path beyond two
+ * stores: every operation on the cache is bracketed (below).
+ *
+ * The operation bracket.  TCACHE_OP_BEGIN and TCACHE_OP_END count the
+ * calling thread's operations in progress in tcache_thread.in_op.  Every
+ * operation opens and closes in one inline function of this header or of
+ * api.h (tcache_alloc_sc, tcache_free, api_free) or in one function of a
+ * .c file (tcache_block_ok, verify.c's check of the caller's cache):
+ * each opens it first, and leaves either through TCACHE_OP_END or through
+ * a tail call of a *_slow function, which is the noinline, cold rest of
+ * the operation and closes it as its last act (tcache_alloc_slow,
+ * tcache_free_slow, api_free_slow; nothing else is named *_slow in the
+ * front end).  Slow paths therefore run inside the operation, and their
+ * helpers (tcache_free_small, ...) say so.  Compiled out (PC_TCACHE_RECLAIM
+ * 0) where the OS cannot reclaim (os.h: PC_OS_CAN_RECLAIM) and under TSan,
+ * which cannot see the fence.
  */
 #ifndef PC_TCACHE_H
 #define PC_TCACHE_H
 
+#include "os.h"
 #include "os_tls.h"
 #include "pagemap.h"
 #include "span.h"
@@ -82,17 +90,17 @@ typedef struct tcache {
 	uint32_t events;	/* slow-path events since the GC step */
 	uint64_t nslow;		/* slow-path events, ever */
 	struct tcache *next;	/* recycle list */
-	/* Live list (tcache_live_lock), for tcache_reclaim. */
+	/* Live list (reclaim's live lock), for reclaim.c. */
 	struct tcache *live_prev, *live_next;
 	struct tcache **tls_slot;	/* the owner's cache pointer */
 	unsigned *in_op_slot;		/* the owner's in_op */
 	uint64_t nslow_seen;	/* nslow at the previous reclaim pass */
 	bool orphan;		/* owner gone (fork child) */
 	bool orphan_busy;	/* ... inside an operation: leave it */
-	bool fenced;		/* pointed at tcache_stolen this pass */
+	bool fenced;		/* pointed at reclaim_stolen this pass */
 } tcache_t;
 
-#if !defined(_WIN32) && !defined(PC_TSAN)
+#if PC_OS_CAN_RECLAIM && !defined(PC_TSAN)
 #define PC_TCACHE_RECLAIM 1
 /* One thread-local block: the fast path finds both fields from one
  * thread-pointer offset. */
@@ -119,13 +127,14 @@ OS_TLS_DECLARE(tcache_t *, tcache_tls);
 #define TCACHE_OP_END() do { } while (0)
 #endif
 
-/* The slow paths entered from a fast path end its operation themselves,
+/* The slow paths entered from a fast path close its operation themselves,
  * so the fast path reaches them with a tail call. */
 void *tcache_alloc_slow(size_t size) PC_NOINLINE;
 void tcache_free_slow(void *p, unsigned sc, const void *caller) PC_NOINLINE;
-/* tcache_free_slow without ending the operation: checks p like the fast
- * path (reporting misuse, made by caller), then caches or flushes it. */
-void tcache_free_miss(void *p, unsigned sc, const void *caller);
+/* tcache_free_slow without closing the operation (inside one): checks p
+ * like the fast path (reporting misuse, made by caller), then caches or
+ * flushes it. */
+void tcache_free_small(void *p, unsigned sc, const void *caller);
 /* Whether p, whose page-map entry is that of a slab of class sc, is a live
  * block of that slab, as free checks it; reports misuse by `op` if not. */
 bool tcache_block_ok(const void *p, unsigned sc, const char *op,
@@ -141,7 +150,7 @@ tcache_alloc_sc(unsigned sc, size_t size)
 	TCACHE_OP_BEGIN();
 	tbin_t *b = TBIN(TCACHE_GET(), sc);
 	if (PC_UNLIKELY(b->n == 0))
-		return tcache_alloc_slow(size);
+		return tcache_alloc_slow(size);	/* closes the operation */
 	void *p = b->slots[--b->n];
 	if (config_harden)
 		TCACHE_KEY_WORD(p) = 0;	/* no longer cached */
@@ -156,8 +165,8 @@ tcache_alloc(size_t size)
 	return tcache_alloc_sc(sc_index(size), size);
 }
 
-/* The bin for a page-map tag (0: the always-full dummy).  Between
- * TCACHE_OP_BEGIN and TCACHE_OP_END only. */
+/* The bin for a page-map tag (0: the always-full dummy).  Inside an
+ * operation only. */
 static PC_INLINE tbin_t *
 tcache_bin_of_tag(unsigned tag)
 {
@@ -182,7 +191,7 @@ tcache_free_ok(const tbin_t *b, const void *p, uintptr_t e)
 		return false;
 	if (!config_harden)
 		return true;
-	const span_t *s = (const span_t *)(e & ~PM_SC_MASK);
+	const span_t *s = pagemap_span(e);
 	uint64_t off = (uintptr_t)p - s->base;
 	uint64_t idx = sc_obj_start(off, b->inv, b->shift);
 	if (PC_UNLIKELY(idx >= b->nobjs))
@@ -196,14 +205,13 @@ tcache_free_ok(const tbin_t *b, const void *p, uintptr_t e)
 	return PC_LIKELY(TCACHE_KEY_WORD(p) != tcache_key);
 }
 
-/* Push p on bin b after tcache_free_ok and end the operation. */
+/* Push p on bin b after tcache_free_ok (inside an operation). */
 static PC_INLINE void
 tcache_push(tbin_t *b, void *p)
 {
 	if (config_harden)
 		TCACHE_KEY_WORD(p) = tcache_key;
 	b->slots[b->n++] = p;
-	TCACHE_OP_END();
 }
 
 /* Free p, a small block whose page-map entry is e (tag != 0). */
@@ -213,20 +221,23 @@ tcache_free(void *p, uintptr_t e, const void *caller)
 	TCACHE_OP_BEGIN();
 	tbin_t *b = tcache_bin_of_tag((unsigned)(e & PM_SC_MASK));
 	if (PC_UNLIKELY(!tcache_free_ok(b, p, e))) {
+		/* closes the operation */
 		tcache_free_slow(p, (unsigned)(e & PM_SC_MASK) - 1, caller);
 		return;
 	}
 	tcache_push(b, p);
+	TCACHE_OP_END();
 }
 
 /* The calling thread's cache, taken back if a reclaim pass took it (or a
- * state cache).  Between TCACHE_OP_BEGIN and TCACHE_OP_END only. */
+ * state cache).  Inside an operation only. */
 tcache_t *tcache_own(void);
 /* Flush the calling thread's cache completely. */
 void tcache_flush_self(void);
 /* Empty other threads' caches: all those not in use at this moment
  * (idle_only false), or those whose thread had no slow-path event since
- * the previous pass.  Returns how many were emptied. */
+ * the previous pass (reclaim.c decides which; this flushes them).
+ * Returns how many were emptied. */
 unsigned tcache_reclaim(bool idle_only);
 /* Statistics: bytes of objects cached by all threads (approximate while
  * they run); caches emptied by tcache_reclaim so far. */
@@ -236,9 +247,6 @@ uint64_t tcache_nreclaims(void);
 void tcache_reclaim_tick(void);
 void tcache_thread_exit(void *tc);
 
-void tcache_live_prefork(void);
-void tcache_live_postfork_parent(void);
-void tcache_live_postfork_child(void);
 void tcache_prefork(void);
 void tcache_postfork_parent(void);
 void tcache_postfork_child(void);

@@ -430,4 +430,13 @@ stress_heap_check(void **state)
 	return bad == 0 ? 0 : -1;
 }
 
+/*
+ * The tail of every stress test's main(): run the group, then check the
+ * heap (cmocka ignores a failing group teardown, so the check is here).
+ * Nonzero if either failed.  A macro: cmocka sizes the test array.
+ */
+#define STRESS_RUN(name, tests) \
+	(cmocka_run_group_tests_name(name, tests, NULL, NULL) != 0 || \
+	    stress_heap_check(NULL) != 0)
+
 #endif

@@ -139,7 +139,5 @@ main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_aligned_cross_thread),
 	};
-	int failed = cmocka_run_group_tests_name("stress_aligned", tests, NULL, NULL);
-	/* cmocka ignores a failing group teardown: check here. */
-	return failed != 0 || stress_heap_check(NULL) != 0;
+	return STRESS_RUN("stress_aligned", tests);
 }

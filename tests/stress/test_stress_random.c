@@ -213,7 +213,5 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_random_ops),
 		cmocka_unit_test(test_random_ops_with_trim),
 	};
-	int failed = cmocka_run_group_tests_name("stress_random", tests, NULL, NULL);
-	/* cmocka ignores a failing group teardown: check here. */
-	return failed != 0 || stress_heap_check(NULL) != 0;
+	return STRESS_RUN("stress_random", tests);
 }

@@ -176,7 +176,5 @@ main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reclaim_under_load),
 	};
-	int failed = cmocka_run_group_tests_name("stress_reclaim", tests, NULL,
-	    NULL);
-	return failed != 0 || stress_heap_check(NULL) != 0;
+	return STRESS_RUN("stress_reclaim", tests);
 }

@@ -425,7 +425,5 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_many_concurrent_threads),
 		cmocka_unit_test(test_dying_producers),
 	};
-	int failed = cmocka_run_group_tests_name("stress_threads", tests, NULL, NULL);
-	/* cmocka ignores a failing group teardown: check here. */
-	return failed != 0 || stress_heap_check(NULL) != 0;
+	return STRESS_RUN("stress_threads", tests);
 }
