@@ -62,6 +62,19 @@ stack_top_get(void)
 }
 
 /*
+ * May a frame record sit at fp?  Only between lo (the end of the previous
+ * record) and the top of the stack, aligned.  top - fp, not fp + 16: a
+ * garbage fp near 2^64 (programs built without frame pointers keep data
+ * in rbp) must not wrap around into the range.
+ */
+bool
+stack_record_ok(uintptr_t fp, uintptr_t lo, uintptr_t top)
+{
+	return fp >= lo && fp < top && top - fp >= 2 * sizeof(void *) &&
+	    (fp & (sizeof(void *) - 1)) == 0;
+}
+
+/*
  * The walk: each frame record is {previous frame, return address} (the
  * x86-64 and AArch64 layouts).  A record is believed only if it lies
  * between the previous one and the top of the stack and is aligned;
@@ -83,8 +96,7 @@ stack_walk_fp(void **frames, int max, int skip, uintptr_t top)
 	 * which is not reported. */
 	skip += 1;
 	while (n < max) {
-		if (fp < lo || fp + 2 * sizeof(void *) > top ||
-		    (fp & (sizeof(void *) - 1)) != 0)
+		if (!stack_record_ok(fp, lo, top))
 			return -1 - n;
 		const uintptr_t *rec = (const uintptr_t *)fp;
 		uintptr_t ret = rec[1];

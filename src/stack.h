@@ -42,6 +42,8 @@ void stack_stats_get(stack_stats_t *out);
 
 /* Prime the fallback unwinder (loads libgcc_s).  Call outside any lock,
  * with the sampler's busy flag set; idempotent. */
+/* Whether a frame record may sit at fp (internal; for the tests). */
+bool stack_record_ok(uintptr_t fp, uintptr_t lo, uintptr_t top);
 void stack_init(void);
 
 /* For tests: 1 forces every capture to the fallback unwinder, 0 restores

@@ -135,6 +135,26 @@ test_stack_thread(void **state)
 	pthread_join(t, NULL);
 }
 
+/* Which frame records the walk believes.  A program built without frame
+ * pointers keeps data in rbp: a saved "frame pointer" of -16 once wrapped
+ * fp + 16 around to 0, passed the bound and was read (a crash in CPython's
+ * test_long with guard_sample:4k). */
+static void
+test_stack_record_bounds(void **state)
+{
+	(void)state;
+	uintptr_t lo = 0x7ffffffd0000, top = 0x7ffffffff000;
+	assert_true(stack_record_ok(lo, lo, top));
+	assert_true(stack_record_ok(top - 16, lo, top));
+	assert_false(stack_record_ok(top - 8, lo, top));	/* record past top */
+	assert_false(stack_record_ok(top, lo, top));
+	assert_false(stack_record_ok(lo - 16, lo, top));	/* below lo */
+	assert_false(stack_record_ok(lo + 4, lo, top));		/* misaligned */
+	assert_false(stack_record_ok((uintptr_t)-16, lo, top));	/* wraps */
+	assert_false(stack_record_ok((uintptr_t)-8, lo, top));
+	assert_false(stack_record_ok(UINTPTR_MAX & ~(uintptr_t)7, lo, top));
+}
+
 int
 main(void)
 {
@@ -144,6 +164,7 @@ main(void)
 		cmocka_unit_test(test_stack_skip),
 		cmocka_unit_test(test_stack_max),
 		cmocka_unit_test(test_stack_thread),
+		cmocka_unit_test(test_stack_record_bounds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
