@@ -10,6 +10,12 @@
  * thread's first capture looked it up, 1 if the OS could not say (then
  * every capture uses the fallback). */
 static PC_TLS uintptr_t stack_top;
+/* Its lowest address: a walk starts only from a frame inside [bottom,
+ * top), the thread's own stack, all of it mapped.  Code running on another
+ * stack (a coroutine's, a signal handler's alternate stack) gets the
+ * fallback unwinder: between such a stack and the thread's top lie other
+ * mappings and gaps a garbage frame pointer could lead into. */
+static PC_TLS uintptr_t stack_bottom;
 
 static uint64_t stack_nfp, stack_nfallback;
 
@@ -57,6 +63,7 @@ stack_top_get(void)
 	if (PC_UNLIKELY(stack_top == 0)) {
 		uintptr_t lo, hi;
 		stack_top = os_thread_stack(&lo, &hi) == 0 ? hi : 1;
+		stack_bottom = stack_top > 1 ? lo : 0;
 	}
 	return stack_top;
 }
@@ -90,6 +97,8 @@ stack_walk_fp(void **frames, int max, int skip, uintptr_t top)
 {
 	uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
 	uintptr_t lo = fp;
+	if (fp < stack_bottom || fp >= top)
+		return -1;	/* not on the thread's own stack */
 	int n = 0;
 	/* The first record is this function's own (stack.c is built with
 	 * frame pointers): its return address goes into pc_stack_capture,

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 #include <pthread.h>
 #include <string.h>
+#include <ucontext.h>
 
 #include "stack.h"
 
@@ -155,6 +156,39 @@ test_stack_record_bounds(void **state)
 	assert_false(stack_record_ok(UINTPTR_MAX & ~(uintptr_t)7, lo, top));
 }
 
+/* Code running on a stack that is not its thread's own (a coroutine's,
+ * here a static array): the walk is not started there (between that stack
+ * and the thread's top lie other mappings a garbage frame pointer could
+ * lead into); the fallback serves it, with the right frames. */
+static ucontext_t uc_main, uc_co;
+static char co_stack[256 * 1024] __attribute__((aligned(64)));
+
+static void
+co_main(void)
+{
+	top();
+}
+
+static void
+test_stack_foreign_stack(void **state)
+{
+	(void)state;
+	assert_int_equal(getcontext(&uc_co), 0);
+	uc_co.uc_stack.ss_sp = co_stack;
+	uc_co.uc_stack.ss_size = sizeof(co_stack);
+	uc_co.uc_link = &uc_main;
+	makecontext(&uc_co, co_main, 0);
+	top();	/* this thread's stack bounds are known */
+	stack_stats_t before, after;
+	stack_stats_get(&before);
+	depth_got = 0;
+	assert_int_equal(swapcontext(&uc_main, &uc_co), 0);
+	stack_stats_get(&after);
+	assert_int_equal(after.fp, before.fp);
+	assert_int_equal(after.fallback, before.fallback + 1);
+	check_frames();
+}
+
 int
 main(void)
 {
@@ -165,6 +199,7 @@ main(void)
 		cmocka_unit_test(test_stack_max),
 		cmocka_unit_test(test_stack_thread),
 		cmocka_unit_test(test_stack_record_bounds),
+		cmocka_unit_test(test_stack_foreign_stack),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
