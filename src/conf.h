@@ -19,8 +19,6 @@
 #define CONF_NUM	""
 #define CONF_SIZE	"k"
 #define CONF_BOOL	"bool"
-/* Guarded sampling's default rate (docs/guarded-sampling.md). */
-#define GUARD_SAMPLE_DEFAULT	((size_t)64 << 20)
 
 #define CONF_OPTIONS(X) \
 	X(narenas,	0,	0,	PC_MAX_ARENAS,	CONF_NUM,	"arenas; 0 = one per CPU") \
@@ -33,7 +31,7 @@
 	X(thp,		0,	0,	2,		"default|always|never", "huge pages: default, always, never") \
 	X(stats_print,	0,	0,	1,		CONF_BOOL,	"print statistics at exit") \
 	X(debug,	0,	0,	1,		CONF_BOOL,	"junk-fill freed blocks, redzones (slow)") \
-	X(guard_sample,	GUARD_SAMPLE_DEFAULT, 0, (size_t)1 << 40, CONF_SIZE, "mean bytes allocated between guarded samples; 0 = off, 1 = every eligible allocation") \
+	X(guard_sample,	67108864, 0, (size_t)1 << 40, CONF_SIZE, "mean bytes allocated between guarded samples; 0 = off, 1 = every eligible allocation") \
 	X(guard_slots,	256,	1,	4096,		CONF_NUM,	"guarded page slots (at most half of them live)") \
 	X(guard_recover, 0,	0,	1,		CONF_BOOL,	"report a guarded fault once and run on instead of aborting") \
 	X(prof,		0,	0,	1,		CONF_BOOL,	"sampled heap profiler on/off") \
