@@ -163,6 +163,17 @@ api_malloc_large(size_t size)
 	return api_large_aligned(size, PC_PAGE, &zeroed);
 }
 
+/* A guarded block may be one of the profiler's samples: it leaves the
+ * profile before its slot can be reused.  A bad free is in no profile, so
+ * guard_free still reports it before anything changes. */
+static void
+api_guard_free(void *p, const void *caller)
+{
+	if (PC_PROF)
+		sample_free(p);
+	guard_free(p, caller);
+}
+
 void
 api_free_slow(void *p, const void *caller)
 {
@@ -170,7 +181,7 @@ api_free_slow(void *p, const void *caller)
 	 * fast path pays nothing for them. */
 	if (PC_UNLIKELY(guard_owns(p))) {
 		TCACHE_OP_END();
-		guard_free(p, caller);
+		api_guard_free(p, caller);
 		return;
 	}
 	uintptr_t entry = pagemap_lookup(p);
@@ -212,7 +223,7 @@ api_free_big(void *p, uintptr_t entry, const void *caller)
 		return;
 	int saved = errno;
 	if (PC_UNLIKELY(guard_owns(p))) {
-		guard_free(p, caller);
+		api_guard_free(p, caller);
 		errno = saved;
 		return;
 	}
@@ -364,7 +375,7 @@ api_realloc_at(void *p, size_t size, const void *caller)
 		void *q = api_malloc(size);
 		if (q != NULL) {
 			memcpy(q, p, PC_MIN(old, size));
-			guard_free(p, caller);
+			api_guard_free(p, caller);
 		}
 		return q;
 	}
@@ -562,7 +573,7 @@ api_free_sized_at(void *p, size_t size, size_t align, const void *caller)
 		/* The size is not checked: a guarded block's usable size is
 		 * the requested one, which the caller may have rounded. */
 		int saved = errno;
-		guard_free(p, caller);
+		api_guard_free(p, caller);
 		errno = saved;
 		return;
 	}

@@ -178,19 +178,14 @@ sample_plain(size_t size, size_t align, unsigned flags)
 }
 
 /*
- * The sampled allocation: the block is a page extent (sample.h says why),
- * then its stack is recorded.  Guarded sampling (#14) plugs in here: when
- * the guard wants this allocation it serves it instead of
- * api_alloc_pages, and records it the same way.
+ * The profiler's sampled allocation when the guard did not serve it: the
+ * block is a page extent (sample.h says why), recorded with the stack
+ * captured by the caller.
  */
 static PC_INLINE void *
-sample_take(size_t size, size_t align, unsigned flags)
+sample_take(size_t size, size_t align, unsigned flags, void **frames,
+    int depth)
 {
-	void *frames[STACK_MAX_DEPTH];
-	/* skip 1: frames[0] is the return address into the function that
-	 * called the allocator (malloc reaches us by a tail call). */
-	int depth = sample_strip_self(frames,
-	    pc_stack_capture(frames, STACK_MAX_DEPTH, 1));
 	bool zeroed;
 	void *p = api_alloc_pages(size, align, &zeroed);
 	if (p == NULL)
@@ -215,17 +210,6 @@ sample_guard_wants(sample_thread_t *t)
 		return true;
 	uint64_t ratio = opt_guard_sample / opt_prof_sample;
 	return ratio <= 1 || sample_rand(t) % ratio == 0;
-}
-
-/* A guarded block (NULL if the guard has no slot or skips the site); its
- * page reads as zeros. */
-static void *
-sample_guarded(size_t size, size_t align)
-{
-	void *frames[STACK_MAX_DEPTH];
-	int depth = sample_strip_self(frames,
-	    pc_stack_capture(frames, STACK_MAX_DEPTH, 1));
-	return guard_alloc(size, align, frames, depth);
 }
 
 void *
@@ -253,15 +237,28 @@ pc_sample_malloc(size_t size, size_t align, unsigned flags)
 	void *p = NULL;
 	/* Neither kind of sample before the constructor has run: no
 	 * unwinder loading from inside the dynamic loader's start-up. */
-	bool ready = prof_ready();
-	if (take && ready && opt_guard_sample && size <= PC_PAGE &&
-	    align <= PC_PAGE && sample_guard_wants(t))
-		p = sample_guarded(size, align);
-	if (p != NULL)
-		;
-	else if (take && ready && opt_prof)
-		p = sample_take(size, align, flags);
-	else
+	take = take && prof_ready();
+	bool guard = take && opt_guard_sample && size <= PC_PAGE &&
+	    align <= PC_PAGE && sample_guard_wants(t);
+	if (guard || (take && opt_prof)) {
+		void *frames[STACK_MAX_DEPTH];
+		/* skip 1: frames[0] is the return address into the function
+		 * that called the allocator (malloc reaches us by a tail
+		 * call). */
+		int depth = sample_strip_self(frames,
+		    pc_stack_capture(frames, STACK_MAX_DEPTH, 1));
+		/* A guarded block reads as zeros.  It is one of the
+		 * profiler's samples too: leaving it out would bias the
+		 * profile low by one sample in guard_sample / prof_sample. */
+		if (guard)
+			p = guard_alloc(size, align, frames, depth);
+		if (p != NULL && opt_prof)
+			prof_record(p, size, sample_weight(size,
+			    opt_prof_sample), frames, depth);
+		else if (p == NULL && opt_prof)
+			p = sample_take(size, align, flags, frames, depth);
+	}
+	if (p == NULL && !(take && opt_prof))
 		p = sample_plain(size, align, flags);
 	int saved = errno;
 	prof_poll();

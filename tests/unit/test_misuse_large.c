@@ -34,8 +34,6 @@
 #define HUGE_SIZE ((size_t)80 << 20)
 #define ROUNDS 200
 
-static void *volatile sink;
-
 /* ---- The heap after misuse (warn-only mode) ---------------------------- */
 
 /* Consistent, and new large blocks neither overlap each other nor live

@@ -16,6 +16,7 @@
 #include "pagemap.h"
 #include "prof.h"
 #include "sample.h"
+#include "guard.h"
 
 static uint64_t
 live_samples(void)
@@ -170,17 +171,49 @@ test_sample_misuse(void **state)
 	opt_abort_on_error = saved;
 }
 
+/* A guarded sample is one of the profiler's samples too: counted, live
+ * until freed, by free and by realloc. */
+static void
+test_sample_guarded_in_profile(void **state)
+{
+	(void)state;
+	size_t saved = opt_guard_sample;
+	opt_guard_sample = 1;	/* the guard takes every sample it can */
+	uint64_t live = live_samples();
+	uint64_t n = sample_count();
+	sample_next_now();
+	char *p = malloc(40);
+	assert_true(guard_owns(p));
+	assert_int_equal(sample_count(), n + 1);
+	assert_int_equal(live_samples(), live + 1);
+	sample_next_now();
+	char *q = malloc(24);
+	assert_true(guard_owns(q));
+	assert_int_equal(live_samples(), live + 2);
+	free(p);
+	assert_int_equal(live_samples(), live + 1);
+	SAMPLE_LEFT = INT64_MAX;	/* the new block is not sampled */
+	q = realloc(q, 100000);	/* a guarded block always moves */
+	assert_false(guard_owns(q));
+	assert_int_equal(live_samples(), live);
+	free(q);
+	opt_guard_sample = saved;
+}
+
 int
 main(void)
 {
 	free(malloc(1));	/* initialise, then profile from here on */
 	opt_prof = 1;
+	/* The profiler alone: a guarded sample is not a page extent. */
+	opt_guard_sample = 0;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sample_weight),
 		cmocka_unit_test(test_sample_entry_points),
 		cmocka_unit_test(test_sample_rate),
 		cmocka_unit_test(test_sample_new_thread),
 		cmocka_unit_test(test_sample_misuse),
+		cmocka_unit_test(test_sample_guarded_in_profile),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
