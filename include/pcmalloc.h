@@ -75,9 +75,10 @@ PCMALLOC_API int   pc_prof_dump(const char *path);
  * metadata: address space, never resident), "huge", "nhuge", "npurged",
  * "nmalloc", "nfree", "nrefills", "nflushes", "narenas", "tcache" (bytes
  * in thread caches), "nreclaims" (idle threads' caches emptied by other
- * threads), or per arena
+ * threads), "bin_waits" and "heap_waits" (acquisitions of the bins' and the
+ * page heaps' locks that found them held), or per arena
  * "arena.<i>.<mapped|active|dirty|allocated|resident|npurged|
- * nlarge_alloc|nlarge_free>".  Returns 0, or ENOENT for an unknown name.
+ * nlarge_alloc|nlarge_free|bin_waits|heap_waits>".  Returns 0, or ENOENT for an unknown name.
  */
 PCMALLOC_API void pc_stats_print(void (*write_cb)(void *opaque,
     const char *text), void *opaque);

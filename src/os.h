@@ -146,18 +146,28 @@ int   os_fault_handler_install(bool (*fn)(void *addr, int access,
     const void *pc));
 
 /* Locks: never allocate, statically initialisable, re-initialised in the
- * child after fork. */
+ * child after fork.  Each counts the acquisitions that found it held
+ * (ncontended, written by the holder, read by statistics with
+ * os_lock_contended; kept across the child's re-initialisation after
+ * fork): what docs/design.md's scaling figures are made of.
+ * Counting costs nothing when the lock is free: a try first, and only its
+ * failure (a wait anyway) pays the count. */
 #if defined(_WIN32)
-typedef struct { void *srw; } os_lock_t;
-#define OS_LOCK_INIT { 0 }
+typedef struct { void *srw; uint64_t ncontended; } os_lock_t;
+#define OS_LOCK_INIT { 0, 0 }
 #else
 #include <pthread.h>
-typedef struct { pthread_mutex_t m; } os_lock_t;
-#define OS_LOCK_INIT { PTHREAD_MUTEX_INITIALIZER }
+typedef struct { pthread_mutex_t m; uint64_t ncontended; } os_lock_t;
+#define OS_LOCK_INIT { PTHREAD_MUTEX_INITIALIZER, 0 }
 #endif
 void os_lock_init(os_lock_t *l);
 void os_lock(os_lock_t *l);
 void os_unlock(os_lock_t *l);
+static inline uint64_t
+os_lock_contended(const os_lock_t *l)
+{
+	return __atomic_load_n(&l->ncontended, __ATOMIC_RELAXED);
+}
 
 /* Stack capture (stack.c).  os_thread_stack: the calling thread's stack
  * [lo, hi), 0 or an errno code; may allocate.  os_backtrace: the unwinder

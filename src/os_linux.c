@@ -395,7 +395,10 @@ os_lock_init(os_lock_t *l)
 void
 os_lock(os_lock_t *l)
 {
+	if (pthread_mutex_trylock(&l->m) == 0)
+		return;
 	pthread_mutex_lock(&l->m);
+	__atomic_store_n(&l->ncontended, l->ncontended + 1, __ATOMIC_RELAXED);
 }
 
 void

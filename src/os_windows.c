@@ -27,7 +27,8 @@
 #include "os_tls.h"
 #include "config.h"
 
-_Static_assert(sizeof(os_lock_t) == sizeof(SRWLOCK), "os_lock_t is an SRWLOCK");
+_Static_assert(sizeof(((os_lock_t *)0)->srw) == sizeof(SRWLOCK),
+    "os_lock_t holds an SRWLOCK");
 _Static_assert(sizeof(void *) == 8, "the TEB offsets below are for x64");
 
 /* x64 TEB: TlsSlots[64] and the TlsExpansionSlots pointer (1024 more). */
@@ -534,19 +535,22 @@ os_is_mapped(const void *p)
 void
 os_lock_init(os_lock_t *l)
 {
-	InitializeSRWLock((PSRWLOCK)l);
+	InitializeSRWLock((PSRWLOCK)&l->srw);
 }
 
 void
 os_lock(os_lock_t *l)
 {
-	AcquireSRWLockExclusive((PSRWLOCK)l);
+	if (TryAcquireSRWLockExclusive((PSRWLOCK)&l->srw))
+		return;
+	AcquireSRWLockExclusive((PSRWLOCK)&l->srw);
+	__atomic_store_n(&l->ncontended, l->ncontended + 1, __ATOMIC_RELAXED);
 }
 
 void
 os_unlock(os_lock_t *l)
 {
-	ReleaseSRWLockExclusive((PSRWLOCK)l);
+	ReleaseSRWLockExclusive((PSRWLOCK)&l->srw);
 }
 
 /* ---- Time --------------------------------------------------------------- */

@@ -42,7 +42,9 @@ stats_totals(stats_totals_t *t)
 		t->npurged += LOAD(a->heap->npurged);
 		t->nmalloc += LOAD(a->heap->nlarge_alloc);
 		t->nfree += LOAD(a->heap->nlarge_free);
+		t->heap_waits += os_lock_contended(&a->heap->lock);
 		for (unsigned c = 0; c < SC_NSMALL; c++) {
+			t->bin_waits += os_lock_contended(&a->bins[c].lock);
 			t->nrefills += LOAD(a->bins[c].nrefills);
 			t->nflushes += LOAD(a->bins[c].nflushes);
 			t->nmalloc += LOAD(a->bins[c].nobj_out);
@@ -72,6 +74,15 @@ name_is(const char *name, size_t n, const char *want)
 	return strlen(want) == n && memcmp(name, want, n) == 0;
 }
 
+static uint64_t
+arena_bin_waits(const arena_t *a)
+{
+	uint64_t n = 0;
+	for (unsigned c = 0; c < SC_NSMALL; c++)
+		n += os_lock_contended(&a->bins[c].lock);
+	return n;
+}
+
 static int
 arena_stat(arena_t *a, const char *key, size_t n, unsigned long long *v)
 {
@@ -92,6 +103,10 @@ arena_stat(arena_t *a, const char *key, size_t n, unsigned long long *v)
 		*v = LOAD(a->heap->nlarge_alloc);
 	else if (name_is(key, n, "nlarge_free"))
 		*v = LOAD(a->heap->nlarge_free);
+	else if (name_is(key, n, "bin_waits"))
+		*v = arena_bin_waits(a);
+	else if (name_is(key, n, "heap_waits"))
+		*v = os_lock_contended(&a->heap->lock);
 	else
 		return ENOENT;
 	return 0;
@@ -127,6 +142,7 @@ pc_stat_get(const char *name, unsigned long long *value)
 		{ "nrefills", t.nrefills }, { "nflushes", t.nflushes },
 		{ "nmalloc", t.nmalloc }, { "nfree", t.nfree },
 		{ "tcache", t.tcache }, { "nreclaims", t.nreclaims },
+		{ "bin_waits", t.bin_waits }, { "heap_waits", t.heap_waits },
 		{ "narenas", pc_initialized ? narenas : 0 },
 	};
 	for (size_t i = 0; i < PC_ARRAY_LEN(tab); i++) {
@@ -218,6 +234,8 @@ pc_stats_print(void (*write_cb)(void *opaque, const char *text),
 	out_kv(&o, "refill", t.nrefills);
 	out_kv(&o, "flush", t.nflushes);
 	out_kv(&o, "reclaim", t.nreclaims);
+	out_kv(&o, "bin_waits", t.bin_waits);
+	out_kv(&o, "heap_waits", t.heap_waits);
 	out_kv(&o, "purged_pages", t.npurged);
 	out_kv(&o, "huge_blocks", t.nhuge);
 	out_str(&o, "\n");
@@ -237,8 +255,9 @@ pc_stats_print(void (*write_cb)(void *opaque, const char *text),
 		out_kv(&o, "large_alloc", LOAD(a->heap->nlarge_alloc));
 		out_kv(&o, "large_free", LOAD(a->heap->nlarge_free));
 		out_kv(&o, "purged_pages", LOAD(a->heap->npurged));
+		out_kv(&o, "heap_waits", os_lock_contended(&a->heap->lock));
 		out_str(&o, "\n  class    size   slabs  in_use     malloc       free"
-		    "   refills   flushes\n");
+		    "   refills   flushes     waits\n");
 		for (unsigned c = 0; c < SC_NSMALL; c++) {
 			bin_t *b = &a->bins[c];
 			uint64_t out = LOAD(b->nobj_out), in = LOAD(b->nobj_in);
@@ -246,9 +265,9 @@ pc_stats_print(void (*write_cb)(void *opaque, const char *text),
 				continue;
 			uint64_t cols[] = { c, sc_size(c), LOAD(b->curslabs),
 			    out - in, out, in, LOAD(b->nrefills),
-			    LOAD(b->nflushes) };
-			unsigned width[] = { 7, 8, 8, 8, 11, 11, 10, 10 };
-			for (unsigned k = 0; k < 8; k++) {
+			    LOAD(b->nflushes), os_lock_contended(&b->lock) };
+			unsigned width[] = { 7, 8, 8, 8, 11, 11, 10, 10, 10 };
+			for (unsigned k = 0; k < PC_ARRAY_LEN(cols); k++) {
 				char tmp[24];
 				size_t n = pc_fmt_u64(tmp, cols[k]);
 				tmp[n] = '\0';

@@ -28,6 +28,8 @@ typedef struct stats_totals {
 	uint64_t nfree;		/* objects back into slabs, large frees */
 	size_t tcache;		/* bytes of objects in thread caches */
 	uint64_t nreclaims;	/* idle threads' caches emptied by others */
+	uint64_t bin_waits;	/* bin lock acquisitions that found it held */
+	uint64_t heap_waits;	/* the same for page heap locks */
 } stats_totals_t;
 
 void stats_totals(stats_totals_t *t);

@@ -21,6 +21,8 @@
 #include <pthread.h>
 #include <unistd.h>
 #include <sys/wait.h>
+#include <sys/syscall.h>
+#include <stdio.h>
 #include <cmocka.h>
 
 #include "os.h"
@@ -278,6 +280,62 @@ test_threads_locks_time(void **state)
 	assert_true(os_random() != os_random());
 }
 
+/* os_lock counts an acquisition that found the lock held, and only such. */
+static os_lock_t waits_lock = OS_LOCK_INIT;
+static volatile pid_t waiter_tid;
+
+static void *
+waiter(void *arg)
+{
+	(void)arg;
+	__atomic_store_n(&waiter_tid, (pid_t)syscall(SYS_gettid),
+	    __ATOMIC_RELEASE);
+	os_lock(&waits_lock);
+	os_unlock(&waits_lock);
+	return NULL;
+}
+
+/* The thread's scheduler state letter from /proc (R, S, ...). */
+static char
+thread_state(pid_t tid)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return '?';
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *rp = strrchr(buf, ')');	/* after "pid (comm)" */
+	return rp != NULL && rp[1] == ' ' ? rp[2] : '?';
+}
+
+static void
+test_lock_waits_counted(void **state)
+{
+	(void)state;
+	os_lock(&waits_lock);
+	os_unlock(&waits_lock);
+	assert_int_equal(os_lock_contended(&waits_lock), 0);
+	os_lock(&waits_lock);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, waiter, NULL), 0);
+	pid_t tid;
+	while ((tid = __atomic_load_n(&waiter_tid, __ATOMIC_ACQUIRE)) == 0)
+		os_yield();
+	/* Asleep after publishing its id: in os_lock's wait, past the
+	 * failed try (nothing else in between sleeps). */
+	uint64_t t0 = os_now_ns();
+	while (thread_state(tid) != 'S') {
+		os_sleep_ms(1);
+		assert_true(os_now_ns() - t0 < 30ull * 1000000000u);
+	}
+	os_unlock(&waits_lock);
+	pthread_join(t, NULL);
+	assert_int_equal(os_lock_contended(&waits_lock), 1);
+}
+
 static void
 test_remote_fence_and_env(void **state)
 {
@@ -305,6 +363,7 @@ main(void)
 		cmocka_unit_test(test_injected_failure),
 		cmocka_unit_test(test_cpu),
 		cmocka_unit_test(test_threads_locks_time),
+		cmocka_unit_test(test_lock_waits_counted),
 		cmocka_unit_test(test_remote_fence_and_env),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
