@@ -416,8 +416,10 @@ extern void *__libc_stack_end __attribute__((weak));
  * the top is the page holding __libc_stack_end (above it lie argv and the
  * environment: no frame records, all mapped); the bottom is the stack
  * limit below it, at most 128 MiB, the gap the kernel keeps between the
- * stack's top and the highest mmap.  Only when the caller's frame lies in
- * that range, i.e. the caller runs on the initial thread's stack.
+ * stack's top and the highest mmap (at exec: a program that raises its
+ * limit later, as cc1 does, may have mappings inside, which is why only
+ * the initial thread, by its id, gets this range, and only while its frame
+ * lies in it).
  */
 static int
 os_main_stack(uintptr_t *lo, uintptr_t *hi)
@@ -433,8 +435,9 @@ os_main_stack(uintptr_t *lo, uintptr_t *hi)
 	if (size >= top)
 		return ENOSYS;
 	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
-	if (here < top - size || here >= top)
-		return ENOENT;	/* another thread */
+	if (syscall(SYS_gettid) != getpid() || here < top - size ||
+	    here >= top)
+		return ENOENT;	/* another thread, or another stack */
 	*lo = top - size;
 	*hi = top;
 	return 0;
