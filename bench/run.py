@@ -44,6 +44,12 @@ def parse_args():
     ap.add_argument("--extra", metavar="NAME=PATH", action="append",
                     help="also run a library of your own under this name "
                          "(repeatable), e.g. a build variant")
+    ap.add_argument("--extra-env", metavar="NAME=VAR=VALUE",
+                    action="append",
+                    help="set VAR=VALUE in the environment of every run of "
+                         "allocator NAME (repeatable), e.g. --extra "
+                         "off=build/libpcmalloc.so --extra-env "
+                         "off=PCMALLOC_CONF=guard_sample:0")
     ap.add_argument("--allocators", metavar="A,B,...",
                     help="allocators to run (default: all of %s that are "
                          "available)" % ",".join(ALL_ALLOCATORS))

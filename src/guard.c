@@ -437,6 +437,28 @@ guard_check_locked(const void *p, const char *op, guard_slot_t **out)
 	return false;
 }
 
+/* The first byte in [a, b) that does not hold GUARD_FILL, or 0.  Eight
+ * bytes at a time: a slot's slack is up to a page, checked on every free
+ * of a guarded block. */
+static uintptr_t
+guard_fill_check(uintptr_t a, uintptr_t b)
+{
+	const uint64_t fill8 = 0x0101010101010101ULL * GUARD_FILL;
+	for (; a < b && (a & 7) != 0; a++)
+		if (*(const uint8_t *)a != GUARD_FILL)
+			return a;
+	for (; b - a >= 8; a += 8) {
+		uint64_t w;
+		memcpy(&w, (const void *)a, sizeof(w));
+		if (w != fill8)
+			break;	/* the byte loop below finds which */
+	}
+	for (; a < b; a++)
+		if (*(const uint8_t *)a != GUARD_FILL)
+			return a;
+	return 0;
+}
+
 void
 guard_free(void *p, const void *caller)
 {
@@ -455,18 +477,9 @@ guard_free(void *p, const void *caller)
 	}
 	/* The page's slack must still hold the fill. */
 	uintptr_t page = s->ptr & ~(uintptr_t)(PC_PAGE - 1);
-	const uint8_t *b = (const uint8_t *)page;
-	uintptr_t bad = 0;
-	for (uintptr_t a = page; a < page + PC_PAGE; a++) {
-		if (a == s->ptr) {
-			a += s->size - 1;
-			continue;
-		}
-		if (b[a - page] != GUARD_FILL) {
-			bad = a;
-			break;
-		}
-	}
+	uintptr_t bad = guard_fill_check(page, s->ptr);
+	if (bad == 0)
+		bad = guard_fill_check(s->ptr + s->size, page + PC_PAGE);
 	memcpy(s->free_stack, stack, sizeof(void *) * (size_t)nframes);
 	s->nfree = (uint8_t)nframes;
 	s->free_tid = os_thread_id();

@@ -176,6 +176,12 @@ os_lock_contended(const os_lock_t *l)
  * Both: the profiler is built on Linux only; other systems answer ENOSYS
  * and 0. */
 int os_thread_stack(uintptr_t *lo, uintptr_t *hi);
+/* The code of the C library's shared object, [lo, hi): a frame-pointer
+ * walk (stack.c) that breaks just after a return address into it has
+ * reached a thread's start code.  0, or an errno code (ENOENT when the C
+ * library is linked into the program, ENOSYS elsewhere).  Never allocates
+ * and reads no file. */
+int os_libc_text(uintptr_t *lo, uintptr_t *hi);
 int os_backtrace(void **frames, int max) PC_NOINLINE;
 
 /* Monotonic time in nanoseconds. */

@@ -5,12 +5,14 @@
 #include <errno.h>
 #include <execinfo.h>
 #include <fcntl.h>
+#include <link.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -407,11 +409,50 @@ os_unlock(os_lock_t *l)
 	pthread_mutex_unlock(&l->m);
 }
 
+/* The dynamic loader's record of where the initial thread's stack ended
+ * when the process started (just below argv); absent under musl. */
+extern void *__libc_stack_end __attribute__((weak));
+
+/*
+ * The initial thread's stack without reading /proc/self/maps (which
+ * pthread_getattr_np does for it, with stdio and sscanf on every line):
+ * the top is the page holding __libc_stack_end (above it lie argv and the
+ * environment: no frame records, all mapped); the bottom is the stack
+ * limit below it, at most 128 MiB, the gap the kernel keeps between the
+ * stack's top and the highest mmap (at exec: a program that raises its
+ * limit later, as cc1 does, may have mappings inside, which is why only
+ * the initial thread, by its id, gets this range, and only while its frame
+ * lies in it).
+ */
+static int
+os_main_stack(uintptr_t *lo, uintptr_t *hi)
+{
+	if (&__libc_stack_end == NULL || __libc_stack_end == NULL)
+		return ENOSYS;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_STACK, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return ENOSYS;	/* unlimited: mmaps may come close */
+	uintptr_t top = ((uintptr_t)__libc_stack_end + PC_PAGE) &
+	    ~(uintptr_t)(PC_PAGE - 1);
+	uintptr_t size = PC_MIN((uintptr_t)rl.rlim_cur, (uintptr_t)128 << 20);
+	if (size >= top)
+		return ENOSYS;
+	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+	if (syscall(SYS_gettid) != getpid() || here < top - size ||
+	    here >= top)
+		return ENOENT;	/* another thread, or another stack */
+	*lo = top - size;
+	*hi = top;
+	return 0;
+}
+
 int
 os_thread_stack(uintptr_t *lo, uintptr_t *hi)
 {
-	/* pthread_getattr_np reads /proc/self/maps for the main thread and
-	 * may allocate: the caller allows it (stack.c). */
+	if (os_main_stack(lo, hi) == 0)
+		return 0;
+	/* For other threads pthread_getattr_np reads the thread's own
+	 * record; it may allocate: the caller allows it (stack.c). */
 	pthread_attr_t attr;
 	void *addr;
 	size_t size;
@@ -424,6 +465,54 @@ os_thread_stack(uintptr_t *lo, uintptr_t *hi)
 	*lo = (uintptr_t)addr;
 	*hi = (uintptr_t)addr + size;
 	return 0;
+}
+
+/* Whether an object's file name is the C library's: glibc's libc.so.6
+ * (libc-2.NN.so before 2.34) or musl's, which is also its loader. */
+static bool
+os_libc_name(const char *path)
+{
+	if (path == NULL)
+		return false;
+	const char *b = path;
+	for (const char *c = path; *c != '\0'; c++)
+		if (*c == '/')
+			b = c + 1;
+	return strncmp(b, "libc.so", 7) == 0 || strncmp(b, "libc-", 5) == 0 ||
+	    strncmp(b, "ld-musl-", 8) == 0;
+}
+
+static int
+os_libc_text_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	uintptr_t *range = arg;
+	if (!os_libc_name(info->dlpi_name))
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+			continue;
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+		uintptr_t hi = lo + ph->p_memsz;
+		if (range[1] == 0 || lo < range[0])
+			range[0] = lo;
+		if (hi > range[1])
+			range[1] = hi;
+	}
+	return range[1] != 0;
+}
+
+int
+os_libc_text(uintptr_t *lo, uintptr_t *hi)
+{
+	/* dl_iterate_phdr takes the loader's lock and reads its list of
+	 * objects: no allocation, no file read. */
+	uintptr_t range[2] = { 0, 0 };
+	dl_iterate_phdr(os_libc_text_cb, range);
+	*lo = range[0];
+	*hi = range[1];
+	return range[1] != 0 ? 0 : ENOENT;
 }
 
 int

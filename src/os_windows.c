@@ -565,6 +565,13 @@ os_thread_stack(uintptr_t *lo, uintptr_t *hi)
 }
 
 int
+os_libc_text(uintptr_t *lo, uintptr_t *hi)
+{
+	*lo = *hi = 0;
+	return ENOSYS;
+}
+
+int
 os_backtrace(void **frames, int max)
 {
 	(void)frames;

@@ -2,6 +2,8 @@
  * Stack capture: a bounded frame-pointer walk with backtrace() as the
  * fallback (see stack.h for the contract and why).
  */
+#include <string.h>
+
 #include "stack.h"
 #include "compiler.h"
 #include "os.h"
@@ -26,7 +28,8 @@ static uint64_t stack_nfp, stack_nfallback;
  * function they call links to garbage.  Such a return address is learnt
  * the first time the fallback unwinder agrees with everything the walk
  * found up to it; from then on a walk ending there is complete.  A few
- * entries suffice: a process has one or two thread entry points.
+ * entries suffice: a process has one or two thread entry points.  Only
+ * needed where the C library's own code is not known (stack_is_start).
  */
 #define STACK_TERMINALS 8
 static uintptr_t stack_terminal[STACK_TERMINALS];
@@ -43,6 +46,60 @@ stack_is_terminal(uintptr_t ret)
 			break;
 	}
 	return false;
+}
+
+/*
+ * The C library's code, looked up once (os_libc_text).  A walk that breaks
+ * just after a return address into it, from an indirect call, has reached
+ * the start code (__libc_start_call_main calling main, start_thread
+ * calling a thread's function, through pointers) and is complete, without
+ * asking the fallback unwinder, which would load libgcc_s into a program
+ * built with frame pointers only to confirm it.  A direct call is the C
+ * library calling malloc itself (strdup, fopen: through the PLT, a direct
+ * call): the walk broke inside it, and its caller is in the fallback's
+ * stack, so that one still goes to the fallback.  The cost: a stack through
+ * a C library function that calls back (qsort's comparator) and keeps data
+ * in the frame-pointer register ends at that function.  An empty range
+ * (the C library linked into the program) matches nothing.
+ */
+static uintptr_t stack_libc_lo, stack_libc_hi;
+static bool stack_libc_known;
+
+/* Whether the call that pushed return address ret was a direct one
+ * (false when this architecture's calls are not known here). */
+static bool
+stack_call_direct(uintptr_t ret)
+{
+#if defined(__x86_64__)
+	/* call rel32: e8 and four bytes; indirect calls are ff /2. */
+	return *(const uint8_t *)(ret - 5) == 0xe8;
+#elif defined(__aarch64__)
+	/* bl: 100101 and a 26-bit offset; blr is d63f0000 | Rn << 5. */
+	uint32_t insn;
+	memcpy(&insn, (const void *)(ret - 4), sizeof(insn));
+	return (insn & 0xfc000000u) == 0x94000000u;
+#else
+	(void)ret;
+	return true;
+#endif
+}
+
+static bool
+stack_is_start(uintptr_t ret)
+{
+	if (!__atomic_load_n(&stack_libc_known, __ATOMIC_ACQUIRE)) {
+		uintptr_t lo, hi;
+		if (os_libc_text(&lo, &hi) != 0)
+			lo = hi = 0;
+		/* Racing threads store the same values. */
+		__atomic_store_n(&stack_libc_lo, lo, __ATOMIC_RELAXED);
+		__atomic_store_n(&stack_libc_hi, hi, __ATOMIC_RELAXED);
+		__atomic_store_n(&stack_libc_known, true, __ATOMIC_RELEASE);
+	}
+	uintptr_t lo = __atomic_load_n(&stack_libc_lo, __ATOMIC_RELAXED);
+	uintptr_t hi = __atomic_load_n(&stack_libc_hi, __ATOMIC_RELAXED);
+	/* ret - 5 too must be inside: the call's bytes are read. */
+	return ret >= lo + 8 && ret < hi && !stack_call_direct(ret);
 }
 
 static void
@@ -140,8 +197,10 @@ pc_stack_capture(void **frames, int max, int skip)
 		int n = stack_walk_fp(frames, max, skip, top);
 		if (n < 0) {
 			partial = -1 - n;
-			if (partial > 0 && stack_is_terminal(
-			    (uintptr_t)frames[partial - 1]))
+			uintptr_t last = partial > 0 ?
+			    (uintptr_t)frames[partial - 1] : 0;
+			if (partial > 0 && (stack_is_terminal(last) ||
+			    stack_is_start(last)))
 				n = partial;
 		}
 		if (n >= 0) {

@@ -8,7 +8,11 @@
  * that leaves the stack (a program built without frame pointers uses the
  * frame-pointer register for data) makes the whole capture start again with
  * the unwinder of glibc's backtrace(), which reads the DWARF unwind tables
- * and so works without frame pointers.  backtrace() loads libgcc_s on its
+ * and so works without frame pointers.  A walk that breaks just after a
+ * return address into the C library's code, from a call through a pointer,
+ * has reached the thread's start code (built without frame pointers) and
+ * is complete: a program built with frame pointers never needs the
+ * fallback for its own allocations.  backtrace() loads libgcc_s on its
  * first call, which allocates: callers run with the sampler's per-thread
  * "busy" flag set (sample.c), so those allocations are served unsampled, and
  * stack_init() primes it early, outside any allocator lock.

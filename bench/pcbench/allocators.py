@@ -65,7 +65,29 @@ def setup_allocators(s):
             sys.exit(2)
         cands.append((name, os.path.abspath(lib), "%s (%s)" %
                       (name, os.path.abspath(lib))))
+    # --extra-env NAME=VAR=VALUE: that allocator's runs get VAR=VALUE
+    # (base_env() drops the caller's allocator knobs; these are added
+    # back per allocator, so one library can run under two settings).
+    names = [c[0] for c in cands]
+    for spec in s.args.extra_env or []:
+        name, _, kv = spec.partition("=")
+        var, eq, val = kv.partition("=")
+        if not name or not var or not eq:
+            error("--extra-env %s: want NAME=VAR=VALUE" % spec)
+            sys.exit(2)
+        if name not in names:
+            error("--extra-env %s: no allocator named %s (have %s)"
+                  % (spec, name, ",".join(names)))
+            sys.exit(2)
+        s.alloc_env.setdefault(name, {})[var] = val
+    if len(set(names)) != len(names):
+        error("two allocators with the same name: %s" % ",".join(names))
+        sys.exit(2)
     for name, lib, desc in cands:
+        env = s.alloc_env.get(name)
+        if env:
+            desc += " with " + " ".join("%s=%s" % kv
+                                        for kv in sorted(env.items()))
         why = probe(s, name, lib)
         if why:
             error("%s unusable: %s" % (name, why))
@@ -123,7 +145,8 @@ def probe(s, name, preload):
     else why not."""
     try:
         code, to, _, _, _, so, se = spawn_measured(
-            [os.path.join(s.bin_dir, "pcb_probe")], preload, timeout=30)
+            [os.path.join(s.bin_dir, "pcb_probe")], preload,
+            s.alloc_env.get(name), timeout=30)
     except OSError as e:
         return "cannot run probe: %s" % e
     if code != 0:

@@ -120,7 +120,7 @@ def redis_deterministic_load(r, n):
     return "%s/%s" % (h.hexdigest()[:16], dbsize)
 
 
-def run_redis(s, w, alloc, preload, timeout):
+def run_redis(s, w, alloc, preload, timeout, extra_env=None):
     """One run of the workload; the wall time is the client's, CPU time and
     peak RSS are the server's."""
     r = RunResult()
@@ -135,8 +135,8 @@ def run_redis(s, w, alloc, preload, timeout):
             "--dir", rdir, "--loglevel", "warning", "--daemonize", "no",
             "--protected-mode", "yes", "--io-threads", "1"]
     logf = open(os.path.join(rdir, "log"), "w+b")
-    server = Spawned(argv, preload, stdout=logf, stderr=subprocess.STDOUT,
-                     timeout=timeout)
+    server = Spawned(argv, preload, extra_env, stdout=logf,
+                     stderr=subprocess.STDOUT, timeout=timeout)
     client = None
     wall = float("nan")
     checksum = None

@@ -36,20 +36,23 @@ def c_argv(s, w, t):
 def run_one(s, w, t, alloc, preload):
     r = RunResult()
     timeout = s.args.timeout
+    aenv = s.alloc_env.get(alloc, {})   # --extra-env
     try:
         if w["kind"] == "c":
-            res = spawn_measured(c_argv(s, w, t), preload, timeout=timeout)
+            res = spawn_measured(c_argv(s, w, t), preload, aenv,
+                                 timeout=timeout)
         elif w["kind"] == "python":
             env = dict(PYTHONMALLOC="malloc", PYTHONHASHSEED="0",
                        PYTHONDONTWRITEBYTECODE="1")
+            env.update(aenv)
             res = spawn_measured(
                 [w["exe"], os.path.join(WORKLOAD_DIR, "pyalloc.py"),
                  str(s.size(w))], preload, env, timeout=timeout)
         elif w["kind"] == "sqlite":
-            res = spawn_measured([w["exe"], ":memory:"], preload,
+            res = spawn_measured([w["exe"], ":memory:"], preload, aenv,
                                  stdin_path=w["sql"], timeout=timeout)
         elif w["kind"] == "redis":
-            return run_redis(s, w, alloc, preload, timeout)
+            return run_redis(s, w, alloc, preload, timeout, aenv)
         else:
             raise AssertionError(w["kind"])
     except OSError as e:

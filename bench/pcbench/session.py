@@ -19,6 +19,7 @@ class Session:
         self.bin_dir = None
         self.allocs = []          # [(name, preload path or None)]
         self.alloc_info = {}      # name -> description
+        self.alloc_env = {}       # name -> {VAR: VALUE} (--extra-env)
         self.ref = None           # the allocator ratios are taken against
         self.results = {}         # (workload, threads, alloc) -> [RunResult]
         self.configs = []         # [(workload dict, threads)]

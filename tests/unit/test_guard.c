@@ -4,7 +4,8 @@
  * stacks with this program's own function names (built with -rdynamic and
  * frame pointers, so dladdr names them), and the abort; recover mode
  * runs on and reports once per block; a program's own SIGSEGV handler
- * still gets its own faults. */
+ * still gets its own faults; a program with frame pointers never needs
+ * the fallback unwinder for the stacks. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -23,6 +24,7 @@
 #include "pcmalloc.h"
 #include "run_self.h"
 #include "guard.h"
+#include "stack.h"
 
 #define GUARDED "guard_sample:1"
 
@@ -71,6 +73,18 @@ thread_free(void *p)
 {
 	guard_test_free_site(p);
 	return NULL;
+}
+
+/* Frees p; non-null if that took one capture, by the frame-pointer walk
+ * (counted from this thread alone: the others wait). */
+static void *
+thread_free_walked(void *p)
+{
+	stack_stats_t a, b;
+	stack_stats_get(&a);
+	guard_test_free_site(p);
+	stack_stats_get(&b);
+	return b.fp == a.fp + 1 && b.fallback == a.fallback ? p : NULL;
 }
 
 static sigjmp_buf own_jmp;
@@ -307,6 +321,25 @@ child(const char *mode)
 			free(q);
 		}
 		return guard_nsampled() == 0 && guard_size == 0 ? 0 : 3;
+	}
+	if (strcmp(mode, "no_unwinder") == 0) {
+		/* This program has frame pointers: the stacks of a guarded
+		 * block made and freed on the main thread and on another one
+		 * are walked to the C library's start code without the
+		 * fallback unwinder (which would load libgcc_s). */
+		stack_stats_t a, b;
+		stack_stats_get(&a);
+		p = guard_test_alloc_site(48);
+		stack_stats_get(&b);
+		if (!guard_owns((void *)p))
+			return 2;
+		if (b.fp != a.fp + 1 || b.fallback != a.fallback)
+			return 3;
+		pthread_t t;
+		void *ok;
+		pthread_create(&t, NULL, thread_free_walked, (void *)p);
+		pthread_join(t, &ok);
+		return ok != NULL ? 0 : 4;
 	}
 	if (strcmp(mode, "default_rate") == 0) {
 		/* 2 GiB allocated in blocks of 4 KiB at the default rate,
@@ -588,6 +621,18 @@ test_off(void **state)
 }
 
 static void
+test_no_unwinder(void **state)
+{
+	(void)state;
+	int st;
+	run_guarded("no_unwinder", GUARDED, &st);
+	if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+		fprintf(stderr, "status %#x:\n%s\n", st, err);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static void
 test_default_rate(void **state)
 {
 	(void)state;
@@ -623,6 +668,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_off),
 		cmocka_unit_test(test_default_rate),
+		cmocka_unit_test(test_no_unwinder),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

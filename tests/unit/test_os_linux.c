@@ -8,7 +8,8 @@
  * which must die of SIGSEGV), os_read_safe faulting, os_is_mapped wrong,
  * injected reservation failures ignored, errno clobbered, the feature bits
  * disagreeing with the functions, broken locks, helper threads, a
- * non-monotonic clock and constant "random" numbers.
+ * non-monotonic clock and constant "random" numbers, the C library's
+ * code not found, a thread's stack range not holding its frames.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
 #include <pthread.h>
@@ -336,6 +338,71 @@ test_lock_waits_counted(void **state)
 	assert_int_equal(os_lock_contended(&waits_lock), 1);
 }
 
+/* The C library's code: found (this test links glibc dynamically), and
+ * holding a function of it. */
+static void
+test_libc_text(void **state)
+{
+	(void)state;
+	uintptr_t lo, hi;
+	assert_int_equal(os_libc_text(&lo, &hi), 0);
+	assert_true(lo < hi);
+	uintptr_t f = (uintptr_t)dlsym(RTLD_DEFAULT, "getpid");
+	assert_true(f >= lo && f < hi);
+	Dl_info info;
+	assert_true(dladdr((void *)lo, &info) != 0);
+	assert_non_null(strstr(info.dli_fname, "libc"));
+	/* Not this program's code. */
+	assert_false((uintptr_t)test_libc_text >= lo &&
+	    (uintptr_t)test_libc_text < hi);
+}
+
+/* os_thread_stack: the main thread's range (read without /proc) holds
+ * this frame and lies within what pthread_getattr_np says; another
+ * thread's is pthread_getattr_np's. */
+static void
+check_stack_range(bool main_thread)
+{
+	uintptr_t lo, hi;
+	assert_int_equal(os_thread_stack(&lo, &hi), 0);
+	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+	assert_true(lo <= here && here < hi);
+	pthread_attr_t attr;
+	void *addr;
+	size_t size;
+	assert_int_equal(pthread_getattr_np(pthread_self(), &attr), 0);
+	assert_int_equal(pthread_attr_getstack(&attr, &addr, &size), 0);
+	pthread_attr_destroy(&attr);
+	uintptr_t plo = (uintptr_t)addr, phi = plo + size;
+	if (main_thread) {
+		/* The top: the page above the start-up stack pointer, inside
+		 * the stack's mapping; the bottom: at most the limit. */
+		assert_true(hi <= phi && hi + (4u << 20) > phi);
+		assert_true(hi - lo <= ((uintptr_t)128 << 20));
+	} else {
+		assert_int_equal(lo, plo);
+		assert_int_equal(hi, phi);
+	}
+}
+
+static void *
+stack_thread(void *arg)
+{
+	(void)arg;
+	check_stack_range(false);
+	return NULL;
+}
+
+static void
+test_thread_stack(void **state)
+{
+	(void)state;
+	check_stack_range(true);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, stack_thread, NULL), 0);
+	pthread_join(t, NULL);
+}
+
 static void
 test_remote_fence_and_env(void **state)
 {
@@ -365,6 +432,8 @@ main(void)
 		cmocka_unit_test(test_threads_locks_time),
 		cmocka_unit_test(test_lock_waits_counted),
 		cmocka_unit_test(test_remote_fence_and_env),
+		cmocka_unit_test(test_libc_text),
+		cmocka_unit_test(test_thread_stack),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
