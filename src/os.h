@@ -52,6 +52,16 @@ void *os_reserve_near(size_t size, size_t align, void *hint);
 bool  os_can_merge_reservations(void);
 void  os_release(void *p, size_t size);
 void  os_purge(void *p, size_t size);
+/*
+ * How many of the first pages of [p, p + size) (p page aligned) are
+ * resident, looking at min(size's pages, max_pages, OS_RESIDENT_MAX)
+ * pages from p: the count among those, or OS_RESIDENT_UNKNOWN where the OS
+ * cannot tell cheaply (or p is not mapped).  A snapshot, for deciding
+ * whether a purge is worth its cost.
+ */
+#define OS_RESIDENT_UNKNOWN ((size_t)-1)
+#define OS_RESIDENT_MAX 1024
+size_t os_resident(void *p, size_t size, size_t max_pages);
 void *os_remap(void *p, size_t old_size, size_t new_size, void *target);
 /*
  * Metadata memory: `size` bytes (a multiple of the page), readable,

@@ -136,6 +136,27 @@ os_purge(void *p, size_t size)
 	madvise(p, size, MADV_DONTNEED);
 }
 
+size_t
+os_resident(void *p, size_t size, size_t max_pages)
+{
+	/* mincore answers one byte per page; looking at a bounded number
+	 * keeps the cost (a walk of the page tables) bounded too. */
+	unsigned char vec[OS_RESIDENT_MAX];
+	size_t n = PC_MIN(PC_MIN(size >> PC_PAGE_SHIFT, max_pages),
+	    sizeof(vec));
+	if (n == 0)
+		return 0;
+	int saved = errno;
+	int rc = mincore(p, n << PC_PAGE_SHIFT, vec);
+	errno = saved;
+	if (rc != 0)
+		return OS_RESIDENT_UNKNOWN;
+	size_t r = 0;
+	for (size_t i = 0; i < n; i++)
+		r += vec[i] & 1;
+	return r;
+}
+
 void
 os_hugepage(void *p, size_t size, int mode)
 {

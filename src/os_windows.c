@@ -220,6 +220,17 @@ os_purge(void *p, size_t size)
 	SetLastError(saved);
 }
 
+/* Windows tells a page's residency only through the working-set query
+ * (psapi), one page at a time: not cheap enough to decide a purge by. */
+size_t
+os_resident(void *p, size_t size, size_t max_pages)
+{
+	(void)p;
+	(void)size;
+	(void)max_pages;
+	return OS_RESIDENT_UNKNOWN;
+}
+
 /* Windows cannot grow a reservation in place nor move one: callers copy. */
 void *
 os_remap(void *p, size_t old_size, size_t new_size, void *target)

@@ -35,6 +35,9 @@ typedef struct pageheap {
 	uint64_t nlarge_free;
 	size_t large_pages;	/* pages in large blocks (atomic) */
 	uint64_t npurged;	/* pages purged */
+	/* Leftover resident pages purged from large blocks' interiors as they
+	 * are handed out (pageheap.c, large_clean; atomic, no lock). */
+	uint64_t nclean_purged;
 	uint64_t npurge_passes;
 	uint64_t next_decay_ns;	/* next decay pass is due */
 	/* Decay budget (pageheap.c, decay_locked): the fewest dirty pages

@@ -87,6 +87,14 @@ test_words_per_key(void **state)
 	assert_int_equal(opt_decay_ms, 250);
 	assert_int_equal(conf_parse("tcache:no,tcache:yes"), 0);
 	assert_int_equal(opt_tcache, 1);
+	/* large_clean: off by default, a boolean (docs/options.md). */
+	assert_int_equal(opt_large_clean, 0);
+	assert_int_equal(conf_parse("large_clean:on"), 0);
+	assert_int_equal(opt_large_clean, 1);
+	assert_int_equal(conf_parse("large_clean:2"), 1);
+	assert_int_equal(opt_large_clean, 1);
+	assert_int_equal(conf_parse("large_clean:false"), 0);
+	assert_int_equal(opt_large_clean, 0);
 	opt_background_thread = bg;
 	opt_thp = thp;
 	opt_decay_ms = decay;

@@ -3,7 +3,8 @@
  * tests/windows/test_os.c checks the Windows one.  Catches: misaligned or
  * non-zero reservations, os_reserve_near not taking a free hint, a release
  * that leaves pages mapped, os_release_tail releasing the wrong part,
- * purged pages not reading as zero, os_remap copying or losing data, a
+ * purged pages not reading as zero, os_resident miscounting or looking
+ * past its bound, os_remap copying or losing data, a
  * guarded reservation whose guard pages are accessible (checked in a child,
  * which must die of SIGSEGV), os_read_safe faulting, os_is_mapped wrong,
  * injected reservation failures ignored, errno clobbered, the feature bits
@@ -109,6 +110,43 @@ test_release_tail_and_purge(void **state)
 	assert_int_equal(p[192 * KiB], 0xab);
 	p[100 * KiB] = 1;	/* still usable after a purge */
 	os_release(p, 256 * KiB);
+}
+
+/* os_resident counts the pages written (and not purged since), looks at
+ * no more than it is told, keeps errno, and says it cannot tell for
+ * memory that is not mapped. */
+static void
+test_resident(void **state)
+{
+	(void)state;
+	unsigned char *p = os_reserve(64 * 4 * KiB, 4 * KiB);
+	assert_non_null(p);
+	os_hugepage(p, 64 * 4 * KiB, 2);	/* one byte, one page */
+	assert_int_equal(os_resident(p, 64 * 4 * KiB, 64), 0);
+	p[0] = 1;
+	p[5 * 4 * KiB + 7] = 1;
+	p[63 * 4 * KiB] = 1;
+	errno = 1234;
+	assert_int_equal(os_resident(p, 64 * 4 * KiB, 64), 3);
+	assert_int_equal(errno, 1234);
+	assert_int_equal(os_resident(p, 64 * 4 * KiB, 6), 2);
+	assert_int_equal(os_resident(p, 4 * KiB, 64), 1);
+	assert_int_equal(os_resident(p, 0, 64), 0);
+	/* More pages than one look covers: counted up to the bound. */
+	unsigned char *q = os_reserve(2048 * 4 * KiB, 4 * KiB);
+	assert_non_null(q);
+	os_hugepage(q, 2048 * 4 * KiB, 2);
+	for (size_t i = 0; i < 2048; i++)
+		q[i * 4 * KiB] = 1;
+	assert_int_equal(OS_RESIDENT_MAX, 1024);
+	assert_int_equal(os_resident(q, 2048 * 4 * KiB, 2048), 1024);
+	assert_int_equal(os_resident(q, 2048 * 4 * KiB, 100), 100);
+	os_release(q, 2048 * 4 * KiB);
+	os_purge(p, 64 * 4 * KiB);
+	assert_int_equal(os_resident(p, 64 * 4 * KiB, 64), 0);
+	os_release(p, 64 * 4 * KiB);
+	assert_int_equal(os_resident(p, 64 * 4 * KiB, 64),
+	    OS_RESIDENT_UNKNOWN);
 }
 
 static void
@@ -424,6 +462,7 @@ main(void)
 		cmocka_unit_test(test_reserve_aligned),
 		cmocka_unit_test(test_reserve_near_and_merge),
 		cmocka_unit_test(test_release_tail_and_purge),
+		cmocka_unit_test(test_resident),
 		cmocka_unit_test(test_remap),
 		cmocka_unit_test(test_guarded),
 		cmocka_unit_test(test_read_safe_and_is_mapped),

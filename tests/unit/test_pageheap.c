@@ -1,5 +1,6 @@
 /* Page heap: coalescing, in-place resize of large blocks, aligned
- * carving, purging and decay. */
+ * carving, purging and decay, and what a large block carved from dirty
+ * pages keeps resident. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <cmocka.h>
 
 #include "arena.h"
@@ -324,11 +326,107 @@ test_former_slab_untagged(void **state)
 	assert_int_equal(pc_check(), 0);
 }
 
+/* Resident pages among the n pages from p (mincore). */
+static size_t
+resident_pages(const char *p, size_t n)
+{
+	unsigned char vec[256];
+	assert_true(n <= sizeof(vec));
+	assert_int_equal(mincore((void *)p, n * 4096, vec), 0);
+	size_t r = 0;
+	for (size_t i = 0; i < n; i++)
+		r += vec[i] & 1;
+	return r;
+}
+
+/*
+ * Block x of NP pages, bounded on the right by a live block so its free
+ * run stays exactly NP pages (an unusual size, so no other run fits it
+ * as well), written at the pages in `touch` (-1 ends), freed, and the
+ * same size taken again: the pages come back at x.
+ */
+enum { CLEAN_NP = 77 };
+
+static char *
+large_reuse(const int *touch, char **fence)
+{
+	arena_t *a = &arenas[0];
+	bool z;
+	char *x = pageheap_large_alloc(a->heap, CLEAN_NP * 4096, 4096, &z);
+	*fence = pageheap_large_alloc(a->heap, 4 * 4096, 4096, &z);
+	assert_non_null(x);
+	assert_non_null(*fence);
+	for (int i = 0; touch[i] >= 0; i++)
+		x[(size_t)touch[i] * 4096 + 8] = 1;
+	large_free(x, false);
+	char *y = pageheap_large_alloc(a->heap, CLEAN_NP * 4096, 4096, &z);
+	assert_ptr_equal(y, x);
+	assert_false(z);	/* dirty pages: not known to be zero */
+	return y;
+}
+
+/* issue #12, large_clean: a block that was written only at its ends and a
+ * few pages leaves those pages resident; the next block there gets its
+ * interior purged (the program faults in only what it touches), its first
+ * and last pages kept.  Without the option, the leftovers stay. */
+static void
+test_large_clean_sparse(void **state)
+{
+	(void)state;
+	pageheap_t *h = arenas[0].heap;
+	const int touch[] = { 0, 3, 9, 12, 20, 33, 40, 41, 50, 60, 70,
+	    CLEAN_NP - 1, -1 };
+	uint64_t before = h->nclean_purged;
+	char *fence;
+	char *y = large_reuse(touch, &fence);	/* large_clean:off */
+	assert_int_equal(resident_pages(y + 4096, CLEAN_NP - 2), 10);
+	assert_int_equal(h->nclean_purged, before);
+	large_free(y, false);
+	large_free(fence, false);
+	opt_large_clean = 1;
+	y = large_reuse(touch, &fence);
+	opt_large_clean = 0;
+	assert_int_equal(resident_pages(y + 4096, CLEAN_NP - 2), 0);
+	/* Both blocks carved with the option on were: x over the first
+	 * round's leftovers, y over x's. */
+	assert_int_equal(h->nclean_purged - before, 20);
+	assert_int_equal(resident_pages(y, 1), 1);
+	assert_int_equal(resident_pages(y + (CLEAN_NP - 1) * 4096, 1), 1);
+	assert_int_equal(y[9 * 4096 + 8], 0);	/* purged pages read 0 */
+	large_free(y, false);
+	large_free(fence, false);
+	assert_int_equal(pc_check(), 0);
+}
+
+/* A block the program filled: its pages are kept for the next block there
+ * (purging them would only cost page faults). */
+static void
+test_large_clean_keeps_dense(void **state)
+{
+	(void)state;
+	pageheap_t *h = arenas[0].heap;
+	int touch[CLEAN_NP + 1];
+	for (int i = 0; i < CLEAN_NP; i++)
+		touch[i] = i;
+	touch[CLEAN_NP] = -1;
+	uint64_t before = h->nclean_purged;
+	char *fence;
+	opt_large_clean = 1;
+	char *y = large_reuse(touch, &fence);
+	opt_large_clean = 0;
+	assert_int_equal(resident_pages(y, CLEAN_NP), CLEAN_NP);
+	assert_int_equal(h->nclean_purged, before);
+	assert_int_equal(y[40 * 4096 + 8], 1);
+	large_free(y, false);
+	large_free(fence, false);
+	assert_int_equal(pc_check(), 0);
+}
+
 int
 main(void)
 {
 	/* One arena keeps the layout predictable. */
-	setenv("PCMALLOC_CONF", "narenas:1", 1);
+	setenv("PCMALLOC_CONF", "narenas:1,thp:never", 1);
 	pc_free(pc_malloc(1));
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_large_coalesce),
@@ -340,6 +438,8 @@ main(void)
 		cmocka_unit_test(test_purge),
 		cmocka_unit_test(test_interior_entries),
 		cmocka_unit_test(test_former_slab_untagged),
+		cmocka_unit_test(test_large_clean_sparse),
+		cmocka_unit_test(test_large_clean_keeps_dense),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
