@@ -32,6 +32,8 @@ arena_init_all(unsigned n)
 
 /* ---- Bins ------------------------------------------------------------- */
 
+static void bin_collect_locked(arena_t *a, unsigned sc, bin_t *b);
+
 static void
 bin_append(bin_t *b, span_t *s)
 {
@@ -119,6 +121,9 @@ arena_refill(arena_t *a, unsigned sc, void **out, unsigned n)
 	unsigned got = 0;
 	os_lock(&b->lock);
 	b->nrefills++;
+	/* Blocks other CPUs' threads freed here first: in a producer/
+	 * consumer program they are what this refill hands out. */
+	bin_collect_locked(a, sc, b);
 	while (got < n) {
 		span_t *s = b->head;
 		if (s == NULL) {
@@ -237,12 +242,15 @@ flush_span(const arena_t *a, unsigned sc, const void *p)
 	return s;
 }
 
-void
-arena_flush(arena_t *a, unsigned sc, void **ptrs, unsigned n)
+/*
+ * Free ptrs[0..n) (class sc, slabs of a) into their slabs; b->lock held.
+ * A pointer that is not a live block of this bin is reported (with the
+ * lock dropped: abort_on_error may abort) and left alone.
+ */
+static void
+bin_free_locked(arena_t *a, unsigned sc, bin_t *b, void *const *ptrs,
+    unsigned n)
 {
-	bin_t *b = &a->bins[sc];
-	os_lock(&b->lock);
-	b->nflushes++;
 	for (unsigned i = 0; i < n; i++) {
 		void *p = ptrs[i];
 		span_t *s = flush_span(a, sc, p);
@@ -270,7 +278,45 @@ arena_flush(arena_t *a, unsigned sc, void **ptrs, unsigned n)
 			slab_free_pages(s);
 		}
 	}
+}
+
+/* Free the remote batches pending on bin b (lock held): each counts as a
+ * flush, as it would have under the lock. */
+static void
+bin_collect_locked(arena_t *a, unsigned sc, bin_t *b)
+{
+	remote_batch_t *rb = remote_take(&b->remote);
+	while (rb != NULL) {
+		remote_batch_t *next = rb->next;
+		b->nflushes++;
+		bin_free_locked(a, sc, b, rb->ptrs, rb->n);
+		remote_batch_put(rb);
+		rb = next;
+	}
+}
+
+void
+arena_flush(arena_t *a, unsigned sc, void **ptrs, unsigned n)
+{
+	bin_t *b = &a->bins[sc];
+	os_lock(&b->lock);
+	b->nflushes++;
+	bin_free_locked(a, sc, b, ptrs, n);
+	bin_collect_locked(a, sc, b);
 	os_unlock(&b->lock);
+}
+
+void
+arena_collect(arena_t *a)
+{
+	for (unsigned c = 0; c < SC_NSMALL; c++) {
+		bin_t *b = &a->bins[c];
+		if (!remote_pending(&b->remote))
+			continue;
+		os_lock(&b->lock);
+		bin_collect_locked(a, c, b);
+		os_unlock(&b->lock);
+	}
 }
 
 
@@ -294,6 +340,7 @@ arena_purge_all(arena_t *a, bool bins)
 	for (unsigned c = 0; bins && c < SC_NSMALL; c++) {
 		bin_t *b = &a->bins[c];
 		os_lock(&b->lock);
+		bin_collect_locked(a, c, b);
 		span_t *s = b->empty;
 		if (s != NULL) {
 			b->empty = NULL;

@@ -9,12 +9,17 @@
  * from pages other heaps have freed (arena.c: slab_pages), and gives an
  * empty slab's pages back to the heap that holds them.  Lock order: bin ->
  * page heaps (pageheap.h).  Only one bin lock is held at a time.
+ *
+ * Blocks freed by threads running on another CPU arrive as remote batches
+ * (remote.h) on the bin's pending stack, without its lock; every refill,
+ * locked flush and trim of the bin frees them first.
  */
 #ifndef PC_ARENA_H
 #define PC_ARENA_H
 
 #include "os.h"
 #include "pageheap.h"
+#include "remote.h"
 #include "span.h"
 
 typedef struct bin {
@@ -28,6 +33,9 @@ typedef struct bin {
 	uint64_t curslabs;	/* slabs live now */
 	uint64_t nobj_out;	/* objects handed to caches or callers */
 	uint64_t nobj_in;	/* objects given back */
+	/* Batches flushed by threads of other CPUs, not yet freed into the
+	 * slabs (remote.h: pushed lock-free, taken under bin->lock). */
+	remote_batch_t *remote;
 } PC_ALIGNED(PC_CACHELINE) bin_t;
 
 typedef struct arena {
@@ -57,6 +65,17 @@ arena_of(const span_t *s)
 unsigned arena_refill(arena_t *a, unsigned sc, void **out, unsigned n);
 /* Return objects of class sc whose slabs belong to arena a; all of them. */
 void arena_flush(arena_t *a, unsigned sc, void **ptrs, unsigned n);
+/* The same for rb's objects, without the bin lock: they are freed (and
+ * checked) by the bin's next refill, locked flush, trim or arena_collect;
+ * rb then goes back to its pool. */
+static PC_INLINE void
+arena_flush_remote(arena_t *a, unsigned sc, remote_batch_t *rb)
+{
+	remote_push(&a->bins[sc].remote, rb);
+}
+/* Free the remote batches waiting in a's bins (from slow paths: a thread
+ * cache's GC step). */
+void arena_collect(arena_t *a);
 
 /* What was wrong with a small-block pointer (arena_report_misuse). */
 enum misuse {

@@ -124,15 +124,43 @@ tcache_setup(void)
 #define TCACHE_FLUSH_MAX 128
 
 /*
- * Return v[0..n) (n <= TCACHE_FLUSH_MAX) of class sc to their arenas, a
- * batch per arena; v is reordered.  Each pointer's page-map entry is read
- * once here, for its arena: what no longer names a slab of this class is
- * dropped first (arena_flush checks the rest under its lock).  Hardened
- * frees let none in but the second copy of a cross-thread double free
- * (tcache_free_ok).
+ * Return v[0..k) of class sc, all of arena o's slabs.  With tc (the
+ * calling thread's own cache, inside its operation) and an arena that is
+ * not this CPU's (`local`), as remote batches from tc's pool: that
+ * arena's own threads refill under the bin lock, and a thread of another
+ * CPU queueing there would stall them (remote.h).  Without tc, or when the
+ * pool is spent, under the bin lock.
  */
 static void
-flush_batch(void **v, unsigned n, unsigned sc)
+flush_group(tcache_t *tc, unsigned local, unsigned o, void **v, unsigned k,
+    unsigned sc)
+{
+	arena_t *a = &arenas[o];
+	while (tc != NULL && o != local && k > 0) {
+		remote_batch_t *rb = remote_batch_get(&tc->rpool);
+		if (rb == NULL)
+			break;
+		unsigned m = PC_MIN(k, REMOTE_BATCH_MAX);
+		memcpy(rb->ptrs, v, m * sizeof(void *));
+		rb->n = m;
+		arena_flush_remote(a, sc, rb);
+		v += m;
+		k -= m;
+	}
+	if (k > 0)
+		arena_flush(a, sc, v, k);
+}
+
+/*
+ * Return v[0..n) (n <= TCACHE_FLUSH_MAX) of class sc to their arenas, a
+ * batch per arena (flush_group); v is reordered.  Each pointer's page-map
+ * entry is read once here, for its arena: what no longer names a slab of
+ * this class is dropped first (arena_flush, or the collection of a remote
+ * batch, checks the rest under the bin lock).  Hardened frees let none in
+ * but the second copy of a cross-thread double free (tcache_free_ok).
+ */
+static void
+flush_batch(tcache_t *tc, void **v, unsigned n, unsigned sc)
 {
 	uint16_t owner[TCACHE_FLUSH_MAX];
 	unsigned left = 0, na = narenas;
@@ -152,9 +180,10 @@ flush_batch(void **v, unsigned n, unsigned sc)
 		mixed |= owner[left] != owner[0];
 		left++;
 	}
+	unsigned local = tc != NULL ? arena_choose()->index : 0;
 	if (!mixed) {	/* the common case: all of one arena */
 		if (left > 0)
-			arena_flush(&arenas[owner[0]], sc, v, left);
+			flush_group(tc, local, owner[0], v, left, sc);
 		return;
 	}
 	uint16_t *o = owner;
@@ -174,19 +203,19 @@ flush_batch(void **v, unsigned n, unsigned sc)
 			}
 			k++;
 		}
-		arena_flush(&arenas[o[0]], sc, v, k);
+		flush_group(tc, local, o[0], v, k, sc);
 		v += k;
 		o += k;
 		left -= k;
 	}
 }
 
-/* Return slots[0..count) of bin sc to their arenas. */
+/* Return slots[0..count) of bin sc to their arenas (tc: flush_group). */
 static void
-tcache_flush_bin(tbin_t *b, unsigned sc, unsigned count)
+tcache_flush_bin(tcache_t *tc, tbin_t *b, unsigned sc, unsigned count)
 {
 	for (unsigned done = 0; done < count; done += TCACHE_FLUSH_MAX)
-		flush_batch(b->slots + done, PC_MIN(count - done,
+		flush_batch(tc, b->slots + done, PC_MIN(count - done,
 		    TCACHE_FLUSH_MAX), sc);
 	b->n -= count;
 	memmove(b->slots, b->slots + count, b->n * sizeof(void *));
@@ -206,9 +235,12 @@ tcache_event(tcache_t *tc, unsigned sc)
 	for (unsigned c = 0; c < SC_NSMALL; c++) {
 		tbin_t *b = TBIN(tc, c);
 		if (!tc->busy[c] && b->n > 0)
-			tcache_flush_bin(b, c, (b->n + 1) / 2);
+			tcache_flush_bin(tc, b, c, (b->n + 1) / 2);
 		tc->busy[c] = 0;
 	}
+	/* Remote batches left in this CPU's bins by threads of other CPUs,
+	 * for classes no thread here refills any more. */
+	arena_collect(arena_choose());
 	arena_decay_tick(arena_choose());
 	tcache_reclaim_tick();
 	pc_ensure_services();
@@ -348,7 +380,7 @@ tcache_free_small(void *p, unsigned sc, const void *caller)
 	tbin_t *b = TBIN(tc, sc);
 	tcache_event(tc, sc);
 	if (b->n == b->cap)
-		tcache_flush_bin(b, sc, PC_MAX(sc_table[sc].batch, 1));
+		tcache_flush_bin(tc, b, sc, PC_MAX(sc_table[sc].batch, 1));
 	if (config_harden)
 		TCACHE_KEY_WORD(p) = tcache_key;
 	b->slots[b->n++] = p;
@@ -361,13 +393,16 @@ tcache_free_slow(void *p, unsigned sc, const void *caller)
 	TCACHE_OP_END();	/* opened by tcache_free */
 }
 
+/* Flush every bin of tc under the bin locks, never as remote batches:
+ * after a trim, a reclaim or a thread's exit its blocks are in their
+ * slabs (and the statistics say so). */
 static void
 tcache_flush_all(tcache_t *tc)
 {
 	for (unsigned sc = 0; sc < SC_NSMALL; sc++) {
 		tbin_t *b = TBIN(tc, sc);
 		if (b->n > 0)
-			tcache_flush_bin(b, sc, b->n);
+			tcache_flush_bin(NULL, b, sc, b->n);
 	}
 }
 

@@ -40,6 +40,7 @@
 #include "os.h"
 #include "os_tls.h"
 #include "pagemap.h"
+#include "remote.h"
 #include "span.h"
 
 /*
@@ -98,6 +99,9 @@ typedef struct tcache {
 	bool orphan;		/* owner gone (fork child) */
 	bool orphan_busy;	/* ... inside an operation: leave it */
 	bool fenced;		/* pointed at reclaim_stolen this pass */
+	/* Batches for flushes to other CPUs' arenas (remote.h); kept when
+	 * the cache is recycled, since batches may still be out. */
+	remote_pool_t rpool;
 } tcache_t;
 
 #if PC_OS_CAN_RECLAIM && !defined(PC_TSAN)

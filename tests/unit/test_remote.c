@@ -1,0 +1,361 @@
+/* Remote-free batches (remote.[ch]): the lock-free stacks, a cache's pool
+ * of batches, and what the arenas do with a batch: nothing until the bin's
+ * lock is next taken, then a free of every block with the locked flush's
+ * checks (a double free in a batch is reported and not acted on).  The
+ * last tests go through the thread caches: a thread on one CPU frees what
+ * a thread on the other allocated (ctest runs this with narenas:2). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <cmocka.h>
+#include "skip_policy.h"
+
+#include "arena.h"
+#include "conf.h"
+#include "remote.h"
+#include "report.h"
+#include "tcache.h"
+#include "pcmalloc.h"
+
+static void
+test_stack_lifo(void **state)
+{
+	(void)state;
+	static remote_batch_t b[3];
+	remote_batch_t *head = NULL;
+	assert_null(remote_take(&head));
+	assert_false(remote_pending(&head));
+	for (int i = 0; i < 3; i++)
+		remote_push(&head, &b[i]);
+	assert_true(remote_pending(&head));
+	remote_batch_t *t = remote_take(&head);
+	assert_null(head);
+	assert_ptr_equal(t, &b[2]);
+	assert_ptr_equal(t->next, &b[1]);
+	assert_ptr_equal(t->next->next, &b[0]);
+	assert_null(t->next->next->next);
+}
+
+/* A pool makes at most REMOTE_POOL_MAX batches, then reuses those that
+ * come back. */
+static void
+test_pool_bound(void **state)
+{
+	(void)state;
+	static remote_pool_t pool;
+	static remote_batch_t *got[REMOTE_POOL_MAX];
+	for (int i = 0; i < REMOTE_POOL_MAX; i++) {
+		got[i] = remote_batch_get(&pool);
+		assert_non_null(got[i]);
+		assert_ptr_equal(got[i]->owner, &pool);
+		for (int j = 0; j < i; j++)
+			assert_ptr_not_equal(got[i], got[j]);
+	}
+	assert_null(remote_batch_get(&pool));
+	remote_batch_put(got[3]);
+	remote_batch_put(got[7]);
+	remote_batch_t *x = remote_batch_get(&pool);
+	remote_batch_t *y = remote_batch_get(&pool);
+	assert_true((x == got[3] && y == got[7]) || (x == got[7] && y == got[3]));
+	assert_null(remote_batch_get(&pool));
+	assert_int_equal(pool.nalloc, REMOTE_POOL_MAX);
+}
+
+enum { SIZE = 64, N = 48 };
+
+/* Blocks of bin (a, class of SIZE) taken straight from the arena. */
+static unsigned
+take_blocks(arena_t *a, void **v, unsigned n)
+{
+	return arena_refill(a, sc_index(SIZE), v, n);
+}
+
+static uint64_t
+bin_in(arena_t *a)
+{
+	return a->bins[sc_index(SIZE)].nobj_in;
+}
+
+/* A batch waits on its bin until the lock is taken: the next refill frees
+ * its blocks first, and the batch goes back to its pool. */
+static void
+test_collected_by_refill(void **state)
+{
+	(void)state;
+	static remote_pool_t pool;
+	arena_t *a = &arenas[0];
+	unsigned sc = sc_index(SIZE);
+	void *v[N];
+	assert_int_equal(take_blocks(a, v, N), N);
+	remote_batch_t *rb = remote_batch_get(&pool);
+	assert_non_null(rb);
+	memcpy(rb->ptrs, v, sizeof(v));
+	rb->n = N;
+	uint64_t in0 = bin_in(a), fl0 = a->bins[sc].nflushes;
+	arena_flush_remote(a, sc, rb);
+	assert_true(remote_pending(&a->bins[sc].remote));
+	assert_true(bin_in(a) == in0);	/* not freed yet */
+	void *p;
+	assert_int_equal(take_blocks(a, &p, 1), 1);
+	assert_false(remote_pending(&a->bins[sc].remote));
+	assert_true(bin_in(a) == in0 + N);
+	assert_true(a->bins[sc].nflushes == fl0 + 1);
+	assert_ptr_equal(remote_take(&pool.returned), rb);
+	arena_flush(a, sc, &p, 1);
+	assert_int_equal(pc_check(), 0);
+}
+
+/* Trim and a cache GC step (arena_collect) free pending batches too. */
+static void
+test_collected_by_trim_and_gc(void **state)
+{
+	(void)state;
+	static remote_pool_t pool;
+	arena_t *a = &arenas[0];
+	unsigned sc = sc_index(SIZE);
+	for (int round = 0; round < 2; round++) {
+		void *v[N];
+		assert_int_equal(take_blocks(a, v, N), N);
+		remote_batch_t *rb = remote_batch_get(&pool);
+		memcpy(rb->ptrs, v, sizeof(v));
+		rb->n = N;
+		uint64_t in0 = bin_in(a);
+		arena_flush_remote(a, sc, rb);
+		if (round == 0)
+			pc_trim();
+		else
+			arena_collect(a);
+		assert_false(remote_pending(&a->bins[sc].remote));
+		assert_true(bin_in(a) == in0 + N);
+	}
+	assert_int_equal(pc_check(), 0);
+}
+
+/* A batch holding a block already free in its slab (a double free whose
+ * first copy was flushed first), a pointer inside a block and a pointer
+ * that is no block of this bin: each is reported when the batch is
+ * collected, and none is acted on: no block is handed out twice. */
+static void
+test_misuse_in_batch_reported(void **state)
+{
+	(void)state;
+	static remote_pool_t pool;
+	arena_t *a = &arenas[0];
+	unsigned sc = sc_index(SIZE);
+	void *v[4];
+	assert_int_equal(take_blocks(a, v, 4), 4);
+	arena_flush(a, sc, &v[0], 1);		/* v[0] is free now */
+	remote_batch_t *rb = remote_batch_get(&pool);
+	static char not_ours[64];
+	rb->ptrs[0] = v[0];			/* double free */
+	rb->ptrs[1] = (char *)v[1] + 16;	/* interior */
+	rb->ptrs[2] = not_ours;			/* no slab at all */
+	rb->ptrs[3] = v[2];			/* fine */
+	rb->n = 4;
+	size_t abort0 = opt_abort_on_error;
+	opt_abort_on_error = 0;
+	uint64_t rep0 = pc_misuse_reports, in0 = bin_in(a);
+	arena_flush_remote(a, sc, rb);
+	arena_collect(a);
+	opt_abort_on_error = abort0;
+	assert_true(pc_misuse_reports == rep0 + 3);
+	assert_true(bin_in(a) == in0 + 1);	/* only v[2] */
+	/* v[1] and v[3] are still live: no refill hands them out. */
+	enum { M = 2000 };
+	static void *w[M];
+	assert_int_equal(take_blocks(a, w, M), M);
+	for (int i = 0; i < M; i++) {
+		assert_ptr_not_equal(w[i], v[1]);
+		assert_ptr_not_equal(w[i], v[3]);
+	}
+	for (int i = 0; i < M; i++)
+		arena_flush(a, sc, &w[i], 1);
+	arena_flush(a, sc, &v[1], 1);
+	arena_flush(a, sc, &v[3], 1);
+	assert_int_equal(pc_check(), 0);
+}
+
+/* ---- Through the thread caches, across CPUs -------------------------- */
+
+static int cpu_a = -1, cpu_b = -1;	/* CPUs of arenas 0 and 1 */
+
+static bool
+cpus_found(void)
+{
+	if (cpu_a >= 0)
+		return true;
+	cpu_set_t set;
+	if (narenas < 2 || sched_getaffinity(0, sizeof(set), &set) != 0)
+		return false;
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		if (!CPU_ISSET(c, &set))
+			continue;
+		if (c % (int)narenas == 0 && cpu_a < 0)
+			cpu_a = c;
+		if (c % (int)narenas == 1 && cpu_b < 0)
+			cpu_b = c;
+	}
+	return cpu_a >= 0 && cpu_b >= 0;
+}
+
+static void
+pin(int cpu)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) != 0)
+		abort();
+}
+
+static void
+need_two_arenas(void)
+{
+	if (!cpus_found())
+		SKIP_BECAUSE("needs two arenas and a CPU for each (ctest sets "
+		    "narenas:2; this process has %u arena(s))", narenas);
+}
+
+enum { XN = 4096 };
+static void *xv[XN];
+
+/* On CPU b: free xv[from..to) (blocks of arena 0), then report whether
+ * arena 0's bin got remote batches (nobody there took its lock since). */
+static void *
+remote_freer(void *arg)
+{
+	pin(cpu_b);
+	unsigned from = (unsigned)(uintptr_t)arg & 0xffff;
+	unsigned to = (unsigned)(uintptr_t)arg >> 16;
+	for (unsigned i = from; i < to; i++)
+		pc_free(xv[i]);
+	bool pending = remote_pending(&arenas[0].bins[sc_index(SIZE)].remote);
+	return (void *)(uintptr_t)pending;
+}
+
+static void
+run_freer(unsigned from, unsigned to, bool *pending)
+{
+	pthread_t t;
+	void *r;
+	assert_int_equal(pthread_create(&t, NULL, remote_freer,
+	    (void *)(uintptr_t)(from | to << 16)), 0);
+	assert_int_equal(pthread_join(t, &r), 0);
+	*pending = r != NULL;
+}
+
+/* A thread of the other CPU frees without arena 0's lock; it exits with
+ * batches still pending; the next refill on CPU a frees them all, and
+ * the statistics come back to where they were. */
+static void
+test_cross_cpu_free(void **state)
+{
+	(void)state;
+	need_two_arenas();
+	pin(cpu_a);
+	pc_trim();
+	unsigned long long alloc0, alloc1;
+	assert_int_equal(pc_stat_get("allocated", &alloc0), 0);
+	for (int i = 0; i < XN; i++) {
+		xv[i] = pc_malloc(SIZE);
+		memset(xv[i], 0x3c, SIZE);
+	}
+	bool pending;
+	run_freer(0, XN, &pending);
+	assert_true(pending);
+	pc_trim();
+	assert_false(remote_pending(&arenas[0].bins[sc_index(SIZE)].remote));
+	assert_int_equal(pc_stat_get("allocated", &alloc1), 0);
+	if (alloc1 > alloc0 + 64 * 1024)
+		fail_msg("allocated %llu before, %llu after", alloc0, alloc1);
+	assert_int_equal(pc_check(), 0);
+}
+
+/* The same block freed by two threads of the other CPU while both still
+ * cache it (the free-time checks cannot see the other cache): both copies
+ * leave in remote batches for arena 0, the second is reported when it is
+ * collected, and the block is handed out once only. */
+static sem_t dsem1, dsem2;
+static void *dup_block;
+
+static void *
+double_freer1(void *arg)
+{
+	(void)arg;
+	pin(cpu_b);
+	pc_free(dup_block);
+	sem_post(&dsem1);
+	sem_wait(&dsem2);	/* the other copy is in a slab by now */
+	for (unsigned i = 1; i < XN / 2; i++)
+		pc_free(xv[i]);
+	return NULL;
+}
+
+static void *
+double_freer2(void *arg)
+{
+	(void)arg;
+	pin(cpu_b);
+	sem_wait(&dsem1);
+	pc_free(dup_block);	/* cached here too */
+	for (unsigned i = XN / 2; i < XN; i++)
+		pc_free(xv[i]);
+	return NULL;
+}
+
+static void
+test_cross_thread_double_free(void **state)
+{
+	(void)state;
+	need_two_arenas();
+	pin(cpu_a);
+	for (int i = 0; i < XN; i++)
+		xv[i] = pc_malloc(SIZE);
+	dup_block = xv[0];
+	sem_init(&dsem1, 0, 0);
+	sem_init(&dsem2, 0, 0);
+	size_t abort0 = opt_abort_on_error;
+	opt_abort_on_error = 0;
+	uint64_t rep0 = pc_misuse_reports;
+	pthread_t t1, t2;
+	assert_int_equal(pthread_create(&t1, NULL, double_freer1, NULL), 0);
+	assert_int_equal(pthread_create(&t2, NULL, double_freer2, NULL), 0);
+	assert_int_equal(pthread_join(t2, NULL), 0);
+	sem_post(&dsem2);
+	assert_int_equal(pthread_join(t1, NULL), 0);
+	pc_trim();
+	opt_abort_on_error = abort0;
+	assert_true(pc_misuse_reports == rep0 + 1);
+	/* dup_block is free once: two mallocs never both return it. */
+	unsigned seen = 0;
+	for (int i = 0; i < XN; i++) {
+		xv[i] = pc_malloc(SIZE);
+		seen += xv[i] == dup_block;
+	}
+	assert_true(seen <= 1);
+	for (int i = 0; i < XN; i++)
+		pc_free(xv[i]);
+	assert_int_equal(pc_check(), 0);
+}
+
+int
+main(void)
+{
+	pc_free(pc_malloc(1));
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_stack_lifo),
+		cmocka_unit_test(test_pool_bound),
+		cmocka_unit_test(test_collected_by_refill),
+		cmocka_unit_test(test_collected_by_trim_and_gc),
+		cmocka_unit_test(test_misuse_in_batch_reported),
+		cmocka_unit_test(test_cross_cpu_free),
+		cmocka_unit_test(test_cross_thread_double_free),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
