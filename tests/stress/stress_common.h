@@ -420,7 +420,7 @@ queue_producer_done(queue_t *q)
 
 /* At the end of a stress program the heap must be consistent
  * (pc_check walks arenas, slabs, page map and this thread's cache). */
-static int
+static inline int
 stress_heap_check(void **state)
 {
 	(void)state;
