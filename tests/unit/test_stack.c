@@ -108,7 +108,20 @@ test_stack_max(void **state)
 }
 
 /* A thread whose frames all have frame pointers down to the C library's
- * start code (cmocka's, on the main thread, may not). */
+ * start code (cmocka's, on the main thread, may not).  Under TSan a thread
+ * starts in the sanitizer's runtime, not the C library's start code: the
+ * walk then breaks somewhere unknown and the fallback serves it. */
+#if defined(__SANITIZE_THREAD__)
+#define STACK_TEST_THREAD_WALK 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define STACK_TEST_THREAD_WALK 0
+#endif
+#endif
+#ifndef STACK_TEST_THREAD_WALK
+#define STACK_TEST_THREAD_WALK 1
+#endif
+
 static void *
 thread_main(void *arg)
 {
@@ -122,6 +135,8 @@ thread_main(void *arg)
 		top();
 		stack_stats_get(&after);
 		check_frames();
+		if (!STACK_TEST_THREAD_WALK)
+			continue;
 		assert_int_equal(after.fp, before.fp + 1);
 		assert_int_equal(after.fallback, before.fallback);
 	}
