@@ -88,7 +88,9 @@ PCMALLOC_API int pc_stat_get(const char *name, unsigned long long *value);
  * Check the heap's internal consistency (arenas, slabs, free runs, page
  * map, the calling thread's cache).  Reports each problem found on stderr
  * ("pcmalloc: ... (pc_check)") and returns how many; 0 means consistent.
- * It stops each arena while it runs: for tests and debugging.
+ * It first frees the blocks that other threads' frees left waiting for
+ * their arenas (remote batches), then stops each arena while it runs: for
+ * tests and debugging.
  */
 PCMALLOC_API int pc_check(void);
 

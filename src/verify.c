@@ -193,6 +193,11 @@ pc_check(void)
 	if (!__atomic_load_n(&pc_initialized, __ATOMIC_ACQUIRE))
 		return 0;
 	unsigned bad = 0;
+	/* Blocks waiting in remote batches are freed first (any misuse
+	 * among them reported now): then the slabs, the statistics and the
+	 * reports are those of a heap where every free has arrived. */
+	for (unsigned i = 0; i < narenas; i++)
+		arena_collect(&arenas[i]);
 	/* Every lock, in lock order (all bins, then all page heaps): a
 	 * region's slabs may belong to any arena's bins. */
 	arena_prefork();
