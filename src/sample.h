@@ -15,12 +15,12 @@
  * or parks it far away when profiling is off) and allocates unsampled.
  *
  * pc_sample_malloc makes the WHOLE allocation, so a sampled allocation can
- * be served differently: it is the extension point for guarded sampling
- * (#14: "if the guard wants it, guard_alloc").  A sampled block is a page
- * extent (the large-block path, or huge), whatever its size: its page-map
- * entry is not a slab class, so free() already leaves its fast path for it
- * and the free slow path (api.c) calls sample_free.  Its usable size is the
- * extent's.  Allocations made while the thread is inside the sampler
+ * be served differently: guarded sampling (guard.h) serves some of them
+ * from its pool, and the profiler records those too.  The profiler's other
+ * samples are page extents (the large-block path, or huge), whatever their
+ * size: their page-map entry is not a slab class, so free() already leaves
+ * its fast path for them and the free slow path (api.c) calls sample_free,
+ * as it does for a guarded block.  Their usable size is the extent's.  Allocations made while the thread is inside the sampler
  * (stack capture, first use of the unwinder) are never sampled.
  *
  * Owner: the thread (sample_left and the rest of its state are PC_TLS).
