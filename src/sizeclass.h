@@ -20,7 +20,8 @@ typedef struct sc_info {
 	uint16_t npages;	/* pages per slab */
 	uint16_t nobjs;		/* objects per slab */
 	uint32_t recip;		/* ceil(2^32 / size): offset -> index */
-	uint16_t tcache_cap;	/* thread cache slots */
+	uint16_t tcache_cap;	/* thread cache slots, at first */
+	uint16_t tcache_cap_max;	/* ... after growing (tcache.c) */
 	uint16_t batch;		/* objects moved per refill or flush */
 	uint8_t shift;		/* size = odd * 2^shift (shift >= 4) */
 	uint64_t inv;		/* odd^-1 mod 2^64: sc_obj_start() */

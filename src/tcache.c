@@ -38,7 +38,9 @@ tcache_bytes(void)
 {
 	size_t slots = 0;
 	for (unsigned sc = 0; sc < SC_NSMALL; sc++)
-		slots += sc_table[sc].tcache_cap;
+		slots += sc_table[sc].tcache_cap_max;
+	/* Slots past a bin's capacity are never touched: in a fresh
+	 * mapping they cost address space only. */
 	return sizeof(tcache_t) + slots * sizeof(void *);
 }
 
@@ -66,8 +68,10 @@ tcache_create(void)
 		b->inv = sc_table[sc].inv;
 		b->nobjs = sc_table[sc].nobjs;
 		b->shift = sc_table[sc].shift;
-		slot += sc_table[sc].tcache_cap;
+		b->refilled = 0;
+		slot += sc_table[sc].tcache_cap_max;
 	}
+	tc->grown = 0;
 	memset(tc->busy, 0, sizeof(tc->busy));
 	tc->events = 0;
 	tc->nslow = tc->nslow_seen = 0;
@@ -221,6 +225,35 @@ tcache_flush_bin(tcache_t *tc, tbin_t *b, unsigned sc, unsigned count)
 	memmove(b->slots, b->slots + count, b->n * sizeof(void *));
 }
 
+/* Double bin b's capacity if its class and the thread's budget allow
+ * (TCACHE_GROW_MAX); whether it grew. */
+static bool
+tcache_grow(tcache_t *tc, tbin_t *b, unsigned sc)
+{
+	unsigned cap = PC_MIN(2u * b->cap, (unsigned)sc_table[sc].tcache_cap_max);
+	size_t bytes = (size_t)(cap - b->cap) * sc_table[sc].size;
+	if (cap == b->cap || tc->grown + bytes > TCACHE_GROW_MAX)
+		return false;
+	tc->grown += bytes;
+	b->cap = (uint16_t)cap;
+	return true;
+}
+
+/* Give back half of the capacity bin b grew by (GC step, after it gave
+ * back half its blocks), flushing what no longer fits. */
+static void
+tcache_shrink(tcache_t *tc, tbin_t *b, unsigned sc)
+{
+	unsigned base = sc_table[sc].tcache_cap;
+	if (b->cap <= base)
+		return;
+	unsigned cap = PC_MAX(b->cap / 2u, base);
+	tc->grown -= (size_t)(b->cap - cap) * sc_table[sc].size;
+	b->cap = (uint16_t)cap;
+	if (b->n > cap)
+		tcache_flush_bin(tc, b, sc, b->n - cap);
+}
+
 /* Runs on slow paths only: decay of the arena's dirty pages and the
  * cache's own GC. */
 static void
@@ -234,8 +267,11 @@ tcache_event(tcache_t *tc, unsigned sc)
 	tc->events = 0;
 	for (unsigned c = 0; c < SC_NSMALL; c++) {
 		tbin_t *b = TBIN(tc, c);
-		if (!tc->busy[c] && b->n > 0)
-			tcache_flush_bin(tc, b, c, (b->n + 1) / 2);
+		if (!tc->busy[c]) {
+			if (b->n > 0)
+				tcache_flush_bin(tc, b, c, (b->n + 1) / 2);
+			tcache_shrink(tc, b, c);
+		}
 		tc->busy[c] = 0;
 	}
 	/* Remote batches left in this CPU's bins by threads of other CPUs,
@@ -293,6 +329,7 @@ tcache_alloc_refill(size_t size)
 		return NULL;
 	}
 	b->n = got - 1;
+	b->refilled = 1;
 	/* Blocks that wait in the cache carry the key like freed ones: a
 	 * stale pointer whose page a new slab reused, freed while its block
 	 * sits here, would otherwise pass the fast check (a start, and
@@ -379,8 +416,14 @@ tcache_free_small(void *p, unsigned sc, const void *caller)
 	}
 	tbin_t *b = TBIN(tc, sc);
 	tcache_event(tc, sc);
-	if (b->n == b->cap)
-		tcache_flush_bin(tc, b, sc, PC_MAX(sc_table[sc].batch, 1));
+	if (b->n == b->cap) {
+		/* Blocks going back and forth between the bin and the
+		 * arena: hold more of them instead (TCACHE_GROW_MAX). */
+		if (!b->refilled || !tcache_grow(tc, b, sc))
+			tcache_flush_bin(tc, b, sc,
+			    PC_MAX(sc_table[sc].batch, 1));
+		b->refilled = 0;
+	}
 	if (config_harden)
 		TCACHE_KEY_WORD(p) = tcache_key;
 	b->slots[b->n++] = p;

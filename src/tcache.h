@@ -52,6 +52,7 @@ typedef struct tbin {
 	uint32_t n;		/* cached objects */
 	uint16_t cap;		/* 0 disables the bin */
 	uint8_t shift;		/* sc_table[sc].shift */
+	uint8_t refilled;	/* refilled since it last overflowed */
 	void **slots;		/* slots[0..n) */
 	uint64_t inv;		/* sc_table[sc].inv */
 	uint64_t nobjs;		/* sc_table[sc].nobjs, compared as 64 bits */
@@ -74,8 +75,19 @@ extern uintptr_t tcache_key PC_HIDDEN;
 
 /* Every TCACHE_GC_EVENTS slow-path events a thread runs a GC step: bins
  * that saw no refill or flush since the previous step give back half of
- * what they hold, so an unused class does not pin memory. */
+ * what they hold, and half the capacity they grew by, so an unused class
+ * does not pin memory. */
 #define TCACHE_GC_EVENTS 128
+
+/*
+ * A bin starts with sc_table's tcache_cap slots.  One that overflows
+ * after a refill (the thread frees and allocates more blocks of the class
+ * than the bin holds, in turns: each turn would flush and refill the
+ * same blocks under the bin lock) doubles its capacity instead of
+ * flushing, up to the class's tcache_cap_max, while the thread's bins
+ * have grown by at most TCACHE_GROW_MAX bytes in all.
+ */
+#define TCACHE_GROW_MAX ((size_t)512 << 10)
 
 /*
  * bin[0] is a dummy that is always full (n == cap == 0); class c lives in
@@ -89,6 +101,7 @@ typedef struct tcache {
 	tbin_t bin[SC_NSMALL + 1];
 	uint8_t busy[SC_NSMALL];	/* refilled or flushed since GC */
 	uint32_t events;	/* slow-path events since the GC step */
+	size_t grown;		/* bytes of capacity the bins grew by */
 	uint64_t nslow;		/* slow-path events, ever */
 	struct tcache *next;	/* recycle list */
 	/* Live list (reclaim's live lock), for reclaim.c. */

@@ -43,6 +43,8 @@ test_sc_table(void **state)
 		assert_true(c->nobjs >= 4);
 		assert_int_equal(c->nobjs, c->npages * 4096 / c->size);
 		assert_true(c->batch >= 1 && c->batch <= c->tcache_cap);
+		assert_true(c->tcache_cap <= c->tcache_cap_max &&
+		    c->tcache_cap_max <= 2048);
 	}
 	assert_int_equal(sc_table[SC_NSMALL - 1].size, SC_SMALL_MAX);
 }

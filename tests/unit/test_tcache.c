@@ -50,6 +50,124 @@ test_bounded(void **state)
 	assert_true(TBIN(tc, sc)->cap > 0);
 }
 
+/* Refills of class sc in every arena so far. */
+static uint64_t
+class_refills(unsigned sc)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < narenas; i++)
+		n += __atomic_load_n(&arenas[i].bins[sc].nrefills,
+		    __ATOMIC_RELAXED);
+	return n;
+}
+
+enum { GROW_N = 1500 };
+
+/* malloc GROW_N blocks of `size`, free them all; `rounds` times. */
+static void
+grow_rounds(size_t size, int rounds)
+{
+	static _Thread_local void *v[GROW_N];
+	for (int r = 0; r < rounds; r++) {
+		for (int i = 0; i < GROW_N; i++)
+			v[i] = pc_malloc(size);
+		for (int i = 0; i < GROW_N; i++)
+			pc_free(v[i]);
+	}
+}
+
+/*
+ * A thread that allocates and frees more blocks of a class than its bin
+ * holds, in turns (glibc's bench-malloc-simple), would flush and refill
+ * the same blocks every turn: its bin grows instead, until one turn
+ * fits, and then no refill happens at all.  Growth stays within the
+ * class's tcache_cap_max and the thread's TCACHE_GROW_MAX.
+ */
+static void *
+grow_worker(void *arg)
+{
+	(void)arg;
+	unsigned sc = sc_index(16);
+	grow_rounds(16, 8);
+	tcache_t *tc = TCACHE_GET();
+	tbin_t *b = TBIN(tc, sc);
+	if (b->cap < GROW_N || b->cap > sc_table[sc].tcache_cap_max)
+		return NULL;
+	uint64_t before = class_refills(sc);
+	grow_rounds(16, 4);
+	if (class_refills(sc) != before)
+		return NULL;
+	/* Twenty classes churning at once would grow by about 2 MiB: the
+	 * thread's budget holds them to TCACHE_GROW_MAX. */
+	enum { NC = 20, N = 600 };
+	static _Thread_local void *w[N][NC];
+	for (int r = 0; r < 8; r++) {
+		for (int i = 0; i < N; i++)
+			for (unsigned c = 0; c < NC; c++)
+				w[i][c] = pc_malloc(sc_size(c));
+		for (int i = 0; i < N; i++)
+			for (unsigned c = 0; c < NC; c++)
+				pc_free(w[i][c]);
+	}
+	size_t grown = 0;
+	for (unsigned c = 0; c < SC_NSMALL; c++) {
+		b = TBIN(tc, c);
+		if (b->cap < sc_table[c].tcache_cap ||
+		    b->cap > sc_table[c].tcache_cap_max || b->n > b->cap)
+			return NULL;
+		grown += (size_t)(b->cap - sc_table[c].tcache_cap) *
+		    sc_size(c);
+	}
+	if (grown != tc->grown || grown > TCACHE_GROW_MAX ||
+	    grown < TCACHE_GROW_MAX / 2)
+		return NULL;
+	return (void *)1;
+}
+
+static void
+test_grows_when_churning(void **state)
+{
+	(void)state;
+	pthread_t t;
+	void *ok;
+	assert_int_equal(pthread_create(&t, NULL, grow_worker, NULL), 0);
+	assert_int_equal(pthread_join(t, &ok), 0);
+	assert_non_null(ok);
+	assert_int_equal(pc_check(), 0);
+}
+
+/* Once the thread stops using the class, GC steps (driven by the misses
+ * of another class) give the capacity back, and the blocks with it. */
+static void *
+shrink_worker(void *arg)
+{
+	(void)arg;
+	unsigned sc = sc_index(16);
+	grow_rounds(16, 8);
+	tbin_t *b = TBIN(TCACHE_GET(), sc);
+	if (b->cap <= sc_table[sc].tcache_cap)
+		return NULL;
+	/* 32 KiB blocks: 8 slots, so every 8th free or malloc misses. */
+	for (int i = 0; i < 40; i++)
+		grow_rounds(32768, 1);
+	b = TBIN(TCACHE_GET(), sc);
+	if (b->cap != sc_table[sc].tcache_cap || b->n > b->cap / 2)
+		return NULL;
+	return (void *)1;
+}
+
+static void
+test_shrinks_when_idle(void **state)
+{
+	(void)state;
+	pthread_t t;
+	void *ok;
+	assert_int_equal(pthread_create(&t, NULL, shrink_worker, NULL), 0);
+	assert_int_equal(pthread_join(t, &ok), 0);
+	assert_non_null(ok);
+	assert_int_equal(pc_check(), 0);
+}
+
 static unsigned long long
 allocated_bytes(void)
 {
@@ -362,6 +480,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lifo),
 		cmocka_unit_test(test_bounded),
+		cmocka_unit_test(test_grows_when_churning),
+		cmocka_unit_test(test_shrinks_when_idle),
 		cmocka_unit_test(test_thread_exit_flush),
 		cmocka_unit_test(test_trim_reclaims_idle_cache),
 		cmocka_unit_test(test_idle_pass_needs_two_looks),
