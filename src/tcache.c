@@ -322,8 +322,13 @@ tcache_alloc_refill(size_t size)
 	if (b->n > 0)
 		return tcache_unkey(b->slots[--b->n]);
 	tcache_event(tc, sc);
-	unsigned got = arena_refill(arena_choose(), sc, b->slots,
-	    sc_table[sc].batch);
+	/* A young thread's refills take few blocks: a short-lived thread
+	 * (one that allocates a block or two and exits) would otherwise
+	 * take a whole batch of every class it touches, and flush it all
+	 * back at exit. */
+	unsigned want = (unsigned)PC_MIN((uint64_t)sc_table[sc].batch,
+	    TCACHE_YOUNG_REFILL + tc->nslow);
+	unsigned got = arena_refill(arena_choose(), sc, b->slots, want);
 	if (got == 0) {
 		errno = ENOMEM;
 		return NULL;

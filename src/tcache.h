@@ -89,6 +89,10 @@ extern uintptr_t tcache_key PC_HIDDEN;
  */
 #define TCACHE_GROW_MAX ((size_t)512 << 10)
 
+/* A thread's k-th slow-path event refills at most TCACHE_YOUNG_REFILL + k
+ * blocks (and a class's batch at most). */
+#define TCACHE_YOUNG_REFILL 4
+
 /*
  * bin[0] is a dummy that is always full (n == cap == 0); class c lives in
  * bin[c + 1].  A page-map entry's tag is 0 for "not a small block" and

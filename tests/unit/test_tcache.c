@@ -168,6 +168,44 @@ test_shrinks_when_idle(void **state)
 	assert_int_equal(pc_check(), 0);
 }
 
+/*
+ * A thread that allocates one block and exits (mleak's threads) takes a
+ * few blocks from the arena, not a whole batch that its exit flushes
+ * back; refills grow to the class's batch as the thread keeps missing.
+ */
+static void *
+young_worker(void *arg)
+{
+	(void)arg;
+	unsigned sc = sc_index(128);
+	void *p = pc_malloc(128);
+	tbin_t *b = TBIN(TCACHE_GET(), sc);
+	bool ok = p != NULL && b->n <= TCACHE_YOUNG_REFILL;
+	pc_free(p);
+	enum { N = 2000 };
+	static _Thread_local void *v[N];
+	uint64_t before = class_refills(sc);
+	for (int i = 0; i < N; i++)
+		v[i] = pc_malloc(128);
+	uint64_t refills = class_refills(sc) - before;
+	for (int i = 0; i < N; i++)
+		pc_free(v[i]);
+	/* Full batches after the first few dozen misses. */
+	ok = ok && refills < (uint64_t)(N / sc_table[sc].batch + 40);
+	return ok ? (void *)1 : NULL;
+}
+
+static void
+test_young_thread_refills_few(void **state)
+{
+	(void)state;
+	pthread_t t;
+	void *ok;
+	assert_int_equal(pthread_create(&t, NULL, young_worker, NULL), 0);
+	assert_int_equal(pthread_join(t, &ok), 0);
+	assert_non_null(ok);
+}
+
 static unsigned long long
 allocated_bytes(void)
 {
@@ -482,6 +520,7 @@ main(void)
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_grows_when_churning),
 		cmocka_unit_test(test_shrinks_when_idle),
+		cmocka_unit_test(test_young_thread_refills_few),
 		cmocka_unit_test(test_thread_exit_flush),
 		cmocka_unit_test(test_trim_reclaims_idle_cache),
 		cmocka_unit_test(test_idle_pass_needs_two_looks),
