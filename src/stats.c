@@ -27,6 +27,15 @@ arena_allocated(arena_t *a)
 	return bytes;
 }
 
+static uint64_t
+arena_bin_waits(const arena_t *a)
+{
+	uint64_t n = 0;
+	for (unsigned c = 0; c < SC_NSMALL; c++)
+		n += os_lock_contended(&a->bins[c].lock);
+	return n;
+}
+
 void
 stats_totals(stats_totals_t *t)
 {
@@ -43,8 +52,8 @@ stats_totals(stats_totals_t *t)
 		t->nmalloc += LOAD(a->heap->nlarge_alloc);
 		t->nfree += LOAD(a->heap->nlarge_free);
 		t->heap_waits += os_lock_contended(&a->heap->lock);
+		t->bin_waits += arena_bin_waits(a);
 		for (unsigned c = 0; c < SC_NSMALL; c++) {
-			t->bin_waits += os_lock_contended(&a->bins[c].lock);
 			t->nrefills += LOAD(a->bins[c].nrefills);
 			t->nflushes += LOAD(a->bins[c].nflushes);
 			t->nmalloc += LOAD(a->bins[c].nobj_out);
@@ -72,15 +81,6 @@ static bool
 name_is(const char *name, size_t n, const char *want)
 {
 	return strlen(want) == n && memcmp(name, want, n) == 0;
-}
-
-static uint64_t
-arena_bin_waits(const arena_t *a)
-{
-	uint64_t n = 0;
-	for (unsigned c = 0; c < SC_NSMALL; c++)
-		n += os_lock_contended(&a->bins[c].lock);
-	return n;
 }
 
 static int
