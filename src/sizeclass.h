@@ -13,7 +13,7 @@
 #define SC_NSMALL	40
 #define SC_SMALL_MAX	((size_t)32768)
 #define SC_LUT_MAX	1024
-#define SC_MAX_OBJS	512	/* objects per slab, bounds the bitmap */
+#define SC_MAX_OBJS	256	/* objects per slab, bounds the bitmap */
 
 typedef struct sc_info {
 	uint32_t size;		/* object size */

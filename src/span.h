@@ -12,6 +12,8 @@
 #ifndef PC_SPAN_H
 #define PC_SPAN_H
 
+#include <stddef.h>
+
 #include "config.h"
 #include "sizeclass.h"
 
@@ -41,26 +43,32 @@ enum block_state {
 struct region;
 
 typedef struct span {
+	/* First cache line: all that free's checks (tcache.h,
+	 * tcache_free_ok: base and a bitmap word) and a flush read, so a
+	 * free of a cold block misses on one line of metadata, not two. */
 	uintptr_t base;		/* first byte */
-	size_t npages;		/* length in pages */
-	struct span *next;	/* bin partial list or free-run bucket */
-	struct span *prev;
-	struct region *region;	/* arena region holding it (not huge) */
+	union {
+		uint64_t bitmap[SPAN_BITMAP_WORDS]; /* slab: set = free */
+		uint64_t dirty_ns;	/* free: when it became dirty */
+	};
 	uint8_t kind;		/* enum span_kind */
 	uint8_t sc;		/* slab: size class */
 	uint8_t dirty;		/* free: pages may be resident */
 	uint8_t in_list;	/* linked in a bin or bucket list */
 	uint16_t arena;		/* owner arena index */
 	uint16_t nfree;		/* slab: free objects */
+	struct span *next;	/* bin partial list or free-run bucket */
+	struct span *prev;
+	/* Second line. */
+	size_t npages;		/* length in pages */
+	struct region *region;	/* arena region holding it (not huge) */
 	size_t size;		/* huge: usable size */
 	uint32_t *dbg_sizes;	/* slab, debug mode: requested sizes */
-	union {
-		uint64_t bitmap[SPAN_BITMAP_WORDS]; /* slab: set = free */
-		uint64_t dirty_ns;	/* free: when it became dirty */
-	};
 } PC_ALIGNED(64) span_t;
 
 _Static_assert(sizeof(span_t) % 64 == 0, "span_t keeps 64-byte alignment");
+_Static_assert(offsetof(span_t, prev) + sizeof(void *) <= 64,
+    "free's checks and a flush read one line of a span");
 _Static_assert(SC_NSMALL + 1 <= 63, "class fits in a page-map entry");
 
 /* A contiguous reservation a page heap carves spans from. */
