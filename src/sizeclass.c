@@ -73,9 +73,9 @@ sc_init(void)
 		cap = PC_MIN(cap, 128);
 		c->tcache_cap = (uint16_t)cap;
 		c->batch = (uint16_t)PC_MAX(cap / 2, 1);
-		/* A bin that misses both ways may grow up to 128 KiB of
-		 * objects, 2048 slots at most (tcache.c: tcache_grow). */
-		size_t cap_max = PC_MIN(131072 / size, (size_t)2048);
+		/* A bin that misses both ways may grow up to 256 KiB of
+		 * objects, 4096 slots at most (tcache.c: tcache_grow). */
+		size_t cap_max = PC_MIN(262144 / size, (size_t)4096);
 		c->tcache_cap_max = (uint16_t)PC_MAX(cap_max, cap);
 	}
 	PC_CHECK(sc_table[SC_NSMALL - 1].size == SC_SMALL_MAX, "class table");

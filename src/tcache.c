@@ -230,7 +230,8 @@ tcache_flush_bin(tcache_t *tc, tbin_t *b, unsigned sc, unsigned count)
 static bool
 tcache_grow(tcache_t *tc, tbin_t *b, unsigned sc)
 {
-	unsigned cap = PC_MIN(2u * b->cap, (unsigned)sc_table[sc].tcache_cap_max);
+	unsigned cap = PC_MIN(2u * b->cap,
+	    (unsigned)sc_table[sc].tcache_cap_max);
 	size_t bytes = (size_t)(cap - b->cap) * sc_table[sc].size;
 	if (cap == b->cap || tc->grown + bytes > TCACHE_GROW_MAX)
 		return false;

@@ -249,7 +249,7 @@ static void *
 gc_thread(void *arg)
 {
 	(void)arg;
-	enum { NA = 300, NB = 64 };
+	enum { NA = 300, NB = 200 };
 	static void *a[NA], *b[NB];
 	for (int i = 0; i < NA; i++)
 		a[i] = malloc(64);
@@ -260,9 +260,12 @@ gc_thread(void *arg)
 	w.n = w.bin->n;
 	w.ev0 = w.tc->nslow;
 	DOC_CHECK(w.n >= 16, "class 64 caches only %u objects", w.n);
-	/* 4 KiB blocks: a cache of 8, so refills and flushes come often;
-	 * class 64 is never touched again. */
-	while (w.n != 0) {
+	/* 4 KiB blocks: a bin of 8 slots that may grow to 64, so 200 of
+	 * them keep missing and GC steps keep coming; class 64 is never
+	 * touched again. */
+	for (int round = 0; w.n != 0; round++) {
+		DOC_CHECK(round < 10000, "class 64 still holds %u objects "
+		    "after %d rounds", w.n, round);
 		for (int i = 0; i < NB; i++) {
 			b[i] = malloc(4096);
 			gc_look(&w);

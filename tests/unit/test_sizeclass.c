@@ -44,7 +44,7 @@ test_sc_table(void **state)
 		assert_int_equal(c->nobjs, c->npages * 4096 / c->size);
 		assert_true(c->batch >= 1 && c->batch <= c->tcache_cap);
 		assert_true(c->tcache_cap <= c->tcache_cap_max &&
-		    c->tcache_cap_max <= 2048);
+		    c->tcache_cap_max <= 4096);
 	}
 	assert_int_equal(sc_table[SC_NSMALL - 1].size, SC_SMALL_MAX);
 }

@@ -179,10 +179,17 @@ young_worker(void *arg)
 	(void)arg;
 	unsigned sc = sc_index(128);
 	void *p = pc_malloc(128);
-	tbin_t *b = TBIN(TCACHE_GET(), sc);
-	bool ok = p != NULL && b->n <= TCACHE_YOUNG_REFILL;
+	tcache_t *tc = TCACHE_GET();
+	tbin_t *b = TBIN(tc, sc);
+	/* The refill took at most TCACHE_YOUNG_REFILL + nslow blocks (the
+	 * thread's start may have allocated before us: Windows' runtime
+	 * does) and handed one out. */
+	unsigned n = b->n;
+	uint64_t nslow = tc->nslow;
+	bool ok = p != NULL && nslow < 16 &&
+	    n + 1 <= TCACHE_YOUNG_REFILL + nslow;
 	pc_free(p);
-	enum { N = 2000 };
+	enum { N = 4000 };
 	static _Thread_local void *v[N];
 	uint64_t before = class_refills(sc);
 	for (int i = 0; i < N; i++)
@@ -190,9 +197,15 @@ young_worker(void *arg)
 	uint64_t refills = class_refills(sc) - before;
 	for (int i = 0; i < N; i++)
 		pc_free(v[i]);
-	/* Full batches after the first few dozen misses. */
-	ok = ok && refills < (uint64_t)(N / sc_table[sc].batch + 40);
-	return ok ? (void *)1 : NULL;
+	/* Refills grow by one block per miss up to the batch (64 here):
+	 * ~60 to reach it, then full batches (4 blocks a refill would take
+	 * 1,000). */
+	bool grew = refills < (uint64_t)(N / sc_table[sc].batch + 64);
+	if (!ok || !grew)
+		print_message("young thread: %u cached after its first malloc, "
+		    "%llu slow events, then %llu refills for %d blocks\n", n,
+		    (unsigned long long)nslow, (unsigned long long)refills, N);
+	return ok && grew ? (void *)1 : NULL;
 }
 
 static void

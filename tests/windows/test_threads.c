@@ -226,9 +226,10 @@ test_cross_thread_free(void **state)
 	assert_true(allocated_now() <= base + 64 * KiB);
 }
 
-/* A cache is ~17 KiB of metadata: 300 threads that each leaked theirs
- * would add 5 MiB; recycled, they add nothing (metadata grows in 2 MiB
- * blocks, so allow one). */
+/* A cache is ~290 KiB of metadata (mostly slots for bins that never
+ * grow, never touched): 300 threads that each leaked theirs would add
+ * 85 MiB; recycled, they add nothing (metadata grows in 2 MiB blocks, so
+ * allow one). */
 static DWORD WINAPI
 small_work(LPVOID arg)
 {
