@@ -111,14 +111,9 @@ test_stack_max(void **state)
  * start code (cmocka's, on the main thread, may not).  Under TSan a thread
  * starts in the sanitizer's runtime, not the C library's start code: the
  * walk then breaks somewhere unknown and the fallback serves it. */
-#if defined(__SANITIZE_THREAD__)
+#ifdef PC_TSAN		/* compiler.h */
 #define STACK_TEST_THREAD_WALK 0
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define STACK_TEST_THREAD_WALK 0
-#endif
-#endif
-#ifndef STACK_TEST_THREAD_WALK
+#else
 #define STACK_TEST_THREAD_WALK 1
 #endif
 

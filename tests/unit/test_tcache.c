@@ -61,6 +61,19 @@ class_refills(unsigned sc)
 	return n;
 }
 
+/* Run fn in a new thread (a fresh cache); it returns non-NULL when all
+ * its checks held.  The heap is consistent afterwards. */
+static void
+run_in_thread(void *(*fn)(void *))
+{
+	pthread_t t;
+	void *ok;
+	assert_int_equal(pthread_create(&t, NULL, fn, NULL), 0);
+	assert_int_equal(pthread_join(t, &ok), 0);
+	assert_non_null(ok);
+	assert_int_equal(pc_check(), 0);
+}
+
 enum { GROW_N = 1500 };
 
 /* malloc GROW_N blocks of `size`, free them all; `rounds` times. */
@@ -128,12 +141,7 @@ static void
 test_grows_when_churning(void **state)
 {
 	(void)state;
-	pthread_t t;
-	void *ok;
-	assert_int_equal(pthread_create(&t, NULL, grow_worker, NULL), 0);
-	assert_int_equal(pthread_join(t, &ok), 0);
-	assert_non_null(ok);
-	assert_int_equal(pc_check(), 0);
+	run_in_thread(grow_worker);
 }
 
 /* Once the thread stops using the class, GC steps (driven by the misses
@@ -160,12 +168,7 @@ static void
 test_shrinks_when_idle(void **state)
 {
 	(void)state;
-	pthread_t t;
-	void *ok;
-	assert_int_equal(pthread_create(&t, NULL, shrink_worker, NULL), 0);
-	assert_int_equal(pthread_join(t, &ok), 0);
-	assert_non_null(ok);
-	assert_int_equal(pc_check(), 0);
+	run_in_thread(shrink_worker);
 }
 
 /*
@@ -212,11 +215,7 @@ static void
 test_young_thread_refills_few(void **state)
 {
 	(void)state;
-	pthread_t t;
-	void *ok;
-	assert_int_equal(pthread_create(&t, NULL, young_worker, NULL), 0);
-	assert_int_equal(pthread_join(t, &ok), 0);
-	assert_non_null(ok);
+	run_in_thread(young_worker);
 }
 
 static unsigned long long
