@@ -20,8 +20,9 @@
  * samples are page extents (the large-block path, or huge), whatever their
  * size: their page-map entry is not a slab class, so free() already leaves
  * its fast path for them and the free slow path (api.c) calls sample_free,
- * as it does for a guarded block.  Their usable size is the extent's.  Allocations made while the thread is inside the sampler
- * (stack capture, first use of the unwinder) are never sampled.
+ * as it does for a guarded block.  Their usable size is the extent's.
+ * Allocations made while the thread is inside the sampler (stack capture,
+ * first use of the unwinder) are never sampled.
  *
  * Owner: the thread (sample_left and the rest of its state are PC_TLS).
  * Where PC_TLS is not per thread (Windows), SAMPLE_HIT is 0 and nothing
