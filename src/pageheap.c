@@ -325,6 +325,11 @@ decay_locked(pageheap_t *h, uint64_t now, bool all)
 				purged += s->npages;
 				if (budgeted)
 					budget -= s->npages;
+				/* Counted before dirty falls: statistics read
+				 * unlocked never see pages gone from dirty
+				 * and not yet purged. */
+				__atomic_store_n(&h->npurged, h->npurged +
+				    s->npages, __ATOMIC_RELEASE);
 			}
 			/* A region that stayed wholly free goes back whole:
 			 * address space too. */
@@ -342,7 +347,6 @@ decay_locked(pageheap_t *h, uint64_t now, bool all)
 	if (budgeted)
 		h->purge_budget = budget;
 	dirty_note_low(h);
-	h->npurged += purged;
 	if (purged)
 		h->npurge_passes++;
 	/* Passes every decay/16, between 1 and 500 ms: a run is purged at
