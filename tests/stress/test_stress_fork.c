@@ -8,11 +8,17 @@
  * count stands still for 20 s is deadlocked (a lock held across fork:
  * missing or wrong atfork handlers for arena, huge-mapping, base allocator
  * or thread-registry locks).  Progress, not wall time: on a loaded machine
- * a healthy child may take minutes, and a deadlocked one never moves.
+ * a healthy child may take minutes, and a deadlocked one never moves.  A
+ * child counts nothing while the kernel copies or tears down its address
+ * space (its fork, its exit), which on a loaded machine has taken over
+ * 20 s: a stall counts as a deadlock only when every task of the child
+ * and of its own child sleeps (S), as tasks blocked on a lock do.
  * Catches deadlocks and heap corruption in the child.
  */
 #include "stress_common.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -25,7 +31,12 @@
 static atomic_long *child_progress;
 
 static atomic_int stop;
-static atomic_int paused;	/* set while a child runs: leave it the CPUs */
+/* Set while a child runs: leave it the CPUs.  The busy threads block
+ * (pause_cv) rather than poll: 32 threads waking every half millisecond
+ * took most of the CPU a child got on a loaded machine. */
+static atomic_int paused;
+static pthread_mutex_t pause_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pause_cv = PTHREAD_COND_INITIALIZER;
 static atomic_long busy_ops;
 
 /* blocks handed between busy threads (cross-thread frees in flight) */
@@ -42,8 +53,10 @@ busy_thread(void *arg)
 	memset(live, 0, sizeof(live));
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
 		if (atomic_load_explicit(&paused, memory_order_relaxed)) {
-			struct timespec ts = { 0, 500000 };
-			nanosleep(&ts, NULL);
+			pthread_mutex_lock(&pause_mu);
+			while (atomic_load(&paused))
+				pthread_cond_wait(&pause_cv, &pause_mu);
+			pthread_mutex_unlock(&pause_mu);
 			continue;
 		}
 		item_t *s = &live[rng_below(&r, 64)];
@@ -129,9 +142,90 @@ child_thread(void *arg)
 #define HELD 256
 static item_t held[HELD];
 
-/* 1: exited; 0: no progress for CHILD_STALL_MS (killed); -1: error. */
+/* The state letter of /proc/PID/task/TID/stat (path), '?' if gone. */
+static char
+task_state(const char *path)
+{
+	char buf[512];
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return '?';
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return '?';
+	buf[n] = '\0';
+	const char *rp = strrchr(buf, ')');	/* after "pid (comm)" */
+	return rp != NULL && rp[1] == ' ' ? rp[2] : '?';
+}
+
+/* The parent pid in /proc/PID/stat, -1 if unreadable. */
+static pid_t
+proc_ppid(const char *pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	const char *rp = strrchr(buf, ')');
+	int ppid;
+	return rp != NULL && sscanf(rp + 1, " %*c %d", &ppid) == 1 ? ppid : -1;
+}
+
+/*
+ * Whether a task of the child `pid` or of its children (the grandchild it
+ * forks) is awake or in the kernel: running (R), uninterruptible (D: the
+ * kernel copying or freeing an address space) or exiting (Z, X).  The
+ * tasks and their states are appended to `desc`.
+ */
+static bool
+tree_awake(pid_t pid, char *desc, size_t cap)
+{
+	pid_t procs[8];
+	int nprocs = 0;
+	procs[nprocs++] = pid;
+	DIR *d = opendir("/proc");
+	if (d != NULL) {
+		for (struct dirent *e; (e = readdir(d)) != NULL && nprocs < 8;)
+			if (isdigit((unsigned char)e->d_name[0]) &&
+			    proc_ppid(e->d_name) == pid)
+				procs[nprocs++] = (pid_t)atoi(e->d_name);
+		closedir(d);
+	}
+	bool awake = false;
+	size_t len = strlen(desc);
+	for (int i = 0; i < nprocs; i++) {
+		char path[96];
+		snprintf(path, sizeof(path), "/proc/%d/task", (int)procs[i]);
+		DIR *t = opendir(path);
+		if (t == NULL)
+			continue;
+		for (struct dirent *e; (e = readdir(t)) != NULL;) {
+			if (!isdigit((unsigned char)e->d_name[0]))
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/task/%s/stat",
+			    (int)procs[i], e->d_name);
+			char st = task_state(path);
+			awake |= st != 'S' && st != '?';
+			if (len + 32 < cap)
+				len += (size_t)snprintf(desc + len, cap - len,
+				    " %d/%s:%c", (int)procs[i], e->d_name, st);
+		}
+		closedir(t);
+	}
+	return awake;
+}
+
+/* 1: exited; 0: no progress for CHILD_STALL_MS, every task asleep
+ * (killed; `desc` says which tasks); -1: error. */
 static int
-wait_child(pid_t pid, int *status)
+wait_child(pid_t pid, int *status, char *desc, size_t cap)
 {
 	struct timespec ts = { 0, 1000000 };	/* 1 ms */
 	long seen = atomic_load(child_progress);
@@ -148,7 +242,20 @@ wait_child(pid_t pid, int *status)
 			seen = now;
 			still = 0;
 		} else if (++still >= CHILD_STALL_MS) {
-			break;
+			/* Up to five looks 20 ms apart: one that finds
+			 * every task asleep is a deadlock (a purging
+			 * thread in the child wakes briefly now and
+			 * then, deadlocked or not). */
+			bool awake = true;
+			for (int look = 0; look < 5 && awake; look++) {
+				desc[0] = '\0';
+				awake = tree_awake(pid, desc, cap);
+				struct timespec gap = { 0, 20000000 };
+				nanosleep(&gap, NULL);
+			}
+			if (!awake)
+				break;
+			still = 0;	/* the kernel is at work: wait on */
 		}
 	}
 	kill(pid, SIGKILL);
@@ -202,11 +309,13 @@ static void
 check_child(pid_t pid, int iter)
 {
 	int status = 0;
-	int w = wait_child(pid, &status);
+	char desc[512];
+	int w = wait_child(pid, &status, desc, sizeof(desc));
 	if (w == 0)
 		fail_msg("fork %d: child made no progress for %d ms at %ld "
-		    "operations (deadlock after fork)", iter, CHILD_STALL_MS,
-		    atomic_load(child_progress));
+		    "operations, all its tasks asleep (deadlock after fork):"
+		    "%s", iter, CHILD_STALL_MS, atomic_load(child_progress),
+		    desc);
 	assert_int_equal(w, 1);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		fail_msg("fork %d: child %s %d", iter,
@@ -256,6 +365,9 @@ test_fork_under_load(void **state)
 	 * and forks again in a child (iteration 0). */
 	int forks = stress_short ? FORKS / 5 : FORKS;
 	for (int iter = 0; iter < forks; iter++) {
+		/* The watchdog bounds one round, not all 50: under load a
+		 * round has taken 20 s, and a whole healthy run over 200. */
+		alarm(STRESS_WATCHDOG_SECONDS);
 		/* let the busy threads get going */
 		long start = atomic_load(&busy_ops);
 		while (atomic_load(&busy_ops) < start + 200)
@@ -277,7 +389,10 @@ test_fork_under_load(void **state)
 		assert_true(pid > 0);
 		atomic_store(&paused, 1);
 		check_child(pid, iter);
+		pthread_mutex_lock(&pause_mu);
 		atomic_store(&paused, 0);
+		pthread_cond_broadcast(&pause_cv);
+		pthread_mutex_unlock(&pause_mu);
 		/* the parent's heap is fine too */
 		for (int i = 0; i < HELD; i += 7) {
 			PAT_VERIFY(held[i].p, held[i].size, held[i].seed, "parent");
