@@ -291,7 +291,8 @@ child_main(int iter)
 	if (pthread_join(t, &ret) || ret != NULL)
 		_exit(6);
 	if (iter % 10 == 0) {
-		/* fork again from the (now single-threaded) child */
+		/* fork again from the child (its own thread is joined; the
+		 * purging thread may have been restarted in it) */
 		pid_t g = fork();
 		if (g < 0)
 			_exit(7);
