@@ -29,6 +29,7 @@
 #define PC_ARENA_H
 
 #include "os.h"
+#include "pagemap.h"
 #include "pageheap.h"
 #include "remote.h"
 #include "span.h"
@@ -65,6 +66,20 @@ static PC_INLINE arena_t *
 arena_choose(void)
 {
 	return &arenas[os_cpu() % narenas];
+}
+
+/* The slab span under p if p's page still holds a slab of class sc
+ * serving a bin, else NULL: a page looked up again after a first lookup
+ * found such a slab may have changed since (a racing misuse), and become
+ * a large block or free run of any heap, or unmapped. */
+static PC_INLINE span_t *
+arena_slab_of(const void *p, unsigned sc)
+{
+	uintptr_t e = pagemap_lookup(p);
+	span_t *s = pagemap_span(e);
+	if (PC_UNLIKELY((e & PM_SC_MASK) != sc + 1 || s->arena >= narenas))
+		return NULL;
+	return s;
 }
 
 static PC_INLINE arena_t *

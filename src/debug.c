@@ -64,7 +64,12 @@ debug_alloc_small(size_t size, unsigned sc)
 void
 debug_free_small(void *p, unsigned sc)
 {
-	span_t *s = pagemap_span(pagemap_lookup(p));
+	span_t *s = arena_slab_of(p, sc);
+	if (s == NULL) {
+		arena_report_misuse(MISUSE_STALE, "free", p, NULL, sc, 0,
+		    NULL);
+		return;
+	}
 	size_t usable = sc_size(sc);
 	uint64_t idx = slab_obj_index(s, p);
 	/* Only an allocated block of this slab is read or junk-filled:

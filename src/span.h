@@ -55,7 +55,8 @@ typedef struct span {
 	uint8_t sc;		/* slab: size class */
 	uint8_t dirty;		/* free: pages may be resident */
 	uint8_t in_list;	/* linked in a bin or bucket list */
-	uint16_t arena;		/* owner arena index */
+	uint16_t arena;		/* slab: the arena whose bin it serves;
+				 * else its page heap's index */
 	uint16_t nfree;		/* slab: free objects */
 	struct span *next;	/* bin partial list or free-run bucket */
 	struct span *prev;

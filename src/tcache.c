@@ -416,7 +416,12 @@ tcache_free_small(void *p, unsigned sc, const void *caller)
 			debug_free_small(p, sc);
 			return;
 		}
-		span_t *s = pagemap_span(pagemap_lookup(p));
+		span_t *s = arena_slab_of(p, sc);
+		if (s == NULL) {
+			arena_report_misuse(MISUSE_STALE, "free", p, NULL, sc,
+			    0, caller);
+			return;
+		}
 		arena_flush(arena_of(s), sc, &p, 1);
 		return;
 	}
