@@ -614,6 +614,11 @@ api_trim(void)
 	size_t purged = 0;
 	for (unsigned i = 0; i < narenas; i++)
 		purged += arena_purge_all(&arenas[i], true);
+	/* A later arena's remote batches, collected there, may have emptied
+	 * slabs on pages of a heap purged earlier in that loop (a slab takes
+	 * other heaps' free pages): purge every heap once more. */
+	for (unsigned i = 0; i < npageheaps; i++)
+		purged += pageheap_purge(&pageheaps[i]);
 	return purged != 0;
 }
 

@@ -329,6 +329,9 @@ arena_release_all(bool bins)
 {
 	for (unsigned i = 0; i < narenas; i++)
 		arena_purge_all(&arenas[i], bins);
+	/* As api_trim: a later arena's slabs may have dirtied pages of a
+	 * heap purged earlier in the loop. */
+	pageheap_purge_all();
 }
 
 size_t
