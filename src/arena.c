@@ -89,6 +89,13 @@ slab_pages(arena_t *a, unsigned sc)
 		tries++;
 		s = pageheap_slab_alloc(x, npages, tag, a->index, true);
 	}
+	/* Then pages that big blocks left, before memory never touched:
+	 * no worse (a slab faults in what it touches either way), and the
+	 * address space is reused.  Last of the reused pages, as an arena's
+	 * own are resident and a big block's may not be (arena.h). */
+	pageheap_t *big = arena_big_heap();
+	if (s == NULL && pageheap_may_reuse(big, npages))
+		s = pageheap_slab_alloc(big, npages, tag, a->index, true);
 	if (s == NULL)
 		s = pageheap_slab_alloc(a->heap, npages, tag, a->index, false);
 	return s;

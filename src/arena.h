@@ -15,15 +15,17 @@
  * locked flush and trim of the bin frees them first.
  *
  * Arena 0 also owns the big-block heap (arena->big, the last page heap):
- * large blocks of PC_LARGE_SHARED_MIN or more, from every CPU.  No slab
- * takes its pages.  A big buffer is often written at a few places only
- * (its header, its ends): its untouched pages, once it is freed, count as
- * dirty but are not resident, and slabs carved there would fault in new
- * memory while resident free pages wait elsewhere.  A program that builds
+ * large blocks of PC_LARGE_SHARED_MIN or more, from every CPU.  A slab
+ * takes its pages only when no arena's heap has free pages handed out
+ * before (arena.c: slab_pages).  A big buffer is often written at a few
+ * places only (its header, its ends): its untouched pages, once it is
+ * freed, count as dirty but are not resident, and slabs carved there
+ * first would fault in new memory while resident free pages wait
+ * elsewhere.  A program that builds
  * small objects, allocates big buffers and frees it all, round after
  * round (a USD stage opened and closed again), grew by a round's big
  * buffers each round that way (the harness's usdlike at 2 threads: 607,
- * 747, 860 MB peak RSS after 1, 2, 3 rounds; 607 to 619 MB now).
+ * 747, 860 MB peak RSS after 1, 2, 3 rounds; 607 to 614 MB now).
  */
 #ifndef PC_ARENA_H
 #define PC_ARENA_H

@@ -65,8 +65,7 @@ check_slab(span_t *s)
 }
 
 /* Heap h's regions, tiled by its spans, and its page counts.  A slab may
- * serve any arena's bin (never from the big-block heap); a large block or
- * free run is h's own. */
+ * serve any arena's bin; a large block or free run is h's own. */
 static unsigned
 check_heap_locked(pageheap_t *h)
 {
@@ -79,8 +78,8 @@ check_heap_locked(pageheap_t *h)
 			span_t *s = pagemap_span(pagemap_lookup((void *)p));
 			if (s == NULL || s->base != p || s->npages == 0 ||
 			    s->region != r || r->heap != h->index ||
-			    (s->kind == SPAN_SLAB ? s->arena >= narenas ||
-			    h == arena_big_heap() : s->arena != h->index)) {
+			    (s->kind == SPAN_SLAB ? s->arena >= narenas :
+			    s->arena != h->index)) {
 				bad += violation("region not tiled by its spans at",
 				    (void *)p);
 				break;

@@ -423,11 +423,13 @@ test_large_clean_keeps_dense(void **state)
 }
 
 /*
- * Blocks of a megabyte or more come from the big-block heap, and no slab
- * takes pages there once they are freed: a big buffer written at one end
- * leaves pages that count as dirty but were never touched, and small
- * objects carved there would fault in new memory (arena.h).  Fails if big
- * blocks share a heap with slabs.
+ * Blocks of a megabyte or more come from the big-block heap, and slabs
+ * take pages there only when the arenas' heaps have none they handed out
+ * before: a big buffer written at one end leaves pages that count as
+ * dirty but were never touched, and small objects carved there would
+ * fault in new memory while the pages small objects left wait (arena.h).
+ * Fails if big blocks share a heap with slabs, or if slabs go to the
+ * big blocks' pages first.
  */
 static void
 test_big_blocks_apart(void **state)
@@ -437,6 +439,12 @@ test_big_blocks_apart(void **state)
 	static char *big[NBIG];
 	static void *small[NSMALL];
 	unsigned long long n0 = 0, n1 = 0;
+	/* A round of small objects first: their pages, freed, are what the
+	 * next round should reuse. */
+	for (int i = 0; i < NSMALL; i++)
+		assert_non_null(small[i] = pc_malloc(SMALL));
+	for (int i = 0; i < NSMALL; i++)
+		pc_free(small[i]);
 	assert_int_equal(pc_stat_get("arena.0.nlarge_alloc", &n0), 0);
 	for (int i = 0; i < NBIG; i++) {
 		big[i] = pc_malloc(BIG);
@@ -453,8 +461,8 @@ test_big_blocks_apart(void **state)
 	pc_free(mid);
 	for (int i = 0; i < NBIG; i++)
 		pc_free(big[i]);
-	/* 24 MiB of small objects: the 32 MiB freed above would hold them
-	 * all, were slabs allowed there. */
+	/* 24 MiB of small objects again: the 32 MiB freed above would hold
+	 * them all, were slabs to go there first. */
 	for (int i = 0; i < NSMALL; i++) {
 		small[i] = pc_malloc(SMALL);
 		assert_non_null(small[i]);
