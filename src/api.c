@@ -409,7 +409,15 @@ api_realloc_at(void *p, size_t size, const void *caller)
 		if (st == BLOCK_LIVE) {
 			if (PC_PROF && q != NULL && q != p)
 				sample_moved(p, q);	/* remapped */
-			return q != NULL ? q : api_move(p, usable, size);
+			if (q != NULL)
+				return q;
+			/* Not resized (a request below PC_HUGE_MIN: an
+			 * over-aligned one is mapped on its own too).  Shrinking
+			 * by less than half keeps the block, as for a large
+			 * one: a realloc to the same size never moves. */
+			if (size <= usable && size > usable / 2)
+				return p;
+			return api_move(p, usable, size);
 		}
 	} else {
 		if (s->kind == SPAN_LARGE && (uintptr_t)p == s->base) {

@@ -319,6 +319,28 @@ test_shrink_then_neighbours(void **state)
 	}
 }
 
+/* A block aligned past 2 MiB is mapped on its own whatever its size;
+ * realloc to its size, or a little less, keeps it where it is (the
+ * fuzzer found it moved: 16783 bytes aligned to 4 MiB). */
+static void
+test_realloc_same_overaligned(void **state)
+{
+	(void)state;
+	static const size_t sizes[] = { 16783, 600 * KiB };
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t n = sizes[i];
+		void *p = NULL;
+		assert_int_equal(posix_memalign(&p, 4 * MiB, opaque(n)), 0);
+		pat_fill(p, n, 3);
+		unsigned char *q = realloc(p, opaque(n));
+		assert_ptr_equal(q, p);
+		q = realloc(q, opaque(n - n / 8));
+		assert_ptr_equal(q, p);
+		assert_pattern(q, n - n / 8, 3);
+		free(q);
+	}
+}
+
 int
 main(void)
 {
@@ -332,6 +354,7 @@ main(void)
 		cmocka_unit_test(test_realloc_failure_keeps_block),
 		cmocka_unit_test(test_reallocarray),
 		cmocka_unit_test(test_shrink_then_neighbours),
+		cmocka_unit_test(test_realloc_same_overaligned),
 	};
 	return cmocka_run_group_tests_name("realloc", tests, NULL, NULL);
 }
