@@ -330,14 +330,14 @@ test_realloc_same_overaligned(void **state)
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		size_t n = sizes[i];
 		void *p = NULL;
-		assert_int_equal(posix_memalign(&p, 4 * MiB, opaque(n)), 0);
+		assert_int_equal(pc_posix_memalign(&p, 4 * MiB, opaque(n)), 0);
 		pat_fill(p, n, 3);
-		unsigned char *q = realloc(p, opaque(n));
+		unsigned char *q = pc_realloc(p, opaque(n));
 		assert_ptr_equal(q, p);
-		q = realloc(q, opaque(n - n / 8));
+		q = pc_realloc(q, opaque(n - n / 8));
 		assert_ptr_equal(q, p);
 		assert_pattern(q, n - n / 8, 3);
-		free(q);
+		pc_free(q);
 	}
 }
 
