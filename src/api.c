@@ -325,6 +325,14 @@ realloc_target(size_t old_usable, size_t size)
 	return r < PC_HUGE_MIN ? r : size;
 }
 
+/* Whether realloc keeps a page extent of `usable` bytes for `size`:
+ * shrinking by less than half (or not at all) leaves it as it is. */
+static bool
+realloc_keeps(size_t size, size_t usable)
+{
+	return size <= usable && size > usable / 2;
+}
+
 static void *
 api_move(void *p, size_t old_usable, size_t size)
 {
@@ -414,7 +422,7 @@ api_realloc_at(void *p, size_t size, const void *caller)
 			 * over-aligned one is mapped on its own too).  Shrinking
 			 * by less than half keeps the block, as for a large
 			 * one: a realloc to the same size never moves. */
-			if (size <= usable && size > usable / 2)
+			if (realloc_keeps(size, usable))
 				return p;
 			return api_move(p, usable, size);
 		}
@@ -423,7 +431,7 @@ api_realloc_at(void *p, size_t size, const void *caller)
 			/* Shrinking by less than half keeps the block as it
 			 * is. */
 			usable = s->npages << PC_PAGE_SHIFT;
-			if (size <= usable && size > usable / 2)
+			if (realloc_keeps(size, usable))
 				return p;
 		}
 		bool fits = size > SC_SMALL_MAX && size < PC_HUGE_MIN;
@@ -624,8 +632,7 @@ api_trim(void)
 	/* A later arena's remote batches, collected there, may have emptied
 	 * slabs on pages of a heap purged earlier in that loop (a slab takes
 	 * other heaps' free pages): purge every heap once more. */
-	for (unsigned i = 0; i < npageheaps; i++)
-		purged += pageheap_purge(&pageheaps[i]);
+	purged += pageheap_purge_all();
 	return purged != 0;
 }
 

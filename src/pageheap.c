@@ -896,11 +896,13 @@ pageheap_purge(pageheap_t *h)
 	return purged;
 }
 
-void
+size_t
 pageheap_purge_all(void)
 {
+	size_t purged = 0;
 	for (unsigned i = 0; i < npageheaps; i++)
-		pageheap_purge(&pageheaps[i]);
+		purged += pageheap_purge(&pageheaps[i]);
+	return purged;
 }
 
 /* ---- Fork ------------------------------------------------------------- */

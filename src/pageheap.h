@@ -111,7 +111,7 @@ void pageheap_decay_tick(pageheap_t *h);
  * regions, ignoring their age.  Returns the pages purged. */
 size_t pageheap_purge(pageheap_t *h);
 /* pageheap_purge every heap: the answer to the OS refusing memory. */
-void pageheap_purge_all(void);
+size_t pageheap_purge_all(void);
 
 void pageheap_prefork(void);
 void pageheap_postfork_parent(void);
