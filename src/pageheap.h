@@ -110,7 +110,8 @@ void pageheap_decay_tick(pageheap_t *h);
 /* Give every dirty free page back to the OS and unmap wholly free
  * regions, ignoring their age.  Returns the pages purged. */
 size_t pageheap_purge(pageheap_t *h);
-/* pageheap_purge every heap: the answer to the OS refusing memory. */
+/* pageheap_purge every heap (the answer to the OS refusing memory, and
+ * trim's last step); returns the pages purged. */
 size_t pageheap_purge_all(void);
 
 void pageheap_prefork(void);
