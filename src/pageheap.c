@@ -504,17 +504,26 @@ static span_t *
 pages_alloc(pageheap_t *h, size_t npages, size_t align_pages, uint8_t kind,
     uintptr_t tag, unsigned owner, bool *zeroed)
 {
-	for (int attempt = 0;; attempt++) {
-		span_t *s = pages_take(h, npages, align_pages, kind, tag,
-		    owner, false, zeroed);
-		if (s != NULL || attempt > 0)
-			return s;
-		/* The OS refused: address space may be held by free regions
-		 * of any heap.  Give all of it back and try once more (our
-		 * caller may hold a bin lock: the bins are not ours to
-		 * touch anyway). */
-		pageheap_purge_all();
+	span_t *s = pages_take(h, npages, align_pages, kind, tag, owner, false,
+	    zeroed);
+	if (PC_LIKELY(s != NULL))
+		return s;
+	/*
+	 * The OS refused.  Address space may be held by wholly free regions
+	 * of any heap: give them back.  Then take free pages from any heap,
+	 * ours first: a region partly in use keeps all its address space,
+	 * and a thread that moved to another CPU (another arena) must still
+	 * get the memory that its frees left in the first one's heap.  Our
+	 * caller may hold a bin lock; heap locks are taken one at a time.
+	 */
+	pageheap_purge_all();
+	for (unsigned i = 0; s == NULL && i < npageheaps; i++) {
+		pageheap_t *x = &pageheaps[(h->index + i) % npageheaps];
+		/* A large block belongs to the heap it lies in. */
+		s = pages_take(x, npages, align_pages, kind, tag,
+		    kind == SPAN_LARGE ? x->index : owner, false, zeroed);
 	}
+	return s;
 }
 
 /*
@@ -682,6 +691,7 @@ pageheap_large_alloc(pageheap_t *h, size_t size, size_t align,
 	    h->index, zeroed);
 	if (s == NULL)
 		return NULL;
+	h = pageheap_of(s);	/* another heap's, if ours had no room */
 	/* The block is ours alone now: no lock needed to purge in it. */
 	if (!*zeroed)
 		large_clean(h, s);

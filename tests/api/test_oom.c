@@ -5,9 +5,13 @@
  * allocation, page-map growth), errno not set to ENOMEM, a failed
  * realloc damaging the old block, posix_memalign writing *out on failure,
  * and a heap that stays broken (or leaks the memory) after the failure.
+ * The _moved variants run each phase on another CPU, so on another arena
+ * than the one whose frees left the free memory: that memory (address
+ * space held by a region partly in use) must serve the new arena too.
  */
 #include "api_common.h"
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <pthread.h>
@@ -53,10 +57,42 @@ fill(size_t first, size_t size, int vary)
 	CHILD_FAIL(21, "never ran out of memory");
 }
 
+/* The CPUs of our affinity mask; with two or more, the _moved tests pin
+ * each phase of the child to one of them. */
+static int cpus[2], ncpus;
+
 static void
-oom_child(size_t budget)
+find_cpus(void)
+{
+	cpu_set_t set;
+	ncpus = 0;
+	if (sched_getaffinity(0, sizeof(set), &set) != 0)
+		return;
+	for (int c = 0; c < CPU_SETSIZE && ncpus < 2; c++)
+		if (CPU_ISSET(c, &set))
+			cpus[ncpus++] = c;
+}
+
+/* Run on cpus[which % 2] from now on, if moving (which >= 0). */
+static void
+move_to(int which)
+{
+	if (which < 0)
+		return;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpus[which % 2], &set);
+	if (sched_setaffinity(0, sizeof(set), &set) != 0)
+		CHILD_FAIL(2, "sched_setaffinity");
+}
+
+/* first < 0: stay where the scheduler puts us; otherwise phase 1 runs on
+ * cpus[first], phase 2 on the other one and phase 3 on cpus[first]. */
+static void
+oom_child(size_t budget, int first)
 {
 	child_default_signals();
+	move_to(first);
 	struct rlimit rl;
 	size_t vm = vm_size();
 	rl.rlim_cur = rl.rlim_max = vm + budget;
@@ -89,6 +125,7 @@ oom_child(size_t budget)
 		CHILD_FAIL(8, "aligned_alloc at OOM");
 
 	/* 2: give back half, then small blocks until failure */
+	move_to(first < 0 ? first : first + 1);
 	for (size_t i = 1; i < n; i += 2) {
 		free(blocks[i]);
 		blocks[i] = NULL;
@@ -108,6 +145,7 @@ oom_child(size_t budget)
 	/* 3: free everything; the memory must be usable again */
 	for (size_t i = 0; i < m; i++)
 		free(blocks[i]);
+	move_to(first);
 	malloc_trim(0);
 	size_t big = budget / 4;
 	void *p = malloc(big);
@@ -128,13 +166,13 @@ oom_child(size_t budget)
 }
 
 static void
-run_oom(size_t budget)
+run_oom(size_t budget, int first)
 {
 	fflush(NULL);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
-		oom_child(budget);
+		oom_child(budget, first);
 	int status;
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
@@ -154,14 +192,41 @@ static void
 test_oom_256m(void **state)
 {
 	(void)state;
-	run_oom(256 * MiB);
+	run_oom(256 * MiB, -1);
 }
 
 static void
 test_oom_64m(void **state)
 {
 	(void)state;
-	run_oom(64 * MiB);
+	run_oom(64 * MiB, -1);
+}
+
+/* Needs two CPUs, and an arena for each (narenas:0, one per CPU). */
+static void
+run_oom_moved(size_t budget)
+{
+	find_cpus();
+	if (ncpus < 2) {
+		fprintf(stderr, "one CPU: nothing to move between\n");
+		skip();
+	}
+	run_oom(budget, 0);
+	run_oom(budget, 1);
+}
+
+static void
+test_oom_256m_moved(void **state)
+{
+	(void)state;
+	run_oom_moved(256 * MiB);
+}
+
+static void
+test_oom_64m_moved(void **state)
+{
+	(void)state;
+	run_oom_moved(64 * MiB);
 }
 
 /*
@@ -274,6 +339,8 @@ main(void)
 		cmocka_unit_test(test_runs_on_pcmalloc),
 		cmocka_unit_test(test_oom_256m),
 		cmocka_unit_test(test_oom_64m),
+		cmocka_unit_test(test_oom_256m_moved),
+		cmocka_unit_test(test_oom_64m_moved),
 		cmocka_unit_test(test_oom_new_thread),
 	};
 	return cmocka_run_group_tests_name("oom", tests, NULL, NULL);
