@@ -139,17 +139,18 @@ api_large_aligned(size_t size, size_t align, bool *zeroed)
 			arena_release_all(true);
 			p = huge_alloc(size, align);
 			if (p == NULL && align <= PC_CHUNK)
-				p = pageheap_large_alloc(arenas[0].heap, size,
-				    align, zeroed);
+				p = pageheap_large_alloc(arena_big_heap(),
+				    size, align, zeroed);
 		}
 	} else {
-		/* Blocks of a megabyte or more share arena 0: per-CPU arenas
-		 * would each keep their own free runs of them, multiplying
-		 * the memory held, for no gain (filling one costs far more
-		 * than the lock). */
-		arena_t *a = size >= PC_LARGE_SHARED_MIN ? &arenas[0] :
-		    arena_choose();
-		p = pageheap_large_alloc(a->heap, size, align, zeroed);
+		/* Blocks of a megabyte or more share one heap: per-CPU
+		 * arenas would each keep their own free runs of them,
+		 * multiplying the memory held, for no gain (filling one costs
+		 * far more than the lock); and no slab lands on pages they
+		 * never touched (arena.h). */
+		pageheap_t *h = size >= PC_LARGE_SHARED_MIN ?
+		    arena_big_heap() : arena_choose()->heap;
+		p = pageheap_large_alloc(h, size, align, zeroed);
 	}
 	if (p == NULL)
 		errno = ENOMEM;

@@ -14,7 +14,8 @@ unsigned narenas;
 int
 arena_init_all(unsigned n)
 {
-	if (pageheap_init_all(n) != 0)
+	/* Heaps 0..n-1 are the arenas', heap n the big-block heap. */
+	if (pageheap_init_all(n + 1) != 0)
 		return -1;
 	arena_t *a = base_alloc(sizeof(arena_t) * n);
 	if (a == NULL)
@@ -22,6 +23,7 @@ arena_init_all(unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		a[i].index = i;
 		a[i].heap = &pageheaps[i];
+		a[i].big = i == 0 ? &pageheaps[n] : NULL;
 		for (unsigned c = 0; c < SC_NSMALL; c++)
 			os_lock_init(&a[i].bins[c].lock);
 	}
@@ -87,6 +89,13 @@ slab_pages(arena_t *a, unsigned sc)
 		tries++;
 		s = pageheap_slab_alloc(x, npages, tag, a->index, true);
 	}
+	/* Then pages that big blocks left, before memory never touched:
+	 * no worse (a slab faults in what it touches either way), and the
+	 * address space is reused.  Last of the reused pages, as an arena's
+	 * own are resident and a big block's may not be (arena.h). */
+	pageheap_t *big = arena_big_heap();
+	if (s == NULL && pageheap_may_reuse(big, npages))
+		s = pageheap_slab_alloc(big, npages, tag, a->index, true);
 	if (s == NULL)
 		s = pageheap_slab_alloc(a->heap, npages, tag, a->index, false);
 	return s;
@@ -339,7 +348,7 @@ arena_purge_all(arena_t *a, bool bins)
 	 * a region, and its address space, in place.  Not when the caller
 	 * may hold a bin lock (a refill that ran out of memory).  Its
 	 * pages may belong to another arena's heap: that one is purged too. */
-	bool other[PC_MAX_ARENAS] = { false };
+	bool other[PC_MAX_ARENAS + 1] = { false };
 	for (unsigned c = 0; bins && c < SC_NSMALL; c++) {
 		bin_t *b = &a->bins[c];
 		os_lock(&b->lock);
@@ -355,10 +364,12 @@ arena_purge_all(arena_t *a, bool bins)
 		os_unlock(&b->lock);
 	}
 	other[a->index] = true;
+	if (a->big != NULL)
+		other[a->big->index] = true;
 	size_t purged = 0;
-	for (unsigned i = 0; i < narenas; i++)
+	for (unsigned i = 0; i < npageheaps; i++)
 		if (other[i])
-			purged += pageheap_purge(arenas[i].heap);
+			purged += pageheap_purge(&pageheaps[i]);
 	return purged;
 }
 

@@ -31,7 +31,8 @@ static const bool config_harden = PC_HARDEN;
 /* Requests at or above this size are mapped directly ("huge"). */
 #define PC_HUGE_MIN	((size_t)64 << 20)
 
-/* Large blocks at least this big all come from arena 0. */
+/* Large blocks at least this big all come from arena 0's big-block heap
+ * (arena.h). */
 #define PC_LARGE_SHARED_MIN	((size_t)1 << 20)
 
 /* A large block left behind by a growing realloc at least this big is

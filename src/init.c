@@ -10,8 +10,9 @@
  * pc_ensure_init and pc_ensure_services for first-use initialisation,
  * because the first allocation may come before any constructor.
  *
- * Lock order (outer first): the thread caches' live list lock -> bin locks (one at a time) -> arena page-heap
- * locks -> huge lock -> tcache recycle lock -> guard lock -> base lock ->
+ * Lock order (outer first): the thread caches' live list lock -> bin locks
+ * (one at a time) -> page-heap locks (in index order: the arenas', then the
+ * big-block heap's) -> huge lock -> tcache recycle lock -> guard lock -> base lock ->
  * page-map lock.  The init lock
  * is only taken with none of the others held.
  *

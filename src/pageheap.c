@@ -413,6 +413,31 @@ run_is_fresh(const span_t *s, size_t npages)
 }
 
 /*
+ * A free run whose first npages pages were handed out before (in its
+ * region's used hull), or NULL: the smallest bucket that has one, the
+ * lowest address among the first RUN_FIT_SCAN runs there.  run_find's
+ * choice may be fresh (a region's untouched tail, in a smaller bucket)
+ * while used pages wait in a bigger run.
+ */
+static span_t *
+run_find_used(pageheap_t *h, size_t npages)
+{
+	for (unsigned b = run_next_bucket(h, run_bucket(npages));
+	    b < PAGEHEAP_NBUCKETS; b = run_next_bucket(h, b + 1)) {
+		span_t *best = NULL;
+		unsigned k = 0;
+		for (span_t *s = h->runs[b]; s != NULL && k < RUN_FIT_SCAN;
+		    s = s->next, k++)
+			if (s->npages >= npages && !run_is_fresh(s, npages) &&
+			    (best == NULL || s->base < best->base))
+				best = s;
+		if (best != NULL)
+			return best;
+	}
+	return NULL;
+}
+
+/*
  * Carve npages pages aligned to align_pages out of the free runs, growing
  * the heap if needed.  The result has kind `kind` and belongs to arena
  * `owner`'s bins or large blocks; its page-map entries are the caller's
@@ -424,8 +449,8 @@ pages_alloc_locked(pageheap_t *h, size_t npages, size_t align_pages,
     uint8_t kind, unsigned owner, bool reuse_only, bool *zeroed)
 {
 	size_t need = npages + (align_pages > 1 ? align_pages - 1 : 0);
-	span_t *run = run_find(h, need);
-	if (reuse_only && (run == NULL || run_is_fresh(run, npages)))
+	span_t *run = reuse_only ? run_find_used(h, need) : run_find(h, need);
+	if (reuse_only && run == NULL)
 		return NULL;
 	/* Both descriptors we may need, taken before anything changes. */
 	span_t *mid = span_new();

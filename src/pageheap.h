@@ -1,15 +1,17 @@
 /*
  * Page heaps: one per arena, the pages that arena's slabs and large blocks
- * are carved from.  A heap reserves regions from the OS, keeps its free
- * runs in size buckets, merges a freed run with its free neighbours,
- * purges runs that stayed free for decay_ms, and serves large blocks.
+ * are carved from, and one more (the last) for the large blocks of
+ * PC_LARGE_SHARED_MIN or more of all arenas (arena.h: the big-block
+ * heap).  A heap reserves regions from the OS, keeps its free runs in
+ * size buckets, merges a freed run with its free neighbours, purges runs
+ * that stayed free for decay_ms, and serves large blocks.
  *
  * Every field of a heap, and of the free and large spans and regions it
  * holds, belongs to heap->lock.  A heap lock is taken under a bin lock
  * (arena.h), never the other way; several heap locks are taken in index
  * order (the full lock order is atop init.c).  A heap's index equals its
- * arena's; region->heap names the heap that holds a region, and so where
- * a span's pages go back to.
+ * arena's (the big-block heap's is narenas); region->heap names the heap
+ * that holds a region, and so where a span's pages go back to.
  */
 #ifndef PC_PAGEHEAP_H
 #define PC_PAGEHEAP_H

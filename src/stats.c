@@ -13,11 +13,22 @@
 #include "tcache.h"
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+/* A page-heap figure of arena a: arena 0's includes the big-block heap's
+ * (arena.h). */
+#define HEAP_SUM(a, field) (LOAD((a)->heap->field) + \
+	((a)->big != NULL ? LOAD((a)->big->field) : 0))
+
+static uint64_t
+heap_waits(const arena_t *a)
+{
+	return os_lock_contended(&a->heap->lock) +
+	    (a->big != NULL ? os_lock_contended(&a->big->lock) : 0);
+}
 
 static size_t
 arena_allocated(arena_t *a)
 {
-	size_t bytes = LOAD(a->heap->large_pages) << PC_PAGE_SHIFT;
+	size_t bytes = HEAP_SUM(a, large_pages) << PC_PAGE_SHIFT;
 	for (unsigned c = 0; c < SC_NSMALL; c++) {
 		uint64_t out = LOAD(a->bins[c].nobj_out);
 		uint64_t in = LOAD(a->bins[c].nobj_in);
@@ -44,14 +55,14 @@ stats_totals(stats_totals_t *t)
 		return;
 	for (unsigned i = 0; i < narenas; i++) {
 		arena_t *a = &arenas[i];
-		t->arena_mapped += LOAD(a->heap->mapped);
-		t->active += LOAD(a->heap->active) << PC_PAGE_SHIFT;
-		t->dirty += LOAD(a->heap->dirty) << PC_PAGE_SHIFT;
+		t->arena_mapped += HEAP_SUM(a, mapped);
+		t->active += HEAP_SUM(a, active) << PC_PAGE_SHIFT;
+		t->dirty += HEAP_SUM(a, dirty) << PC_PAGE_SHIFT;
 		t->allocated += arena_allocated(a);
-		t->npurged += LOAD(a->heap->npurged);
-		t->nmalloc += LOAD(a->heap->nlarge_alloc);
-		t->nfree += LOAD(a->heap->nlarge_free);
-		t->heap_waits += os_lock_contended(&a->heap->lock);
+		t->npurged += HEAP_SUM(a, npurged);
+		t->nmalloc += HEAP_SUM(a, nlarge_alloc);
+		t->nfree += HEAP_SUM(a, nlarge_free);
+		t->heap_waits += heap_waits(a);
 		t->bin_waits += arena_bin_waits(a);
 		for (unsigned c = 0; c < SC_NSMALL; c++) {
 			t->nrefills += LOAD(a->bins[c].nrefills);
@@ -87,26 +98,26 @@ static int
 arena_stat(arena_t *a, const char *key, size_t n, unsigned long long *v)
 {
 	if (name_is(key, n, "mapped"))
-		*v = LOAD(a->heap->mapped);
+		*v = HEAP_SUM(a, mapped);
 	else if (name_is(key, n, "active"))
-		*v = (uint64_t)LOAD(a->heap->active) << PC_PAGE_SHIFT;
+		*v = (uint64_t)HEAP_SUM(a, active) << PC_PAGE_SHIFT;
 	else if (name_is(key, n, "dirty"))
-		*v = (uint64_t)LOAD(a->heap->dirty) << PC_PAGE_SHIFT;
+		*v = (uint64_t)HEAP_SUM(a, dirty) << PC_PAGE_SHIFT;
 	else if (name_is(key, n, "allocated"))
 		*v = arena_allocated(a);
 	else if (name_is(key, n, "resident"))
-		*v = (uint64_t)(LOAD(a->heap->active) + LOAD(a->heap->dirty)) <<
+		*v = (uint64_t)(HEAP_SUM(a, active) + HEAP_SUM(a, dirty)) <<
 		    PC_PAGE_SHIFT;
 	else if (name_is(key, n, "npurged"))
-		*v = LOAD(a->heap->npurged);
+		*v = HEAP_SUM(a, npurged);
 	else if (name_is(key, n, "nlarge_alloc"))
-		*v = LOAD(a->heap->nlarge_alloc);
+		*v = HEAP_SUM(a, nlarge_alloc);
 	else if (name_is(key, n, "nlarge_free"))
-		*v = LOAD(a->heap->nlarge_free);
+		*v = HEAP_SUM(a, nlarge_free);
 	else if (name_is(key, n, "bin_waits"))
 		*v = arena_bin_waits(a);
 	else if (name_is(key, n, "heap_waits"))
-		*v = os_lock_contended(&a->heap->lock);
+		*v = heap_waits(a);
 	else
 		return ENOENT;
 	return 0;
@@ -246,16 +257,16 @@ pc_stats_print(void (*write_cb)(void *opaque, const char *text),
 		out_str(&o, "arena ");
 		out_u64(&o, i);
 		out_str(&o, ":");
-		out_kv(&o, "mapped", LOAD(a->heap->mapped));
+		out_kv(&o, "mapped", HEAP_SUM(a, mapped));
 		out_kv(&o, "active",
-		    (uint64_t)LOAD(a->heap->active) << PC_PAGE_SHIFT);
+		    (uint64_t)HEAP_SUM(a, active) << PC_PAGE_SHIFT);
 		out_kv(&o, "dirty",
-		    (uint64_t)LOAD(a->heap->dirty) << PC_PAGE_SHIFT);
+		    (uint64_t)HEAP_SUM(a, dirty) << PC_PAGE_SHIFT);
 		out_kv(&o, "allocated", arena_allocated(a));
-		out_kv(&o, "large_alloc", LOAD(a->heap->nlarge_alloc));
-		out_kv(&o, "large_free", LOAD(a->heap->nlarge_free));
-		out_kv(&o, "purged_pages", LOAD(a->heap->npurged));
-		out_kv(&o, "heap_waits", os_lock_contended(&a->heap->lock));
+		out_kv(&o, "large_alloc", HEAP_SUM(a, nlarge_alloc));
+		out_kv(&o, "large_free", HEAP_SUM(a, nlarge_free));
+		out_kv(&o, "purged_pages", HEAP_SUM(a, npurged));
+		out_kv(&o, "heap_waits", heap_waits(a));
 		out_str(&o, "\n  class    size   slabs  in_use     malloc       free"
 		    "   refills   flushes     waits\n");
 		for (unsigned c = 0; c < SC_NSMALL; c++) {

@@ -64,22 +64,22 @@ check_slab(span_t *s)
 	return 0;
 }
 
+/* Heap h's regions, tiled by its spans, and its page counts.  A slab may
+ * serve any arena's bin; a large block or free run is h's own. */
 static unsigned
-check_arena_locked(arena_t *a)
+check_heap_locked(pageheap_t *h)
 {
 	size_t active = 0, dirty = 0;
 	unsigned bad = 0;
-	for (region_t *r = a->heap->regions; r != NULL && !bad; r = r->next) {
+	for (region_t *r = h->regions; r != NULL && !bad; r = r->next) {
 		uintptr_t end = r->base + (r->npages << PC_PAGE_SHIFT);
 		bool prev_free = false;
 		for (uintptr_t p = r->base; p < end && !bad;) {
 			span_t *s = pagemap_span(pagemap_lookup((void *)p));
-			/* A slab serves its own arena's bin, whichever
-			 * arena's page heap its pages come from. */
 			if (s == NULL || s->base != p || s->npages == 0 ||
-			    s->region != r || r->heap != a->index ||
-			    s->arena >= narenas || (s->kind != SPAN_SLAB &&
-			    s->arena != a->index)) {
+			    s->region != r || r->heap != h->index ||
+			    (s->kind == SPAN_SLAB ? s->arena >= narenas :
+			    s->arena != h->index)) {
 				bad += violation("region not tiled by its spans at",
 				    (void *)p);
 				break;
@@ -131,10 +131,12 @@ check_arena_locked(arena_t *a)
 			p = send;
 		}
 	}
-	if (!bad && active != a->heap->active)
-		bad += violation("arena active page count is off; arena at", a);
-	if (!bad && dirty != a->heap->dirty)
-		bad += violation("arena dirty page count is off; arena at", a);
+	if (!bad && active != h->active)
+		bad += violation("page heap's active page count is off; heap at",
+		    h);
+	if (!bad && dirty != h->dirty)
+		bad += violation("page heap's dirty page count is off; heap at",
+		    h);
 	return bad;
 }
 
@@ -201,8 +203,8 @@ pc_check(void)
 	/* Every lock, in lock order (all bins, then all page heaps): a
 	 * region's slabs may belong to any arena's bins. */
 	arena_prefork();
-	for (unsigned i = 0; i < narenas; i++)
-		bad += check_arena_locked(&arenas[i]);
+	for (unsigned i = 0; i < npageheaps; i++)
+		bad += check_heap_locked(&pageheaps[i]);
 	arena_postfork_parent();
 	bad += check_own_cache();
 	return (int)bad;

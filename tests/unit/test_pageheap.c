@@ -422,6 +422,64 @@ test_large_clean_keeps_dense(void **state)
 	assert_int_equal(pc_check(), 0);
 }
 
+/*
+ * Blocks of a megabyte or more come from the big-block heap, and slabs
+ * take pages there only when the arenas' heaps have none they handed out
+ * before: a big buffer written at one end leaves pages that count as
+ * dirty but were never touched, and small objects carved there would
+ * fault in new memory while the pages small objects left wait (arena.h).
+ * Fails if big blocks share a heap with slabs, or if slabs go to the
+ * big blocks' pages first.
+ */
+static void
+test_big_blocks_apart(void **state)
+{
+	(void)state;
+	enum { NBIG = 16, BIG = 2 << 20, NSMALL = 100000, SMALL = 256 };
+	static char *big[NBIG];
+	static void *small[NSMALL];
+	unsigned long long n0 = 0, n1 = 0;
+	/* A round of small objects first: their pages, freed, are what the
+	 * next round should reuse. */
+	for (int i = 0; i < NSMALL; i++)
+		assert_non_null(small[i] = pc_malloc(SMALL));
+	for (int i = 0; i < NSMALL; i++)
+		pc_free(small[i]);
+	assert_int_equal(pc_stat_get("arena.0.nlarge_alloc", &n0), 0);
+	for (int i = 0; i < NBIG; i++) {
+		big[i] = pc_malloc(BIG);
+		assert_non_null(big[i]);
+		big[i][0] = 1;	/* the header only */
+		assert_ptr_equal(pageheap_of(pageheap_span_at(big[i])),
+		    arena_big_heap());
+	}
+	/* The per-arena figures count the big-block heap as arena 0's. */
+	assert_int_equal(pc_stat_get("arena.0.nlarge_alloc", &n1), 0);
+	assert_true(n1 >= n0 + NBIG);
+	char *mid = pc_malloc(64 << 10);
+	assert_true(pageheap_of(pageheap_span_at(mid))->index < narenas);
+	pc_free(mid);
+	for (int i = 0; i < NBIG; i++)
+		pc_free(big[i]);
+	/* 24 MiB of small objects again: the 32 MiB freed above would hold
+	 * them all, were slabs to go there first. */
+	for (int i = 0; i < NSMALL; i++) {
+		small[i] = pc_malloc(SMALL);
+		assert_non_null(small[i]);
+		for (int j = 0; j < NBIG; j++)
+			assert_false((char *)small[i] >= big[j] &&
+			    (char *)small[i] < big[j] + BIG);
+		span_t *s = pagemap_span(pagemap_lookup(small[i]));
+		if (s == NULL)	/* a guarded sample (guard.h) */
+			continue;
+		assert_ptr_not_equal(pageheap_of(s), arena_big_heap());
+	}
+	assert_int_equal(pc_check(), 0);
+	for (int i = 0; i < NSMALL; i++)
+		pc_free(small[i]);
+	assert_int_equal(pc_check(), 0);
+}
+
 int
 main(void)
 {
@@ -440,6 +498,7 @@ main(void)
 		cmocka_unit_test(test_former_slab_untagged),
 		cmocka_unit_test(test_large_clean_sparse),
 		cmocka_unit_test(test_large_clean_keeps_dense),
+		cmocka_unit_test(test_big_blocks_apart),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
