@@ -627,14 +627,7 @@ api_trim(void)
 		return 0;
 	tcache_flush_self();
 	tcache_reclaim(false);
-	size_t purged = 0;
-	for (unsigned i = 0; i < narenas; i++)
-		purged += arena_purge_all(&arenas[i], true);
-	/* A later arena's remote batches, collected there, may have emptied
-	 * slabs on pages of a heap purged earlier in that loop (a slab takes
-	 * other heaps' free pages): purge every heap once more. */
-	purged += pageheap_purge_all();
-	return purged != 0;
+	return arena_release_all(true) != 0;
 }
 
 /* ---- Exported pc_* names ---------------------------------------------- */

@@ -331,14 +331,16 @@ arena_collect(arena_t *a)
 
 /* ---- Purging ---------------------------------------------------------- */
 
-void
+size_t
 arena_release_all(bool bins)
 {
+	size_t purged = 0;
 	for (unsigned i = 0; i < narenas; i++)
-		arena_purge_all(&arenas[i], bins);
-	/* As api_trim: a later arena's slabs may have dirtied pages of a
-	 * heap purged earlier in the loop. */
-	pageheap_purge_all();
+		purged += arena_purge_all(&arenas[i], bins);
+	/* A later arena's remote batches, collected there, may have emptied
+	 * slabs on pages of a heap purged earlier in that loop (a slab takes
+	 * other heaps' free pages): purge every heap once more. */
+	return purged + pageheap_purge_all();
 }
 
 size_t

@@ -140,8 +140,9 @@ arena_big_heap(void)
  * must hold no bin lock) and the heaps those slabs' pages went back to.
  * Returns the pages purged. */
 size_t arena_purge_all(arena_t *a, bool bins);
-/* arena_purge_all of every arena. */
-void arena_release_all(bool bins);
+/* arena_purge_all of every arena, then every heap once more; returns the
+ * pages purged (malloc_trim, and the answer to the OS refusing memory). */
+size_t arena_release_all(bool bins);
 
 /* Purge what a's heaps have decayed, if a pass is due; cheap when none
  * is. */
