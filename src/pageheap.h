@@ -47,6 +47,8 @@ typedef struct pageheap {
 	size_t dirty_min;
 	size_t purge_budget;
 	uint64_t reuse_window_ns;
+	span_t *spare;		/* spare descriptors (pageheap.c) */
+	unsigned nspare;
 } PC_ALIGNED(PC_CACHELINE) pageheap_t;
 
 extern pageheap_t *pageheaps;
