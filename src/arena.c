@@ -251,32 +251,80 @@ flush_span(const arena_t *a, unsigned sc, const void *p)
 	return s;
 }
 
+/* Report misuse found while freeing runs into bin b (lock held): unlocked
+ * first, as abort_on_error may abort. */
+static void
+bin_report(bin_t *b, enum misuse what, const void *p, const span_t *s,
+    unsigned sc)
+{
+	os_unlock(&b->lock);
+	arena_report_misuse(what, "free", p, s, sc, 0, NULL);
+	os_lock(&b->lock);
+}
+
 /*
- * Free ptrs[0..n) (class sc, slabs of a) into their slabs; b->lock held.
- * A pointer that is not a live block of this bin is reported (with the
- * lock dropped: abort_on_error may abort) and left alone.
+ * Free the blocks of runs[0..n) (class sc, slabs of a: remote.h) into
+ * their slabs; b->lock held.  Each run's first block is looked up and
+ * checked as a pointer alone would be; its other blocks are then blocks
+ * of the same slab at known indexes, checked against the bitmap as a
+ * word.  A block that is not a live block of this bin is reported (with
+ * the lock dropped) and left alone; the run is then looked up again, as
+ * its slab may have changed meanwhile.
  */
 static void
-bin_free_locked(arena_t *a, unsigned sc, bin_t *b, void *const *ptrs,
+bin_free_locked(arena_t *a, unsigned sc, bin_t *b, const free_run_t *runs,
     unsigned n)
 {
+	const sc_info_t *c = &sc_table[sc];
 	for (unsigned i = 0; i < n; i++) {
-		void *p = ptrs[i];
+		char *p = runs[i].p;
+		uint64_t mask = runs[i].mask;
+	again:;
 		span_t *s = flush_span(a, sc, p);
-		enum slab_free_result r = s != NULL ? slab_push(s, p) :
-		    SLAB_INTERIOR;
-		if (PC_UNLIKELY(r != SLAB_FREED)) {
-			/* Unlock first: abort_on_error may abort. */
-			os_unlock(&b->lock);
-			arena_report_misuse(s == NULL ? MISUSE_STALE :
-			    r == SLAB_DOUBLE_FREE ? MISUSE_FREED :
-			    MISUSE_INTERIOR, "free", p, s, sc, 0, NULL);
-			os_lock(&b->lock);
+		uint64_t idx = s != NULL ? sc_obj_start((uintptr_t)p - s->base,
+		    c->inv, c->shift) : 0;
+		if (PC_UNLIKELY(s == NULL || idx >= c->nobjs)) {
+			/* Every block of the run is then as wrong as p. */
+			for (uint64_t m = mask; m != 0; m &= m - 1)
+				bin_report(b, s == NULL ? MISUSE_STALE :
+				    MISUSE_INTERIOR, p + (size_t)
+				    __builtin_ctzll(m) * c->size, s, sc);
 			continue;
 		}
-		b->nobj_in++;
-		if (s->nfree == 1)
-			bin_append(b, s);	/* it was full */
+		/* Blocks past the slab's last, and blocks already free. */
+		uint64_t room = c->nobjs - idx;
+		uint64_t past = room >= 64 ? 0 : mask & ~(((uint64_t)1 << room)
+		    - 1);
+		mask &= ~past;
+		unsigned w = (unsigned)(idx >> 6), sh = (unsigned)(idx & 63);
+		uint64_t lo = mask << sh, hi = sh != 0 ? mask >> (64 - sh) : 0;
+		uint64_t free_now = s->bitmap[w] >> sh;
+		if (hi != 0)
+			free_now |= s->bitmap[w + 1] << (64 - sh);
+		uint64_t dup = mask & free_now;
+		if (PC_UNLIKELY((past | dup) != 0)) {
+			for (uint64_t m = past; m != 0; m &= m - 1)
+				bin_report(b, MISUSE_INTERIOR, p +
+				    (size_t)__builtin_ctzll(m) * c->size, s, sc);
+			for (uint64_t m = dup; m != 0; m &= m - 1)
+				bin_report(b, MISUSE_FREED, p +
+				    (size_t)__builtin_ctzll(m) * c->size, s, sc);
+			mask &= ~dup;
+			if (mask == 0)
+				continue;
+			goto again;	/* the lock was dropped */
+		}
+		__atomic_store_n(&s->bitmap[w], s->bitmap[w] | lo,
+		    __ATOMIC_RELAXED);
+		if (hi != 0)
+			__atomic_store_n(&s->bitmap[w + 1], s->bitmap[w + 1] |
+			    hi, __ATOMIC_RELAXED);
+		unsigned k = (unsigned)__builtin_popcountll(mask);
+		bool was_full = s->nfree == 0;
+		s->nfree = (uint16_t)(s->nfree + k);
+		b->nobj_in += k;
+		if (was_full)
+			bin_append(b, s);
 		if (slab_is_empty(s)) {
 			if (b->empty == NULL) {
 				b->empty = s;
@@ -298,21 +346,35 @@ bin_collect_locked(arena_t *a, unsigned sc, bin_t *b)
 	while (rb != NULL) {
 		remote_batch_t *next = rb->next;
 		b->nflushes++;
-		bin_free_locked(a, sc, b, rb->ptrs, rb->n);
+		bin_free_locked(a, sc, b, rb->runs, rb->n);
 		remote_batch_put(rb);
 		rb = next;
 	}
 }
 
 void
-arena_flush(arena_t *a, unsigned sc, void **ptrs, unsigned n)
+arena_flush_runs(arena_t *a, unsigned sc, const free_run_t *runs,
+    unsigned n)
 {
 	bin_t *b = &a->bins[sc];
 	os_lock(&b->lock);
 	b->nflushes++;
-	bin_free_locked(a, sc, b, ptrs, n);
+	bin_free_locked(a, sc, b, runs, n);
 	bin_collect_locked(a, sc, b);
 	os_unlock(&b->lock);
+}
+
+void
+arena_flush(arena_t *a, unsigned sc, void **ptrs, unsigned n)
+{
+	enum { CHUNK = 64 };
+	free_run_t runs[CHUNK];
+	for (unsigned done = 0; done < n; done += CHUNK) {
+		unsigned k = PC_MIN(n - done, (unsigned)CHUNK);
+		for (unsigned i = 0; i < k; i++)
+			runs[i] = (free_run_t){ ptrs[done + i], 1 };
+		arena_flush_runs(a, sc, runs, k);
+	}
 }
 
 void

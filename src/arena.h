@@ -94,7 +94,10 @@ arena_of(const span_t *s)
 unsigned arena_refill(arena_t *a, unsigned sc, void **out, unsigned n);
 /* Return objects of class sc whose slabs belong to arena a; all of them. */
 void arena_flush(arena_t *a, unsigned sc, void **ptrs, unsigned n);
-/* The same for rb's objects, without the bin lock: they are freed (and
+/* The same for the blocks of runs[0..n) (remote.h: free_run_t). */
+void arena_flush_runs(arena_t *a, unsigned sc, const free_run_t *runs,
+    unsigned n);
+/* The same for rb's runs, without the bin lock: they are freed (and
  * checked) by the bin's next refill, locked flush, trim or arena_collect;
  * rb then goes back to its pool. */
 static PC_INLINE void

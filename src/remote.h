@@ -6,14 +6,15 @@
  * consumer flush into the producer's bin under the bin lock the producer
  * refills under: the two threads queued on that lock, slept in the kernel
  * and bounced the slabs' bitmap lines between CPUs.  Instead, a flush
- * whose blocks belong to another arena copies the pointers into a batch
- * (metadata memory, never user memory, so a write to a freed block cannot
- * change what the batch holds) and pushes it on the bin's pending stack
- * with one compare-and-swap.  The next refill, locked flush or trim of
- * that bin, or a cache GC step on that arena's CPU, takes the whole
- * stack with one exchange and frees its blocks exactly as a locked flush
- * does, with the same checks under the lock: a double or invalid free is
- * reported there and never acted on (caller unknown, as for any flush).
+ * whose blocks belong to another arena copies its runs of blocks (below)
+ * into a batch (metadata memory, never user memory, so a write to a freed
+ * block cannot change what the batch holds) and pushes it on the bin's
+ * pending stack with one compare-and-swap.  The next refill, locked flush
+ * or trim of that bin, or a cache GC step on that arena's CPU, takes the
+ * whole stack with one exchange and frees its blocks exactly as a locked
+ * flush does, with the same checks under the lock: a double or invalid
+ * free is reported there and never acted on (caller unknown, as for any
+ * flush).
  *
  * Stacks are pushed by many threads and only ever emptied whole with an
  * exchange, so they have no ABA problem.  A batch belongs to one pool (a
@@ -30,7 +31,21 @@
 
 #include "config.h"
 
-/* Pointers one batch holds (a flush of more uses several). */
+/*
+ * A run of freed blocks of one class, as a flush found them together: p,
+ * and for each bit j set in mask (bit 0 is p itself) the block j objects
+ * after p.  A flush gives its blocks back as runs, so that the bin frees
+ * up to 64 blocks of a slab with one page-map lookup and a word or two of
+ * the slab's bitmap.  Offsets are relative to p, not to the slab: the
+ * bin checks p against the slab its page holds when it frees the run, and
+ * the run's other blocks are then p + j * size wherever that slab starts.
+ */
+typedef struct free_run {
+	void *p;
+	uint64_t mask;
+} free_run_t;
+
+/* Runs one batch holds (a flush of more uses several). */
 #define REMOTE_BATCH_MAX 64
 /* Batches one pool may own: past that (its batches wait in bins nobody
  * refills), flushes take the bin lock again, so memory stays bounded. */
@@ -42,8 +57,8 @@ typedef struct remote_batch {
 	struct remote_batch *next;	/* pending or returned stack, or the
 					 * owner's private list */
 	struct remote_pool *owner;	/* immutable */
-	unsigned n;			/* ptrs[0..n) */
-	void *ptrs[REMOTE_BATCH_MAX];
+	unsigned n;			/* runs[0..n) */
+	free_run_t runs[REMOTE_BATCH_MAX];
 } remote_batch_t;
 
 typedef struct remote_pool {

@@ -128,7 +128,7 @@ tcache_setup(void)
 #define TCACHE_FLUSH_MAX 128
 
 /*
- * Return v[0..k) of class sc, all of arena o's slabs.  With tc (the
+ * Return runs r[0..k) of class sc, all of arena o's slabs.  With tc (the
  * calling thread's own cache, inside its operation) and an arena that is
  * not this CPU's (`local`), as remote batches from tc's pool: that
  * arena's own threads refill under the bin lock, and a thread of another
@@ -136,8 +136,8 @@ tcache_setup(void)
  * pool is spent, under the bin lock.
  */
 static void
-flush_group(tcache_t *tc, unsigned local, unsigned o, void **v, unsigned k,
-    unsigned sc)
+flush_group(tcache_t *tc, unsigned local, unsigned o, free_run_t *r,
+    unsigned k, unsigned sc)
 {
 	arena_t *a = &arenas[o];
 	while (tc != NULL && o != local && k > 0) {
@@ -145,30 +145,74 @@ flush_group(tcache_t *tc, unsigned local, unsigned o, void **v, unsigned k,
 		if (rb == NULL)
 			break;
 		unsigned m = PC_MIN(k, REMOTE_BATCH_MAX);
-		memcpy(rb->ptrs, v, m * sizeof(void *));
+		memcpy(rb->runs, r, m * sizeof(*r));
 		rb->n = m;
 		arena_flush_remote(a, sc, rb);
-		v += m;
+		r += m;
 		k -= m;
 	}
 	if (k > 0)
-		arena_flush(a, sc, v, k);
+		arena_flush_runs(a, sc, r, k);
 }
 
 /*
- * Return v[0..n) (n <= TCACHE_FLUSH_MAX) of class sc to their arenas, a
- * batch per arena (flush_group); v is reordered.  Each pointer's page-map
- * entry is read once here, for its arena: what no longer names a slab of
- * this class is dropped first (arena_flush, or the collection of a remote
- * batch, checks the rest under the bin lock).  Hardened frees let none in
- * but the second copy of a cross-thread double free (tcache_free_ok).
+ * Add block p of span s to the last run of r[0..*nr) if both are of one
+ * slab and p lies within 64 blocks of the run's first (before it, if the
+ * run can shift: programs free in the order they allocated, or the
+ * reverse); else start a run.  A block already in the run is a second
+ * copy in this thread's cache: reported, and dropped.
+ */
+static PC_INLINE void
+run_add(free_run_t *r, uint16_t *owner, unsigned *nr, const span_t **last,
+    const sc_info_t *c, unsigned sc, void *p, const span_t *s)
+{
+	if (*last == s) {
+		free_run_t *t = &r[*nr - 1];
+		uintptr_t q = (uintptr_t)p, r0 = (uintptr_t)t->p;
+		if (q >= r0) {
+			uint64_t j = sc_obj_start(q - r0, c->inv, c->shift);
+			if (PC_LIKELY(j < 64)) {
+				uint64_t bit = (uint64_t)1 << j;
+				if (PC_UNLIKELY(t->mask & bit)) {
+					arena_report_misuse(MISUSE_CACHED,
+					    "free", p, s, sc, 0, NULL);
+					return;
+				}
+				t->mask |= bit;
+				return;
+			}
+		} else {
+			uint64_t d = sc_obj_start(r0 - q, c->inv, c->shift);
+			if (d < 64 && (t->mask >> (64 - d)) == 0) {
+				t->mask = (t->mask << d) | 1;
+				t->p = p;
+				return;
+			}
+		}
+	}
+	r[*nr] = (free_run_t){ p, 1 };
+	owner[*nr] = s->arena;
+	(*nr)++;
+	*last = s;
+}
+
+/*
+ * Return v[0..n) (n <= TCACHE_FLUSH_MAX) of class sc to their arenas as
+ * runs (remote.h), a batch of runs per arena (flush_group).  Each
+ * pointer's page-map entry is read once here, for its arena and its
+ * slab: what no longer names a slab of this class is dropped first
+ * (arena_flush_runs, or the collection of a remote batch, checks the rest
+ * under the bin lock).  Hardened frees let none in but the second copy
+ * of a cross-thread double free (tcache_free_ok).
  */
 static void
 flush_batch(tcache_t *tc, void **v, unsigned n, unsigned sc)
 {
+	free_run_t runs[TCACHE_FLUSH_MAX];
 	uint16_t owner[TCACHE_FLUSH_MAX];
-	unsigned left = 0, na = narenas;
-	bool mixed = false;
+	const sc_info_t *c = &sc_table[sc];
+	const span_t *last = NULL;
+	unsigned nr = 0, na = narenas;
 	for (unsigned i = 0; i < n; i++) {
 		void *p = v[i];
 		uintptr_t e = pagemap_lookup(p);
@@ -179,18 +223,20 @@ flush_batch(tcache_t *tc, void **v, unsigned n, unsigned sc)
 			    0, NULL);
 			continue;
 		}
-		v[left] = p;
-		owner[left] = s->arena;
-		mixed |= owner[left] != owner[0];
-		left++;
+		run_add(runs, owner, &nr, &last, c, sc, p, s);
 	}
+	bool mixed = false;
+	for (unsigned i = 1; i < nr; i++)
+		mixed |= owner[i] != owner[0];
 	unsigned local = tc != NULL ? arena_choose()->index : 0;
 	if (!mixed) {	/* the common case: all of one arena */
-		if (left > 0)
-			flush_group(tc, local, owner[0], v, left, sc);
+		if (nr > 0)
+			flush_group(tc, local, owner[0], runs, nr, sc);
 		return;
 	}
+	free_run_t *r = runs;
 	uint16_t *o = owner;
+	unsigned left = nr;
 	while (left > 0) {
 		/* Usually all of one arena: no swaps then. */
 		unsigned k = 1;
@@ -198,17 +244,17 @@ flush_batch(tcache_t *tc, void **v, unsigned n, unsigned sc)
 			if (o[i] != o[0])
 				continue;
 			if (i != k) {
-				void *t = v[k];
-				v[k] = v[i];
-				v[i] = t;
+				free_run_t t = r[k];
+				r[k] = r[i];
+				r[i] = t;
 				uint16_t a = o[k];
 				o[k] = o[i];
 				o[i] = a;
 			}
 			k++;
 		}
-		flush_group(tc, local, o[0], v, k, sc);
-		v += k;
+		flush_group(tc, local, o[0], r, k, sc);
+		r += k;
 		o += k;
 		left -= k;
 	}

@@ -20,6 +20,7 @@
 #include "conf.h"
 #include "remote.h"
 #include "report.h"
+#include "slab.h"
 #include "tcache.h"
 #include "pcmalloc.h"
 
@@ -95,7 +96,8 @@ test_collected_by_refill(void **state)
 	assert_int_equal(take_blocks(a, v, N), N);
 	remote_batch_t *rb = remote_batch_get(&pool);
 	assert_non_null(rb);
-	memcpy(rb->ptrs, v, sizeof(v));
+	for (int i = 0; i < N; i++)
+		rb->runs[i] = (free_run_t){ v[i], 1 };
 	rb->n = N;
 	uint64_t in0 = bin_in(a), fl0 = a->bins[sc].nflushes;
 	arena_flush_remote(a, sc, rb);
@@ -123,7 +125,8 @@ test_collected_by_trim_and_gc(void **state)
 		void *v[N];
 		assert_int_equal(take_blocks(a, v, N), N);
 		remote_batch_t *rb = remote_batch_get(&pool);
-		memcpy(rb->ptrs, v, sizeof(v));
+		for (int i = 0; i < N; i++)
+			rb->runs[i] = (free_run_t){ v[i], 1 };
 		rb->n = N;
 		uint64_t in0 = bin_in(a);
 		arena_flush_remote(a, sc, rb);
@@ -153,10 +156,10 @@ test_misuse_in_batch_reported(void **state)
 	arena_flush(a, sc, &v[0], 1);		/* v[0] is free now */
 	remote_batch_t *rb = remote_batch_get(&pool);
 	static char not_ours[64];
-	rb->ptrs[0] = v[0];			/* double free */
-	rb->ptrs[1] = (char *)v[1] + 16;	/* interior */
-	rb->ptrs[2] = not_ours;			/* no slab at all */
-	rb->ptrs[3] = v[2];			/* fine */
+	rb->runs[0] = (free_run_t){ v[0], 1 };			/* double free */
+	rb->runs[1] = (free_run_t){ (char *)v[1] + 16, 1 };	/* interior */
+	rb->runs[2] = (free_run_t){ not_ours, 1 };			/* no slab at all */
+	rb->runs[3] = (free_run_t){ v[2], 1 };			/* fine */
 	rb->n = 4;
 	size_t abort0 = opt_abort_on_error;
 	opt_abort_on_error = 0;
@@ -178,6 +181,143 @@ test_misuse_in_batch_reported(void **state)
 		arena_flush(a, sc, &w[i], 1);
 	arena_flush(a, sc, &v[1], 1);
 	arena_flush(a, sc, &v[3], 1);
+	assert_int_equal(pc_check(), 0);
+}
+
+/* ---- Runs: many blocks of a slab in one entry ------------------------- */
+
+enum { RSIZE = 16, RPER = 256, RTAKE = 4 * RPER };	/* one-page slabs */
+static void *rv[RTAKE];
+
+/* Take RTAKE blocks of RSIZE from arena 0 and return the base of a slab
+ * all of whose RPER blocks are among them (rv). */
+static char *
+take_whole_slab(void)
+{
+	arena_t *a = &arenas[0];
+	unsigned sc = sc_index(RSIZE);
+	assert_int_equal(sc_table[sc].nobjs, RPER);
+	assert_int_equal(arena_refill(a, sc, rv, RTAKE), RTAKE);
+	for (int i = 0; i < RTAKE; i++) {
+		span_t *s = arena_slab_of(rv[i], sc);
+		assert_non_null(s);
+		unsigned n = 0;
+		for (int j = 0; j < RTAKE; j++)
+			n += (uintptr_t)rv[j] - s->base < (uintptr_t)RPER * RSIZE;
+		if (n == RPER)
+			return (char *)s->base;
+	}
+	fail_msg("no whole slab among %d blocks", RTAKE);
+	return NULL;
+}
+
+static bool
+block_free(char *p)
+{
+	unsigned sc = sc_index(RSIZE);
+	span_t *s = arena_slab_of(p, sc);
+	return slab_obj_is_free(s, slab_obj_index(s, p));
+}
+
+/* Give back every block of rv that is still live. */
+static void
+return_rest(void)
+{
+	unsigned sc = sc_index(RSIZE);
+	for (int i = 0; i < RTAKE; i++)
+		if (!block_free(rv[i]))
+			arena_flush(&arenas[0], sc, &rv[i], 1);
+	assert_int_equal(pc_check(), 0);
+}
+
+/* A run frees all its blocks, across a bitmap word's end; a run with a
+ * block already free and blocks past the slab's end reports each of those
+ * and frees the rest. */
+static void
+test_runs(void **state)
+{
+	(void)state;
+	arena_t *a = &arenas[0];
+	unsigned sc = sc_index(RSIZE);
+	char *base = take_whole_slab();
+	uint64_t in0 = a->bins[sc].nobj_in;
+	free_run_t r = { base + 40 * RSIZE, ~(uint64_t)0 };	/* 40..103 */
+	arena_flush_runs(a, sc, &r, 1);
+	assert_true(a->bins[sc].nobj_in == in0 + 64);
+	assert_false(block_free(base + 39 * RSIZE));
+	for (int i = 40; i < 104; i++)
+		assert_true(block_free(base + i * RSIZE));
+	assert_false(block_free(base + 104 * RSIZE));
+
+	size_t abort0 = opt_abort_on_error;
+	opt_abort_on_error = 0;
+	uint64_t rep0 = pc_misuse_reports;
+	free_run_t bad[2] = {
+		{ base + 103 * RSIZE, 0x3 },	/* 103 is free, 104 is not */
+		{ base + 250 * RSIZE, 0xff },	/* 256 and 257 are past */
+	};
+	in0 = a->bins[sc].nobj_in;
+	arena_flush_runs(a, sc, bad, 2);
+	opt_abort_on_error = abort0;
+	assert_true(pc_misuse_reports == rep0 + 3);
+	assert_true(a->bins[sc].nobj_in == in0 + 1 + 6);
+	assert_true(block_free(base + 104 * RSIZE));
+	for (int i = 250; i < 256; i++)
+		assert_true(block_free(base + i * RSIZE));
+	return_rest();
+}
+
+/* Through a thread's cache: blocks freed in the order they were
+ * allocated, in the reverse order, and shuffled, all come back (the flush
+ * makes runs of them), and a block freed twice while both copies sit in
+ * the cache (its key word overwritten, so the cache's own check misses
+ * it) is reported once by the flush and handed out once. */
+static void
+test_runs_through_cache(void **state)
+{
+	(void)state;
+	enum { M = 3000 };
+	static void *m[M];
+	for (int order = 0; order < 3; order++) {
+		unsigned long long alloc0, alloc1;
+		pc_trim();
+		assert_int_equal(pc_stat_get("allocated", &alloc0), 0);
+		for (int i = 0; i < M; i++)
+			m[i] = pc_malloc(48);
+		for (int i = 0; i < M; i++) {
+			int k = order == 0 ? i : order == 1 ? M - 1 - i :
+			    (int)((unsigned)i * 1103u % M);
+			pc_free(m[k]);
+		}
+		pc_trim();
+		assert_int_equal(pc_stat_get("allocated", &alloc1), 0);
+		if (alloc1 > alloc0 + 64 * 1024)
+			fail_msg("order %d: allocated %llu before, %llu after",
+			    order, alloc0, alloc1);
+	}
+	size_t abort0 = opt_abort_on_error;
+	opt_abort_on_error = 0;
+	uint64_t rep0 = pc_misuse_reports;
+	for (int i = 0; i < 8; i++)
+		m[i] = pc_malloc(48);
+	pc_free(m[3]);
+	TCACHE_KEY_WORD(m[3]) = 0;	/* a use after free hides it */
+	pc_free(m[3]);
+	for (int i = 0; i < 8; i++)
+		if (i != 3)
+			pc_free(m[i]);
+	pc_trim();	/* flushes this thread's cache */
+	opt_abort_on_error = abort0;
+	assert_true(pc_misuse_reports == rep0 + 1);
+	void *dup = m[3];
+	unsigned seen = 0;
+	for (int i = 0; i < M; i++) {
+		m[i] = pc_malloc(48);
+		seen += m[i] == dup;
+	}
+	assert_true(seen <= 1);
+	for (int i = 0; i < M; i++)
+		pc_free(m[i]);
 	assert_int_equal(pc_check(), 0);
 }
 
@@ -354,6 +494,8 @@ main(void)
 		cmocka_unit_test(test_collected_by_refill),
 		cmocka_unit_test(test_collected_by_trim_and_gc),
 		cmocka_unit_test(test_misuse_in_batch_reported),
+		cmocka_unit_test(test_runs),
+		cmocka_unit_test(test_runs_through_cache),
 		cmocka_unit_test(test_cross_cpu_free),
 		cmocka_unit_test(test_cross_thread_double_free),
 	};
