@@ -31,10 +31,26 @@ slab_pop(span_t *s, void **out, unsigned n)
 	unsigned got = 0;
 	for (unsigned w = 0; w < SPAN_BITMAP_WORDS && got < n; w++) {
 		uint64_t bits = s->bitmap[w];
-		while (bits != 0 && got < n) {
-			unsigned b = (unsigned)__builtin_ctzll(bits);
-			bits &= bits - 1;
-			out[got++] = (void *)(s->base + (w * 64 + b) * size);
+		if (bits == 0)
+			continue;
+		uintptr_t wbase = s->base + (uintptr_t)w * 64 * size;
+		unsigned k = (unsigned)__builtin_popcountll(bits);
+		void **o = out + got;
+		if (k <= n - got) {
+			/* The whole word: no count to test per object. */
+			got += k;
+			do {
+				unsigned b = (unsigned)__builtin_ctzll(bits);
+				bits &= bits - 1;
+				*o++ = (void *)(wbase + b * size);
+			} while (bits != 0);
+		} else {
+			for (unsigned m = n - got; m > 0; m--) {
+				unsigned b = (unsigned)__builtin_ctzll(bits);
+				bits &= bits - 1;
+				*o++ = (void *)(wbase + b * size);
+			}
+			got = n;
 		}
 		__atomic_store_n(&s->bitmap[w], bits, __ATOMIC_RELAXED);
 	}

@@ -156,47 +156,6 @@ flush_group(tcache_t *tc, unsigned local, unsigned o, free_run_t *r,
 }
 
 /*
- * Add block p of span s to the last run of r[0..*nr) if both are of one
- * slab and p lies within 64 blocks of the run's first (before it, if the
- * run can shift: programs free in the order they allocated, or the
- * reverse); else start a run.  A block already in the run is a second
- * copy in this thread's cache: reported, and dropped.
- */
-static PC_INLINE void
-run_add(free_run_t *r, uint16_t *owner, unsigned *nr, const span_t **last,
-    const sc_info_t *c, unsigned sc, void *p, const span_t *s)
-{
-	if (*last == s) {
-		free_run_t *t = &r[*nr - 1];
-		uintptr_t q = (uintptr_t)p, r0 = (uintptr_t)t->p;
-		if (q >= r0) {
-			uint64_t j = sc_obj_start(q - r0, c->inv, c->shift);
-			if (PC_LIKELY(j < 64)) {
-				uint64_t bit = (uint64_t)1 << j;
-				if (PC_UNLIKELY(t->mask & bit)) {
-					arena_report_misuse(MISUSE_CACHED,
-					    "free", p, s, sc, 0, NULL);
-					return;
-				}
-				t->mask |= bit;
-				return;
-			}
-		} else {
-			uint64_t d = sc_obj_start(r0 - q, c->inv, c->shift);
-			if (d < 64 && (t->mask >> (64 - d)) == 0) {
-				t->mask = (t->mask << d) | 1;
-				t->p = p;
-				return;
-			}
-		}
-	}
-	r[*nr] = (free_run_t){ p, 1 };
-	owner[*nr] = s->arena;
-	(*nr)++;
-	*last = s;
-}
-
-/*
  * Return v[0..n) (n <= TCACHE_FLUSH_MAX) of class sc to their arenas as
  * runs (remote.h), a batch of runs per arena (flush_group).  Each
  * pointer's page-map entry is read once here, for its arena and its
@@ -211,19 +170,68 @@ flush_batch(tcache_t *tc, void **v, unsigned n, unsigned sc)
 	free_run_t runs[TCACHE_FLUSH_MAX];
 	uint16_t owner[TCACHE_FLUSH_MAX];
 	const sc_info_t *c = &sc_table[sc];
-	const span_t *last = NULL;
-	unsigned nr = 0, na = narenas;
+	const span_t *s = NULL;
+	uintptr_t page = UINTPTR_MAX;	/* s's, checked */
+	unsigned arena = 0;		/* s's */
+	/* The run being built, in registers: cur_s's blocks cur.p and, for
+	 * each bit j of cur.mask, j objects after it. */
+	free_run_t cur = { NULL, 0 };
+	const span_t *cur_s = NULL;
+	unsigned cur_arena = 0, nr = 0, na = narenas;
+	const uint64_t inv = c->inv;
+	const unsigned shift = c->shift;
 	for (unsigned i = 0; i < n; i++) {
 		void *p = v[i];
-		uintptr_t e = pagemap_lookup(p);
-		const span_t *s = pagemap_span(e);
-		if (PC_UNLIKELY((e & PM_SC_MASK) != sc + 1 ||
-		    s->arena >= na)) {
-			arena_report_misuse(MISUSE_STALE, "free", p, NULL, sc,
-			    0, NULL);
-			continue;
+		/* Blocks freed together often share a page: one lookup. */
+		if (((uintptr_t)p >> PC_PAGE_SHIFT) != page) {
+			uintptr_t e = pagemap_lookup(p);
+			s = pagemap_span(e);
+			if (PC_UNLIKELY((e & PM_SC_MASK) != sc + 1 ||
+			    (arena = s->arena) >= na)) {
+				arena_report_misuse(MISUSE_STALE, "free", p,
+				    NULL, sc, 0, NULL);
+				page = UINTPTR_MAX;
+				continue;
+			}
+			page = (uintptr_t)p >> PC_PAGE_SHIFT;
 		}
-		run_add(runs, owner, &nr, &last, c, sc, p, s);
+		/* Within 64 objects of the run's first, after it or (if the
+		 * run can shift) before it: programs free in the order they
+		 * allocated, or the reverse. */
+		if (s == cur_s) {
+			uintptr_t q = (uintptr_t)p, r0 = (uintptr_t)cur.p;
+			if (q >= r0) {
+				uint64_t j = sc_obj_start(q - r0, inv, shift);
+				if (PC_LIKELY(j < 64)) {
+					uint64_t bit = (uint64_t)1 << j;
+					/* A second copy in this cache. */
+					if (PC_UNLIKELY(cur.mask & bit))
+						arena_report_misuse(
+						    MISUSE_CACHED, "free", p,
+						    s, sc, 0, NULL);
+					cur.mask |= bit;
+					continue;
+				}
+			} else {
+				uint64_t d = sc_obj_start(r0 - q, inv, shift);
+				if (d < 64 && (cur.mask >> (64 - d)) == 0) {
+					cur.mask = (cur.mask << d) | 1;
+					cur.p = p;
+					continue;
+				}
+			}
+		}
+		if (cur_s != NULL) {
+			runs[nr] = cur;
+			owner[nr++] = (uint16_t)cur_arena;
+		}
+		cur = (free_run_t){ p, 1 };
+		cur_s = s;
+		cur_arena = arena;
+	}
+	if (cur_s != NULL) {
+		runs[nr] = cur;
+		owner[nr++] = (uint16_t)cur_arena;
 	}
 	bool mixed = false;
 	for (unsigned i = 1; i < nr; i++)
