@@ -167,8 +167,8 @@ run_find(pageheap_t *h, size_t npages)
 static void
 set_range(uintptr_t base, size_t npages, uintptr_t entry)
 {
-	int err = pagemap_set(base, npages, entry);
-	PC_CHECK(err == 0, "page map leaf missing in a reserved region");
+	PC_CHECK(pagemap_set_reserved(base, npages, entry),
+	    "page map leaf missing in a reserved region");
 }
 
 static void

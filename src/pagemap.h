@@ -70,6 +70,29 @@ int pagemap_set(uintptr_t base, size_t npages, uintptr_t entry);
 /* Make sure leaves exist for the range, so a later set cannot fail. */
 int pagemap_reserve(uintptr_t base, size_t npages);
 
+/* pagemap_set for a range reserved before (a page heap's region): no
+ * leaf is made, so the set is a few stores; false if a leaf is missing
+ * (nothing was changed then). */
+static PC_INLINE bool
+pagemap_set_reserved(uintptr_t base, size_t npages, uintptr_t entry)
+{
+	uintptr_t a = base;
+	size_t left = npages;
+	while (left > 0) {
+		uintptr_t *leaf = __atomic_load_n(&pagemap_root[a >>
+		    (PC_PAGE_SHIFT + PM_LEAF_BITS)], __ATOMIC_ACQUIRE);
+		if (PC_UNLIKELY(leaf == NULL))
+			return false;
+		size_t i = (a >> PC_PAGE_SHIFT) & (PM_LEAF_LEN - 1);
+		size_t n = PC_MIN(left, PM_LEAF_LEN - i);
+		for (size_t k = 0; k < n; k++)
+			__atomic_store_n(&leaf[i + k], entry, __ATOMIC_RELAXED);
+		left -= n;
+		a += n << PC_PAGE_SHIFT;
+	}
+	return true;
+}
+
 void pagemap_prefork(void);
 void pagemap_postfork_parent(void);
 void pagemap_postfork_child(void);
