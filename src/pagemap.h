@@ -72,7 +72,8 @@ int pagemap_reserve(uintptr_t base, size_t npages);
 
 /* pagemap_set for a range reserved before (a page heap's region): no
  * leaf is made, so the set is a few stores; false if a leaf is missing
- * (nothing was changed then). */
+ * (the entries under the leaves before it are set by then: the caller
+ * takes it for corruption and stops). */
 static PC_INLINE bool
 pagemap_set_reserved(uintptr_t base, size_t npages, uintptr_t entry)
 {
