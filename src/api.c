@@ -100,7 +100,8 @@ api_report_state(int op, int st, const void *p, const void *caller)
  * could have been asked for and the usable size.  A huge block is the
  * request rounded up to a page (an aligned request of 0 bytes counts as
  * 1, as api_large_aligned serves it); a large one too, or, after a
- * realloc that shrank it in place, more than half of it.
+ * realloc that shrank it in place, more than half of it (a huge one too,
+ * when that realloc asked for less than PC_HUGE_MIN).
  */
 static bool
 api_size_fits_pages(size_t size, size_t usable, bool huge)
@@ -108,7 +109,10 @@ api_size_fits_pages(size_t size, size_t usable, bool huge)
 	size = PC_MAX(size, 1);
 	if (size > usable)
 		return false;
-	return usable - size < PC_PAGE || (!huge && size > usable / 2);
+	/* A realloc below PC_HUGE_MIN that shrinks a huge block by less
+	 * than half keeps it too (api_realloc). */
+	return usable - size < PC_PAGE ||
+	    ((!huge || size < PC_HUGE_MIN) && size > usable / 2);
 }
 
 static PC_NOINLINE PC_COLD void
