@@ -3,6 +3,7 @@
 #include "pagemap.h"
 #include "base.h"
 #include "os.h"
+#include "report.h"
 
 uintptr_t *pagemap_root[PM_ROOT_LEN];
 span_t pagemap_interior;
@@ -47,18 +48,8 @@ pagemap_set(uintptr_t base, size_t npages, uintptr_t entry)
 {
 	if (pagemap_reserve(base, npages) != 0)
 		return ENOMEM;
-	uintptr_t a = base;
-	size_t left = npages;
-	while (left > 0) {
-		uintptr_t *leaf = pagemap_root[a >> (PC_PAGE_SHIFT +
-		    PM_LEAF_BITS)];
-		size_t i = (a >> PC_PAGE_SHIFT) & (PM_LEAF_LEN - 1);
-		size_t n = PC_MIN(left, PM_LEAF_LEN - i);
-		for (size_t k = 0; k < n; k++)
-			__atomic_store_n(&leaf[i + k], entry, __ATOMIC_RELAXED);
-		left -= n;
-		a += n << PC_PAGE_SHIFT;
-	}
+	/* Every leaf of the range exists now, and leaves are never freed. */
+	PC_CHECK(pagemap_set_reserved(base, npages, entry), "pagemap leaf");
 	return 0;
 }
 
