@@ -319,7 +319,7 @@ bin_free_locked(arena_t *a, unsigned sc, bin_t *b, const free_run_t *runs,
 		if (hi != 0)
 			__atomic_store_n(&s->bitmap[w + 1], s->bitmap[w + 1] |
 			    hi, __ATOMIC_RELAXED);
-		unsigned k = (unsigned)__builtin_popcountll(mask);
+		unsigned k = (unsigned)pc_popcount64(mask);
 		bool was_full = s->nfree == 0;
 		s->nfree = (uint16_t)(s->nfree + k);
 		b->nobj_in += k;

@@ -34,7 +34,7 @@ slab_pop(span_t *s, void **out, unsigned n)
 		if (bits == 0)
 			continue;
 		uintptr_t wbase = s->base + (uintptr_t)w * 64 * size;
-		unsigned k = (unsigned)__builtin_popcountll(bits);
+		unsigned k = (unsigned)pc_popcount64(bits);
 		void **o = out + got;
 		if (k <= n - got) {
 			/* The whole word: no count to test per object. */

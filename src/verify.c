@@ -40,7 +40,7 @@ check_slab(span_t *s)
 	unsigned bits = 0;
 	for (unsigned w = 0; w < SPAN_BITMAP_WORDS; w++) {
 		uint64_t m = s->bitmap[w];
-		bits += (unsigned)__builtin_popcountll(m);
+		bits += (unsigned)pc_popcount64(m);
 		unsigned lo = w * 64;
 		uint64_t valid = nobjs >= lo + 64 ? ~(uint64_t)0 :
 		    nobjs > lo ? ((uint64_t)1 << (nobjs - lo)) - 1 : 0;
