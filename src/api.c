@@ -442,7 +442,7 @@ api_realloc_at(void *p, size_t size, const void *caller)
 		bool fits = size > SC_SMALL_MAX && size < PC_HUGE_MIN;
 		st = pageheap_large_resize(p, fits ? size : 0, &usable);
 		if (st == BLOCK_LIVE) {
-			if (fits && usable == PC_ALIGN_UP(size, PC_PAGE))
+			if (fits && usable >= size)
 				return p;
 			return api_move(p, usable, size);
 		}

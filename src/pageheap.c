@@ -134,34 +134,46 @@ run_lowest_fit(span_t *s, size_t npages)
 	return best;
 }
 
-/* A free run of at least npages pages, or NULL: the smallest bucket that
- * has one, and the lowest address among its first runs. */
+/*
+ * A free run of at least npages pages, or NULL: the smallest bucket that
+ * has one, and the lowest address among its first runs.  For a large
+ * block (RUN_LOW_MIN_PAGES and up) the next RUN_LOW_BUCKETS non-empty
+ * buckets may offer a lower address, which wins: a slightly worse fit
+ * low in the heap keeps blocks on pages used before, and the heap's top
+ * free (a churn of 64 KiB-4 MiB blocks with only their ends written:
+ * peak RSS 99 MB -> 91 MB).  Slabs keep the plain best fit.
+ */
+#define RUN_LOW_MIN_PAGES 16
+#define RUN_LOW_BUCKETS 8
+
 static span_t *
 run_find(pageheap_t *h, size_t npages)
 {
 	unsigned b = run_bucket(npages);
+	unsigned more = npages >= RUN_LOW_MIN_PAGES ? RUN_LOW_BUCKETS : 0;
+	span_t *found = NULL;
 	if (npages > PAGEHEAP_EXACT_BUCKETS) {
 		/* Runs in a shared bucket may be smaller than asked. */
-		span_t *s = run_lowest_fit(h->runs[b], npages);
-		if (s != NULL)
-			return s;
-		for (s = h->runs[b]; s != NULL; s = s->next)
+		found = run_lowest_fit(h->runs[b], npages);
+		for (span_t *s = h->runs[b]; found == NULL && s != NULL;
+		    s = s->next)
 			if (s->npages >= npages)
-				return s;
+				found = s;
 		b++;
 	}
 	for (b = run_next_bucket(h, b); b < PAGEHEAP_NBUCKETS;
 	    b = run_next_bucket(h, b + 1)) {
+		if (found != NULL && more-- == 0)
+			break;
 		span_t *s = run_lowest_fit(h->runs[b], npages);
-		if (s != NULL)
-			return s;
-		if (b == PAGEHEAP_NBUCKETS - 1) {
-			for (s = h->runs[b]; s != NULL; s = s->next)
-				if (s->npages >= npages)
-					return s;
-		}
+		for (span_t *t = h->runs[b]; s == NULL && t != NULL &&
+		    b == PAGEHEAP_NBUCKETS - 1; t = t->next)
+			if (t->npages >= npages)
+				s = t;
+		if (s != NULL && (found == NULL || s->base < found->base))
+			found = s;
 	}
-	return NULL;
+	return found;
 }
 
 static void
@@ -744,11 +756,33 @@ large_clean(pageheap_t *h, const span_t *s)
 	__atomic_fetch_add(&h->nclean_purged, r, __ATOMIC_RELAXED);
 }
 
+/*
+ * A large block's page count, rounded up to one of four sizes per
+ * doubling (9-16 pages in steps of 2, 17-32 in steps of 4, ...).  Blocks
+ * of nearby sizes then take and leave runs of the same few sizes, which
+ * the next block of that size fits exactly: fewer splits, fewer slivers,
+ * and new blocks start where old ones did, on pages already resident.  On
+ * a churn of 64 KiB-4 MiB blocks with only their first and last bytes
+ * written (the harness's large-sparse/1), peak RSS fell from 129 MB to
+ * 99 MB.  The rounding costs address space, not memory: a program touches
+ * the pages it asked for, and the slack past them stays untouched (it
+ * also lets a realloc grow in place).  At most a quarter more pages.
+ */
+static size_t
+large_pages_round(size_t npages)
+{
+	if (npages <= 8)
+		return npages;
+	unsigned lg = 63 - (unsigned)__builtin_clzll(npages - 1);
+	return PC_ALIGN_UP(npages, (size_t)1 << (lg - 2));
+}
+
 void *
 pageheap_large_alloc(pageheap_t *h, size_t size, size_t align,
     bool *zeroed)
 {
-	size_t npages = PC_ALIGN_UP(size, PC_PAGE) >> PC_PAGE_SHIFT;
+	size_t npages = large_pages_round(PC_ALIGN_UP(size, PC_PAGE) >>
+	    PC_PAGE_SHIFT);
 	size_t align_pages = align > PC_PAGE ? align >> PC_PAGE_SHIFT : 1;
 	span_t *s = pages_alloc(h, npages, align_pages, SPAN_LARGE, 0,
 	    h->index, zeroed);
@@ -877,7 +911,8 @@ pageheap_large_resize(void *p, size_t new_size, size_t *usable)
 	span_t *s = large_lock(p, &h, &st);
 	if (s == NULL)
 		return st;
-	size_t npages = PC_ALIGN_UP(new_size, PC_PAGE) >> PC_PAGE_SHIFT;
+	size_t npages = large_pages_round(PC_ALIGN_UP(new_size, PC_PAGE) >>
+	    PC_PAGE_SHIFT);
 	if (new_size == 0 || npages == s->npages) {
 		/* Nothing to do. */
 	} else if (npages < s->npages) {

@@ -102,6 +102,40 @@ test_usable_big(void **state)
 	}
 }
 
+/*
+ * Large blocks are rounded up to four page counts per doubling: the slack
+ * is usable (writing all of it spares the neighbours), is at most a
+ * quarter of the request's pages, lets realloc grow in place up to it,
+ * and free_sized still accepts the size asked for (a wrong size aborts).
+ */
+static void
+test_usable_large_rounded(void **state)
+{
+	(void)state;
+	for (size_t n = 32 * KiB + 1; n <= 16 * MiB; n += n / 7 + 4093) {
+		unsigned char *a = malloc(opaque(n));
+		unsigned char *b = malloc(opaque(n));
+		unsigned char *c = malloc(opaque(n));
+		assert_non_null(a);
+		assert_non_null(b);
+		assert_non_null(c);
+		size_t pages = (n + 4095) / 4096, ub = malloc_usable_size(b);
+		if (ub < n || ub % 4096 != 0 || ub / 4096 - pages > pages / 4)
+			fail_msg("malloc(%zu): usable %zu", n, ub);
+		pat_edges_fill(a, malloc_usable_size(a), 1);
+		pat_edges_fill(c, malloc_usable_size(c), 3);
+		memset(b, 0xcc, ub);
+		pat_edges_check(a, malloc_usable_size(a), 1);
+		pat_edges_check(c, malloc_usable_size(c), 3);
+		unsigned char *r = realloc(b, opaque(ub));
+		assert_ptr_equal(r, b);
+		assert_int_equal(r[ub - 1], 0xcc);
+		pc_free_sized(r, n);
+		pc_free_sized(a, n);
+		free(c);
+	}
+}
+
 static void
 test_usable_aligned(void **state)
 {
@@ -187,6 +221,7 @@ main(void)
 		cmocka_unit_test(test_usable_null),
 		cmocka_unit_test(test_usable_writable_every_size),
 		cmocka_unit_test(test_usable_big),
+		cmocka_unit_test(test_usable_large_rounded),
 		cmocka_unit_test(test_usable_aligned),
 		cmocka_unit_test(test_usable_calloc_realloc),
 		cmocka_unit_test(test_realloc_within_usable),

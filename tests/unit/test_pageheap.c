@@ -27,6 +27,8 @@ large_free(void *p, bool purge)
 	assert_int_equal(pageheap_large_free(p, purge, &usable), BLOCK_LIVE);
 }
 
+/* Resize p in place to `size` bytes, a whole number of pages that
+ * large_pages_round keeps as it is. */
 static int
 large_resize(void *p, size_t size)
 {
@@ -75,10 +77,14 @@ test_large_resize(void **state)
 	assert_non_null(x);
 	memset(x, 7, 10 * 4096);
 	span_t *s = pageheap_span_at(x);
-	assert_int_equal(large_resize(x, 30 * 4096), 0);
-	assert_int_equal(s->npages, 30);
-	assert_ptr_equal(pageheap_span_at(x + 29 * 4096), s);
-	memset(x, 7, 30 * 4096);
+	/* 30 pages round up to 32 (large_pages_round). */
+	size_t usable;
+	assert_int_equal(pageheap_large_resize(x, 30 * 4096, &usable),
+	    BLOCK_LIVE);
+	assert_int_equal(usable, 32 * 4096);
+	assert_int_equal(s->npages, 32);
+	assert_ptr_equal(pageheap_span_at(x + 31 * 4096), s);
+	memset(x, 7, 32 * 4096);
 	assert_int_equal(large_resize(x, 12 * 4096), 0);
 	assert_int_equal(s->npages, 12);
 	assert_int_equal(pageheap_span_at(x + 12 * 4096)->kind, SPAN_FREE);
@@ -151,14 +157,14 @@ test_merge_keeps_age(void **state)
 	bool z;
 	/* Carve both from one free run, so they share a region (regions
 	 * that cannot merge, as on Windows, would keep them apart). */
-	char *whole = pageheap_large_alloc(a->heap, 100 * 4096, 4096, &z);
+	char *whole = pageheap_large_alloc(a->heap, 112 * 4096, 4096, &z);
 	assert_non_null(whole);
 	large_free(whole, false);
-	char *big = pageheap_large_alloc(a->heap, 90 * 4096, 4096, &z);
-	char *small = pageheap_large_alloc(a->heap, 10 * 4096, 4096, &z);
+	char *big = pageheap_large_alloc(a->heap, 96 * 4096, 4096, &z);
+	char *small = pageheap_large_alloc(a->heap, 16 * 4096, 4096, &z);
 	assert_ptr_equal(big, whole);
-	assert_ptr_equal(small, big + 90 * 4096);
-	memset(big, 1, 90 * 4096);
+	assert_ptr_equal(small, big + 96 * 4096);
+	memset(big, 1, 96 * 4096);
 	large_free(big, false);
 	uint64_t t0 = pageheap_span_at(big)->dirty_ns;
 	struct timespec ts = { 0, 50000000 };	/* 50 ms */
@@ -170,8 +176,8 @@ test_merge_keeps_age(void **state)
 	span_t *f = pageheap_span_at(small);
 	assert_int_equal(f->kind, SPAN_FREE);
 	assert_true(f->npages >= 50);	/* merged with big's run */
-	/* 90 pages (or more, with older neighbours) of age t0, 10 of age
-	 * ~t1: at most about t0 + (t1 - t0) / 10, far from t1. */
+	/* 96 pages (or more, with older neighbours) of age t0, 16 of age
+	 * ~t1: at most about t0 + (t1 - t0) / 7, far from t1. */
 	assert_true(f->dirty_ns <= t0 + (t1 - t0) / 5);
 }
 
@@ -256,8 +262,8 @@ test_interior_entries(void **state)
 	assert_int_equal(pageheap_large_resize(x, 0, &usable), BLOCK_LIVE);
 	assert_int_equal(usable, 40 * 4096);
 	/* Grown and shrunk in place: the ends move, the interior follows. */
-	assert_int_equal(large_resize(x, 60 * 4096), 0);
-	assert_int_equal(pagemap_lookup(x + 59 * 4096), (uintptr_t)s);
+	assert_int_equal(large_resize(x, 64 * 4096), 0);
+	assert_int_equal(pagemap_lookup(x + 63 * 4096), (uintptr_t)s);
 	assert_int_equal(pagemap_lookup(x + 39 * 4096), PM_INTERIOR);
 	assert_int_equal(pc_check(), 0);
 	assert_int_equal(large_resize(x, 7 * 4096), 0);
@@ -345,7 +351,7 @@ resident_pages(const char *p, size_t n)
  * as well), written at the pages in `touch` (-1 ends), freed, and the
  * same size taken again: the pages come back at x.
  */
-enum { CLEAN_NP = 77 };
+enum { CLEAN_NP = 80 };	/* a rounded page count (large_pages_round) */
 
 static char *
 large_reuse(const int *touch, char **fence)
