@@ -103,9 +103,9 @@ test_usable_big(void **state)
 }
 
 /*
- * Large blocks are rounded up to four page counts per doubling: the slack
- * is usable (writing all of it spares the neighbours), is at most a
- * quarter of the request's pages, lets realloc grow in place up to it,
+ * Large blocks are rounded up to sixteen page counts per doubling: the
+ * slack is usable (writing all of it spares the neighbours), is at most
+ * 1/16 of the request's pages, lets realloc grow in place up to it,
  * and free_sized still accepts the size asked for (a wrong size aborts).
  */
 static void
@@ -120,7 +120,7 @@ test_usable_large_rounded(void **state)
 		assert_non_null(b);
 		assert_non_null(c);
 		size_t pages = (n + 4095) / 4096, ub = malloc_usable_size(b);
-		if (ub < n || ub % 4096 != 0 || ub / 4096 - pages > pages / 4)
+		if (ub < n || ub % 4096 != 0 || ub / 4096 - pages > pages / 16)
 			fail_msg("malloc(%zu): usable %zu", n, ub);
 		pat_edges_fill(a, malloc_usable_size(a), 1);
 		pat_edges_fill(c, malloc_usable_size(c), 3);

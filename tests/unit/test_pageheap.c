@@ -77,14 +77,14 @@ test_large_resize(void **state)
 	assert_non_null(x);
 	memset(x, 7, 10 * 4096);
 	span_t *s = pageheap_span_at(x);
-	/* 30 pages round up to 32 (large_pages_round). */
+	/* 37 pages round up to 38 (large_pages_round). */
 	size_t usable;
-	assert_int_equal(pageheap_large_resize(x, 30 * 4096, &usable),
+	assert_int_equal(pageheap_large_resize(x, 37 * 4096, &usable),
 	    BLOCK_LIVE);
-	assert_int_equal(usable, 32 * 4096);
-	assert_int_equal(s->npages, 32);
-	assert_ptr_equal(pageheap_span_at(x + 31 * 4096), s);
-	memset(x, 7, 32 * 4096);
+	assert_int_equal(usable, 38 * 4096);
+	assert_int_equal(s->npages, 38);
+	assert_ptr_equal(pageheap_span_at(x + 37 * 4096), s);
+	memset(x, 7, 38 * 4096);
 	assert_int_equal(large_resize(x, 12 * 4096), 0);
 	assert_int_equal(s->npages, 12);
 	assert_int_equal(pageheap_span_at(x + 12 * 4096)->kind, SPAN_FREE);
