@@ -467,9 +467,13 @@ adopt(thr_t *t, block_t *b, void *p, size_t req, size_t align,
 	    usable > 16 + req + req / 4)
 		FAIL("t%u: %s(%zu) = %p: usable size %zu wastes too much",
 		    t->idx, what, req, p, usable);
-	if (waste == W_MALLOC && req > 32 * KiB && usable >= req + 4 * KiB)
-		FAIL("t%u: %s(%zu) = %p: usable size %zu: more than a page "
-		    "of slack", t->idx, what, req, p, usable);
+	/* Large blocks: whole pages, and above 32 pages one of sixteen page
+	 * counts per doubling (pageheap.c: large_pages_round). */
+	size_t pages = (req + 4 * KiB - 1) / (4 * KiB);
+	size_t most = pages + (pages > 32 ? (pages - 1) / 16 : 0);
+	if (waste == W_MALLOC && req > 32 * KiB && usable > most * 4 * KiB)
+		FAIL("t%u: %s(%zu) = %p: usable size %zu: more slack than "
+		    "rounding to pages allows", t->idx, what, req, p, usable);
 	if (waste == W_REALLOC && usable > 2 * req + 4 * KiB + 16)
 		FAIL("t%u: %s(%zu) = %p: usable size %zu: over twice the "
 		    "request", t->idx, what, req, p, usable);
