@@ -73,19 +73,30 @@ api_usable_size(const void *p)
 /*
  * free_sized and sized operator delete.  A size whose class is the
  * block's (what malloc or new was given, the normal case) passes the
- * check as it stands and frees at free's cost; any other size goes to
- * api_free_sized_at, which checks it in full (a size of another class may
- * still be right for an aligned block, or in debug mode) and reports.
+ * check as it stands, against the class's size range kept in its bin,
+ * and frees at free's cost; any other size, and any block that is not
+ * small, goes to api_free_sized_at, which checks it in full (a size of
+ * another class may still be right for an aligned block, or in debug
+ * mode) and reports.
  */
 static PC_INLINE void
 api_free_sized(void *p, size_t size)
 {
 	uintptr_t e = pagemap_lookup(p);
-	if (PC_LIKELY(size <= SC_SMALL_MAX &&
-	    (e & PM_SC_MASK) == sc_index(size) + 1u)) {
-		tcache_free(p, e, API_CALLER());
+	TCACHE_OP_BEGIN();
+	unsigned tag = (unsigned)(e & PM_SC_MASK);
+	tbin_t *b = tcache_bin_of_tag(tag);
+	if (PC_LIKELY(size - b->size_lo < b->size_n)) {
+		if (PC_UNLIKELY(!tcache_free_ok(b, p, e))) {
+			/* closes the operation */
+			tcache_free_slow(p, tag - 1, API_CALLER());
+			return;
+		}
+		tcache_push(b, p);
+		TCACHE_OP_END();
 		return;
 	}
+	TCACHE_OP_END();
 	api_free_sized_at(p, size, 0, API_CALLER());
 }
 

@@ -69,6 +69,9 @@ tcache_create(void)
 		b->nobjs = sc_table[sc].nobjs;
 		b->shift = sc_table[sc].shift;
 		b->refilled = 0;
+		/* Class 0 takes sizes 0 to 16 (malloc(0) gives one). */
+		b->size_lo = sc == 0 ? 0 : sc_table[sc - 1].size + 1;
+		b->size_n = sc_table[sc].size + 1 - b->size_lo;
 		slot += sc_table[sc].tcache_cap_max;
 	}
 	tc->grown = 0;

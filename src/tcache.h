@@ -56,9 +56,16 @@ typedef struct tbin {
 	void **slots;		/* slots[0..n) */
 	uint64_t inv;		/* sc_table[sc].inv */
 	uint64_t nobjs;		/* sc_table[sc].nobjs, compared as 64 bits */
+	/* The sizes whose class this is, [size_lo, size_lo + size_n): a
+	 * sized free checks its size with one subtraction and one compare
+	 * (api_free_sized).  size_n 0 (the dummy bin, the state caches)
+	 * sends every size to the full check. */
+	uint64_t size_lo;
+	uint64_t size_n;
+	uint64_t pad[2];
 } tbin_t;
 
-_Static_assert(sizeof(tbin_t) == 32, "free indexes bins with a shift");
+_Static_assert(sizeof(tbin_t) == 64, "free indexes bins with a shift");
 
 /*
  * Same-thread double frees while both copies sit in the cache: a cached

@@ -34,6 +34,41 @@ test_lifo(void **state)
 	pc_free(q);
 }
 
+/* Each bin's size range, which a sized free checks its size against, is
+ * exactly the sizes that select its class; the dummy bin takes none. */
+static void
+test_sized_ranges(void **state)
+{
+	(void)state;
+	pc_free(pc_malloc(16));	/* this thread has a cache */
+	tcache_t *tc = TCACHE_GET();
+	for (size_t size = 0; size <= SC_SMALL_MAX + 64; size++) {
+		for (unsigned sc = 0; sc < SC_NSMALL; sc++) {
+			const tbin_t *b = TBIN(tc, sc);
+			bool in = size - b->size_lo < b->size_n;
+			bool want = size <= SC_SMALL_MAX &&
+			    sc_index(size) == sc;
+			if (in != want)
+				fail_msg("size %zu, class %u: range [%zu, +%zu)",
+				    size, sc, (size_t)b->size_lo,
+				    (size_t)b->size_n);
+		}
+		if (size - tc->bin[0].size_lo < tc->bin[0].size_n)
+			fail_msg("size %zu passes the dummy bin", size);
+	}
+	/* Every size a class allows frees into its bin; the next class's
+	 * smallest does not (it is reported, as the misuse tests check). */
+	for (unsigned sc = 0; sc < SC_NSMALL; sc++) {
+		const tbin_t *b = TBIN(tc, sc);
+		size_t sizes[] = { b->size_lo, b->size_lo + b->size_n - 1 };
+		for (int i = 0; i < 2; i++) {
+			void *p = pc_malloc(sizes[i] ? sizes[i] : 1);
+			assert_non_null(p);
+			pc_free_sized(p, sizes[i]);
+		}
+	}
+}
+
 static void
 test_bounded(void **state)
 {
@@ -535,6 +570,7 @@ main(void)
 	pc_free(pc_malloc(1));
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lifo),
+		cmocka_unit_test(test_sized_ranges),
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_grows_when_churning),
 		cmocka_unit_test(test_shrinks_when_idle),
