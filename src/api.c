@@ -99,9 +99,10 @@ api_report_state(int op, int st, const void *p, const void *caller)
  * free_sized of a large or huge block: the size must lie between what
  * could have been asked for and the usable size.  A huge block is the
  * request rounded up to a page (an aligned request of 0 bytes counts as
- * 1, as api_large_aligned serves it); a large one too, or, after a
- * realloc that shrank it in place, more than half of it (a huge one too,
- * when that realloc asked for less than PC_HUGE_MIN).
+ * 1, as api_large_aligned serves it); a large one is that rounded up to
+ * one of sixteen page counts per doubling (pageheap.c), at most 1/16
+ * more, or, after a realloc that shrank it in place, more than half of it
+ * (a huge one too, when that realloc asked for less than PC_HUGE_MIN).
  */
 static bool
 api_size_fits_pages(size_t size, size_t usable, bool huge)
@@ -442,7 +443,10 @@ api_realloc_at(void *p, size_t size, const void *caller)
 		bool fits = size > SC_SMALL_MAX && size < PC_HUGE_MIN;
 		st = pageheap_large_resize(p, fits ? size : 0, &usable);
 		if (st == BLOCK_LIVE) {
-			if (fits && usable >= size)
+			/* Resized (to a rounded page count), or a shrink that
+			 * could not split the block and keeps more than half
+			 * of it: realloc_keeps says which to keep. */
+			if (fits && realloc_keeps(size, usable))
 				return p;
 			return api_move(p, usable, size);
 		}

@@ -137,20 +137,21 @@ run_lowest_fit(span_t *s, size_t npages)
 /*
  * A free run of at least npages pages, or NULL: the smallest bucket that
  * has one, and the lowest address among its first runs.  For a large
- * block (RUN_LOW_MIN_PAGES and up) the next RUN_LOW_BUCKETS non-empty
- * buckets may offer a lower address, which wins: a slightly worse fit
- * low in the heap keeps blocks on pages used before, and the heap's top
- * free (a churn of 64 KiB-4 MiB blocks with only their ends written:
- * peak RSS 99 MB -> 91 MB).  Slabs keep the plain best fit.
+ * block of RUN_LOW_MIN_PAGES or more (`low`) the next RUN_LOW_BUCKETS
+ * non-empty buckets may offer a lower address, which wins: a slightly
+ * worse fit low in the heap keeps blocks on pages used before, and the
+ * heap's top free (a churn of 64 KiB-4 MiB blocks with only their ends
+ * written: peak RSS 99 MB -> 91 MB).  Slabs keep the plain best fit.
  */
 #define RUN_LOW_MIN_PAGES 16
 #define RUN_LOW_BUCKETS 8
 
 static span_t *
-run_find(pageheap_t *h, size_t npages)
+run_find(pageheap_t *h, size_t npages, bool low)
 {
 	unsigned b = run_bucket(npages);
-	unsigned more = npages >= RUN_LOW_MIN_PAGES ? RUN_LOW_BUCKETS : 0;
+	unsigned more = low && npages >= RUN_LOW_MIN_PAGES ?
+	    RUN_LOW_BUCKETS : 0;
 	span_t *found = NULL;
 	if (npages > PAGEHEAP_EXACT_BUCKETS) {
 		/* Runs in a shared bucket may be smaller than asked. */
@@ -499,7 +500,8 @@ pages_alloc_locked(pageheap_t *h, size_t npages, size_t align_pages,
     uint8_t kind, unsigned owner, bool reuse_only, bool *zeroed)
 {
 	size_t need = npages + (align_pages > 1 ? align_pages - 1 : 0);
-	span_t *run = reuse_only ? run_find_used(h, need) : run_find(h, need);
+	span_t *run = reuse_only ? run_find_used(h, need) :
+	    run_find(h, need, kind == SPAN_LARGE);
 	if (reuse_only && run == NULL)
 		return NULL;
 	/* Both descriptors we may need, taken before anything changes. */
@@ -937,8 +939,17 @@ pageheap_large_resize(void *p, size_t new_size, size_t *usable)
 		size_t extra = npages - s->npages;
 		span_t *rt = end < rend ? pagemap_span(pagemap_lookup(
 		    (void *)end)) : NULL;
-		if (rt != NULL && rt->kind == SPAN_FREE && rt->region == r &&
-		    rt->npages >= extra) {
+		bool right = rt != NULL && rt->kind == SPAN_FREE &&
+		    rt->region == r;
+		/* Room for the pages asked for but not for the rounding:
+		 * growing in place beats moving. */
+		size_t exact = PC_ALIGN_UP(new_size, PC_PAGE) >> PC_PAGE_SHIFT;
+		if (right && rt->npages < extra && exact > s->npages &&
+		    rt->npages >= exact - s->npages) {
+			npages = exact;
+			extra = npages - s->npages;
+		}
+		if (right && rt->npages >= extra) {
 			run_remove(h, rt);
 			if (rt->dirty) {
 				h->dirty -= extra;

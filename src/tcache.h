@@ -23,7 +23,8 @@
  * The operation bracket.  TCACHE_OP_BEGIN and TCACHE_OP_END count the
  * calling thread's operations in progress in tcache_thread.in_op.  Every
  * operation opens and closes in one inline function of this header or of
- * api.h (tcache_alloc_sc, tcache_free, api_free) or in one function of a
+ * api.h (tcache_alloc_sc, tcache_free, api_free, api_free_sized) or in
+ * one function of a
  * .c file (tcache_block_ok, verify.c's check of the caller's cache):
  * each opens it first, and leaves either through TCACHE_OP_END or through
  * a tail call of a *_slow function, which is the noinline, cold rest of

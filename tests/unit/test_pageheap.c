@@ -92,6 +92,41 @@ test_large_resize(void **state)
 	large_free(x, false);
 }
 
+/* Growing in place takes the rounded page count if the right neighbour
+ * has room for it, else the pages asked for, rather than failing. */
+static void
+test_large_grow_exact(void **state)
+{
+	(void)state;
+	arena_t *a = &arenas[0];
+	bool z;
+	char *x = pageheap_large_alloc(a->heap, 64 * 4096, 4096, &z);
+	char *y = pageheap_large_alloc(a->heap, 2 * 4096, 4096, &z);
+	char *fence = pageheap_large_alloc(a->heap, 64 * 4096, 4096, &z);
+	assert_non_null(x);
+	assert_ptr_equal(y, x + 64 * 4096);
+	assert_ptr_equal(fence, y + 2 * 4096);
+	large_free(y, false);
+	/* 65 pages round to 68; only 2 free pages follow x. */
+	size_t usable;
+	assert_int_equal(pageheap_large_resize(x, 65 * 4096, &usable),
+	    BLOCK_LIVE);
+	assert_int_equal(usable, 65 * 4096);
+	assert_ptr_equal(pageheap_span_at(x + 64 * 4096), pageheap_span_at(x));
+	assert_int_equal(pageheap_span_at(x + 65 * 4096)->kind, SPAN_FREE);
+	assert_int_equal(pc_check(), 0);
+	/* 67 pages: no room for the rounding (68) nor for 67 itself. */
+	assert_int_equal(pageheap_large_resize(x, 67 * 4096, &usable),
+	    BLOCK_LIVE);
+	assert_int_equal(usable, 65 * 4096);
+	assert_int_equal(pageheap_large_resize(x, 66 * 4096, &usable),
+	    BLOCK_LIVE);
+	assert_int_equal(usable, 66 * 4096);
+	assert_int_equal(pc_check(), 0);
+	large_free(x, false);
+	large_free(fence, false);
+}
+
 static void
 test_aligned_large(void **state)
 {
@@ -501,6 +536,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_large_coalesce),
 		cmocka_unit_test(test_large_resize),
+		cmocka_unit_test(test_large_grow_exact),
 		cmocka_unit_test(test_aligned_large),
 		cmocka_unit_test(test_free_purged),
 		cmocka_unit_test(test_merge_keeps_age),
