@@ -110,10 +110,8 @@ api_free_aligned_sized(void *p, size_t align, size_t size)
 static PC_INLINE void *
 api_malloc_unsampled(size_t size)
 {
-	if (PC_LIKELY(size <= SC_LUT_MAX))
+	if (PC_LIKELY(size <= SC_SMALL_MAX))
 		return tcache_alloc_sc(sc_index_lut(size), size);
-	if (size <= SC_SMALL_MAX)
-		return tcache_alloc_sc(sc_index_big(size), size);
 	return api_malloc_large(size);
 }
 

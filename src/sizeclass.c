@@ -4,15 +4,19 @@
 sc_info_t sc_table[SC_NSMALL];
 uint8_t sc_lut[SC_LUT_MAX / 16 + 1];
 
+/* 16..64 in steps of 16 (classes 0-3), four per doubling up to 2048
+ * (4-23), eight per doubling up to 32768 (24-55). */
 static size_t
 sc_class_size(unsigned i)
 {
 	if (i < 4)
 		return 16 * (i + 1);
-	unsigned group = (i - 4) / 4;	/* doubling above 64 */
-	unsigned step = (i - 4) % 4 + 1;
-	size_t base = (size_t)64 << group;
-	return base + step * (base / 4);
+	if (i < 24) {
+		size_t base = (size_t)64 << ((i - 4) / 4);
+		return base + ((i - 4) % 4 + 1) * (base / 4);
+	}
+	size_t base = (size_t)2048 << ((i - 24) / 8);
+	return base + ((i - 24) % 8 + 1) * (base / 8);
 }
 
 /*
