@@ -87,6 +87,8 @@ api_free_sized(void *p, size_t size)
 	unsigned tag = (unsigned)(e & PM_SC_MASK);
 	tbin_t *b = tcache_bin_of_tag(tag);
 	if (PC_LIKELY(size - b->size_lo < b->size_n)) {
+		/* tcache_free's body, with the caller's address taken on
+		 * the slow path only (as an argument it is loaded always). */
 		if (PC_UNLIKELY(!tcache_free_ok(b, p, e))) {
 			/* closes the operation */
 			tcache_free_slow(p, tag - 1, API_CALLER());
@@ -111,7 +113,7 @@ static PC_INLINE void *
 api_malloc_unsampled(size_t size)
 {
 	if (PC_LIKELY(size <= SC_SMALL_MAX))
-		return tcache_alloc_sc(sc_index_lut(size), size);
+		return tcache_alloc_sc(sc_index(size), size);
 	return api_malloc_large(size);
 }
 

@@ -121,16 +121,21 @@ run_next_bucket(const pageheap_t *h, unsigned b)
  * The lowest-addressed of the first RUN_FIT_SCAN runs of list `s` that
  * hold npages pages.  Preferring low addresses packs live memory
  * together, so the free runs at the top stay whole and go back to the OS.
+ * With `whole` (a bucket whose runs may be smaller than npages), failing
+ * that, the first such run anywhere in the list.
  */
 #define RUN_FIT_SCAN 32
 
 static span_t *
-run_lowest_fit(span_t *s, size_t npages)
+run_lowest_fit(span_t *s, size_t npages, bool whole)
 {
-	span_t *best = NULL;
-	for (unsigned k = 0; s != NULL && k < RUN_FIT_SCAN; s = s->next, k++)
-		if (s->npages >= npages && (best == NULL || s->base < best->base))
-			best = s;
+	span_t *best = NULL, *t = s;
+	for (unsigned k = 0; t != NULL && k < RUN_FIT_SCAN; t = t->next, k++)
+		if (t->npages >= npages && (best == NULL || t->base < best->base))
+			best = t;
+	for (t = s; whole && best == NULL && t != NULL; t = t->next)
+		if (t->npages >= npages)
+			best = t;
 	return best;
 }
 
@@ -155,22 +160,15 @@ run_find(pageheap_t *h, size_t npages, bool low)
 	span_t *found = NULL;
 	if (npages > PAGEHEAP_EXACT_BUCKETS) {
 		/* Runs in a shared bucket may be smaller than asked. */
-		found = run_lowest_fit(h->runs[b], npages);
-		for (span_t *s = h->runs[b]; found == NULL && s != NULL;
-		    s = s->next)
-			if (s->npages >= npages)
-				found = s;
+		found = run_lowest_fit(h->runs[b], npages, true);
 		b++;
 	}
 	for (b = run_next_bucket(h, b); b < PAGEHEAP_NBUCKETS;
 	    b = run_next_bucket(h, b + 1)) {
 		if (found != NULL && more-- == 0)
 			break;
-		span_t *s = run_lowest_fit(h->runs[b], npages);
-		for (span_t *t = h->runs[b]; s == NULL && t != NULL &&
-		    b == PAGEHEAP_NBUCKETS - 1; t = t->next)
-			if (t->npages >= npages)
-				s = t;
+		span_t *s = run_lowest_fit(h->runs[b], npages,
+		    b == PAGEHEAP_NBUCKETS - 1);
 		if (s != NULL && (found == NULL || s->base < found->base))
 			found = s;
 	}
@@ -915,8 +913,8 @@ pageheap_large_resize(void *p, size_t new_size, size_t *usable)
 	span_t *s = large_lock(p, &h, &st);
 	if (s == NULL)
 		return st;
-	size_t npages = large_pages_round(PC_ALIGN_UP(new_size, PC_PAGE) >>
-	    PC_PAGE_SHIFT);
+	size_t exact = PC_ALIGN_UP(new_size, PC_PAGE) >> PC_PAGE_SHIFT;
+	size_t npages = large_pages_round(exact);
 	if (new_size == 0 || npages == s->npages) {
 		/* Nothing to do. */
 	} else if (npages < s->npages) {
@@ -943,7 +941,6 @@ pageheap_large_resize(void *p, size_t new_size, size_t *usable)
 		    rt->region == r;
 		/* Room for the pages asked for but not for the rounding:
 		 * growing in place beats moving. */
-		size_t exact = PC_ALIGN_UP(new_size, PC_PAGE) >> PC_PAGE_SHIFT;
 		if (right && rt->npages < extra && exact > s->npages &&
 		    rt->npages >= exact - s->npages) {
 			npages = exact;

@@ -2,7 +2,7 @@
 #include "report.h"
 
 sc_info_t sc_table[SC_NSMALL];
-uint8_t sc_lut[SC_LUT_MAX / 16 + 1];
+uint8_t sc_lut[SC_SMALL_MAX / 16 + 1];
 
 /* 16..64 in steps of 16 (classes 0-3), four per doubling up to 2048
  * (4-23), eight per doubling up to 32768 (24-55). */
@@ -84,7 +84,7 @@ sc_init(void)
 	}
 	PC_CHECK(sc_table[SC_NSMALL - 1].size == SC_SMALL_MAX, "class table");
 	unsigned sc = 0;
-	for (size_t i = 0; i <= SC_LUT_MAX / 16; i++) {
+	for (size_t i = 0; i <= SC_SMALL_MAX / 16; i++) {
 		size_t size = i * 16;
 		while (sc_table[sc].size < size)
 			sc++;

@@ -15,7 +15,6 @@
 
 #define SC_NSMALL	56
 #define SC_SMALL_MAX	((size_t)32768)
-#define SC_LUT_MAX	SC_SMALL_MAX	/* one table for every small size */
 #define SC_MAX_OBJS	256	/* objects per slab, bounds the bitmap */
 
 typedef struct sc_info {
@@ -31,22 +30,15 @@ typedef struct sc_info {
 } sc_info_t;
 
 extern sc_info_t sc_table[SC_NSMALL];
-extern uint8_t sc_lut[SC_LUT_MAX / 16 + 1];
+extern uint8_t sc_lut[SC_SMALL_MAX / 16 + 1];	/* a byte per 16 bytes */
 
 void sc_init(void);
 
-/* Class of a request of at most SC_LUT_MAX bytes (0 maps to class 0). */
-static PC_INLINE unsigned
-sc_index_lut(size_t size)
-{
-	return sc_lut[(size + 15) >> 4];
-}
-
-/* Class of a small request (size <= SC_SMALL_MAX). */
+/* Class of a small request (size <= SC_SMALL_MAX; 0 maps to class 0). */
 static PC_INLINE unsigned
 sc_index(size_t size)
 {
-	return sc_index_lut(size);
+	return sc_lut[(size + 15) >> 4];
 }
 
 static PC_INLINE size_t

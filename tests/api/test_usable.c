@@ -46,6 +46,19 @@ pat_edges_check(unsigned char *p, size_t n, uintptr_t seed)
 	assert_pattern(p + n - 1024, 1024, seed + 1);
 }
 
+/* Three blocks of n bytes, allocated one after the other (neighbours,
+ * when the allocator places them so). */
+static void
+malloc3(size_t n, unsigned char **a, unsigned char **b, unsigned char **c)
+{
+	*a = malloc(opaque(n));
+	*b = malloc(opaque(n));
+	*c = malloc(opaque(n));
+	assert_non_null(*a);
+	assert_non_null(*b);
+	assert_non_null(*c);
+}
+
 /*
  * For every size 0..64 KiB: allocate three neighbours, fill the middle
  * block's whole usable size, and check the neighbours' patterns survived.
@@ -55,12 +68,8 @@ test_usable_writable_every_size(void **state)
 {
 	(void)state;
 	for (size_t n = 0; n <= 64 * KiB; n++) {
-		unsigned char *a = malloc(opaque(n));
-		unsigned char *b = malloc(opaque(n));
-		unsigned char *c = malloc(opaque(n));
-		assert_non_null(a);
-		assert_non_null(b);
-		assert_non_null(c);
+		unsigned char *a, *b, *c;
+		malloc3(n, &a, &b, &c);
 		size_t ua = malloc_usable_size(a), ub = malloc_usable_size(b),
 		    uc = malloc_usable_size(c);
 		if (ua < n || ub < n || uc < n)
@@ -113,12 +122,8 @@ test_usable_large_rounded(void **state)
 {
 	(void)state;
 	for (size_t n = 32 * KiB + 1; n <= 16 * MiB; n += n / 7 + 4093) {
-		unsigned char *a = malloc(opaque(n));
-		unsigned char *b = malloc(opaque(n));
-		unsigned char *c = malloc(opaque(n));
-		assert_non_null(a);
-		assert_non_null(b);
-		assert_non_null(c);
+		unsigned char *a, *b, *c;
+		malloc3(n, &a, &b, &c);
 		size_t pages = (n + 4095) / 4096, ub = malloc_usable_size(b);
 		if (ub < n || ub % 4096 != 0 || ub / 4096 - pages > pages / 16)
 			fail_msg("malloc(%zu): usable %zu", n, ub);
