@@ -36,6 +36,21 @@ arena_init_all(unsigned n)
 
 static void bin_collect_locked(arena_t *a, unsigned sc, bin_t *b);
 
+/* b->head is written under b->lock, and read without it by refills of
+ * other arenas looking for free objects (arena_refill): a hint. */
+static void
+bin_set_head(bin_t *b, span_t *s)
+{
+	__atomic_store_n(&b->head, s, __ATOMIC_RELAXED);
+}
+
+static bool
+bin_has_free(bin_t *b)
+{
+	return __atomic_load_n(&b->head, __ATOMIC_RELAXED) != NULL ||
+	    remote_pending(&b->remote);
+}
+
 static void
 bin_append(bin_t *b, span_t *s)
 {
@@ -44,7 +59,7 @@ bin_append(bin_t *b, span_t *s)
 	if (b->tail != NULL)
 		b->tail->next = s;
 	else
-		b->head = s;
+		bin_set_head(b, s);
 	b->tail = s;
 	s->in_list = 1;
 }
@@ -55,7 +70,7 @@ bin_remove(bin_t *b, span_t *s)
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
-		b->head = s->next;
+		bin_set_head(b, s->next);
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	else
@@ -123,19 +138,19 @@ slab_new(arena_t *a, unsigned sc)
 	return s;
 }
 
-unsigned
-arena_refill(arena_t *a, unsigned sc, void **out, unsigned n)
+/* Pop up to n objects of b's slabs into out (b->lock held), with a new
+ * slab whenever b has none with free objects if grow, else stopping
+ * there. */
+static unsigned
+bin_pop_locked(arena_t *a, unsigned sc, bin_t *b, void **out, unsigned n,
+    bool grow)
 {
-	bin_t *b = &a->bins[sc];
 	unsigned got = 0;
-	os_lock(&b->lock);
-	b->nrefills++;
-	/* Blocks other CPUs' threads freed here first: in a producer/
-	 * consumer program they are what this refill hands out. */
-	bin_collect_locked(a, sc, b);
 	while (got < n) {
 		span_t *s = b->head;
 		if (s == NULL) {
+			if (!grow)
+				break;
 			s = slab_new(a, sc);
 			if (s == NULL)
 				break;
@@ -154,7 +169,59 @@ arena_refill(arena_t *a, unsigned sc, void **out, unsigned n)
 			bin_remove(b, s);
 	}
 	b->nobj_out += got;
+	return got;
+}
+
+/* A refill of a's bin; counted (statistics: one per arena_refill) if
+ * first. */
+static unsigned
+bin_refill(arena_t *a, unsigned sc, void **out, unsigned n, bool grow,
+    bool first)
+{
+	bin_t *b = &a->bins[sc];
+	os_lock(&b->lock);
+	b->nrefills += first;
+	/* Blocks other CPUs' threads freed here first: in a producer/
+	 * consumer program they are what this refill hands out. */
+	bin_collect_locked(a, sc, b);
+	unsigned got = bin_pop_locked(a, sc, b, out, n, grow);
 	os_unlock(&b->lock);
+	return got;
+}
+
+/* Other arenas' bins locked by one refill, at most. */
+#define REFILL_OTHER_TRIES 4
+
+/*
+ * A's bin first; when it has no free object left, the same class's bins
+ * of other arenas that have some, and only then a new slab.  Frees go to
+ * the arena that owns the block's slab, refills to the CPU's arena: a
+ * thread that moves to another CPU (or a new thread of a server's pool,
+ * placed anywhere) frees into one arena and allocates from the other.
+ * Without this, the first one's slabs drain to a few live objects each
+ * while the second carves new ones, and the live set ends up spread over
+ * twice the pages: larson-sized at 1 thread (pcb_larson_sized 1 10
+ * 1500000 40000 8 1000) held 35.6 MB peak RSS and ran 17% slower than
+ * with one arena (27.3 MB).  Blocks taken this way stay their arena's
+ * and go back to it when freed.
+ */
+unsigned
+arena_refill(arena_t *a, unsigned sc, void **out, unsigned n)
+{
+	if (narenas == 1)
+		return bin_refill(a, sc, out, n, true, true);
+	unsigned got = bin_refill(a, sc, out, n, false, true);
+	unsigned tries = 0;
+	for (unsigned i = 1; got < n && i < narenas &&
+	    tries < REFILL_OTHER_TRIES; i++) {
+		arena_t *x = &arenas[(a->index + i) % narenas];
+		if (!bin_has_free(&x->bins[sc]))
+			continue;
+		tries++;
+		got += bin_refill(x, sc, out + got, n - got, false, false);
+	}
+	if (got < n)
+		got += bin_refill(a, sc, out + got, n - got, true, false);
 	return got;
 }
 

@@ -5,6 +5,8 @@
  * CPU-local and their locks mostly uncontended.
  *
  * A bin holds the slabs of one class that have free objects (bin->lock).
+ * A refill whose bin has none takes objects from other arenas' bins of
+ * the class before it makes a new slab (arena_refill).
  * A bin takes pages for new slabs from its arena's page heap first, then
  * from pages other heaps have freed (arena.c: slab_pages), and gives an
  * empty slab's pages back to the heap that holds them.  Lock order: bin ->
