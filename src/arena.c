@@ -36,19 +36,11 @@ arena_init_all(unsigned n)
 
 static void bin_collect_locked(arena_t *a, unsigned sc, bin_t *b);
 
-/* b->head is written under b->lock, and read without it by refills of
- * other arenas looking for free objects (arena_refill): a hint. */
+/* b->nfree += d (lock held). */
 static void
-bin_set_head(bin_t *b, span_t *s)
+bin_nfree_add(bin_t *b, int64_t d)
 {
-	__atomic_store_n(&b->head, s, __ATOMIC_RELAXED);
-}
-
-static bool
-bin_has_free(bin_t *b)
-{
-	return __atomic_load_n(&b->head, __ATOMIC_RELAXED) != NULL ||
-	    remote_pending(&b->remote);
+	__atomic_store_n(&b->nfree, b->nfree + (uint64_t)d, __ATOMIC_RELAXED);
 }
 
 static void
@@ -59,7 +51,7 @@ bin_append(bin_t *b, span_t *s)
 	if (b->tail != NULL)
 		b->tail->next = s;
 	else
-		bin_set_head(b, s);
+		b->head = s;
 	b->tail = s;
 	s->in_list = 1;
 }
@@ -70,7 +62,7 @@ bin_remove(bin_t *b, span_t *s)
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
-		bin_set_head(b, s->next);
+		b->head = s->next;
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	else
@@ -157,6 +149,7 @@ bin_pop_locked(arena_t *a, unsigned sc, bin_t *b, void **out, unsigned n,
 			b->nslabs++;
 			b->curslabs++;
 			bin_append(b, s);
+			bin_nfree_add(b, sc_table[sc].nobjs);
 		}
 		/* Only this bin's slabs are ever linked here (and flushes
 		 * check every pointer): anything else is corruption. */
@@ -168,6 +161,7 @@ bin_pop_locked(arena_t *a, unsigned sc, bin_t *b, void **out, unsigned n,
 		if (slab_is_full(s))
 			bin_remove(b, s);
 	}
+	bin_nfree_add(b, -(int64_t)got);
 	b->nobj_out += got;
 	return got;
 }
@@ -191,19 +185,24 @@ bin_refill(arena_t *a, unsigned sc, void **out, unsigned n, bool grow,
 
 /* Other arenas' bins locked by one refill, at most. */
 #define REFILL_OTHER_TRIES 4
+/* Slabs' worth of free objects another arena's bin must hold to be
+ * refilled from: a bin that busy threads drain and fill holds about a
+ * batch at a time, and taking from it only moves its lock and its cache
+ * lines between CPUs (xmalloc at 8 threads ran 1.5 times as long). */
+#define REFILL_OTHER_SLABS 4
 
 /*
  * A's bin first; when it has no free object left, the same class's bins
- * of other arenas that have some, and only then a new slab.  Frees go to
- * the arena that owns the block's slab, refills to the CPU's arena: a
- * thread that moves to another CPU (or a new thread of a server's pool,
- * placed anywhere) frees into one arena and allocates from the other.
- * Without this, the first one's slabs drain to a few live objects each
- * while the second carves new ones, and the live set ends up spread over
- * twice the pages: larson-sized at 1 thread (pcb_larson_sized 1 10
- * 1500000 40000 8 1000) held 35.6 MB peak RSS and ran 17% slower than
- * with one arena (27.3 MB).  Blocks taken this way stay their arena's
- * and go back to it when freed.
+ * of other arenas that hold many (an imbalance), and only then a new
+ * slab.  Frees go to the arena that owns the block's slab, refills to
+ * the CPU's: a thread that moves to another CPU (or a new thread of a
+ * server's pool, placed anywhere) frees into one arena and allocates
+ * from the other.  Without this, the first one's slabs drain to a few
+ * live objects each while the second carves new ones, and the live set
+ * ends up spread over twice the pages: larson-sized at 1 thread
+ * (pcb_larson_sized 1 10 1500000 40000 8 1000) held 35.6 MB peak RSS and
+ * ran 17% slower than with one arena (27.3 MB).  Blocks taken this way
+ * stay their arena's and go back to it when freed.
  */
 unsigned
 arena_refill(arena_t *a, unsigned sc, void **out, unsigned n)
@@ -211,11 +210,12 @@ arena_refill(arena_t *a, unsigned sc, void **out, unsigned n)
 	if (narenas == 1)
 		return bin_refill(a, sc, out, n, true, true);
 	unsigned got = bin_refill(a, sc, out, n, false, true);
+	uint64_t min = (uint64_t)REFILL_OTHER_SLABS * sc_table[sc].nobjs;
 	unsigned tries = 0;
 	for (unsigned i = 1; got < n && i < narenas &&
 	    tries < REFILL_OTHER_TRIES; i++) {
 		arena_t *x = &arenas[(a->index + i) % narenas];
-		if (!bin_has_free(&x->bins[sc]))
+		if (__atomic_load_n(&x->bins[sc].nfree, __ATOMIC_RELAXED) < min)
 			continue;
 		tries++;
 		got += bin_refill(x, sc, out + got, n - got, false, false);
@@ -389,6 +389,7 @@ bin_free_locked(arena_t *a, unsigned sc, bin_t *b, const free_run_t *runs,
 		unsigned k = (unsigned)pc_popcount64(mask);
 		bool was_full = s->nfree == 0;
 		s->nfree = (uint16_t)(s->nfree + k);
+		bin_nfree_add(b, k);
 		b->nobj_in += k;
 		if (was_full)
 			bin_append(b, s);
@@ -399,6 +400,7 @@ bin_free_locked(arena_t *a, unsigned sc, bin_t *b, const free_run_t *runs,
 			}
 			bin_remove(b, s);
 			b->curslabs--;
+			bin_nfree_add(b, -(int64_t)c->nobjs);
 			slab_free_pages(s);
 		}
 	}
@@ -489,6 +491,7 @@ arena_purge_all(arena_t *a, bool bins)
 			b->empty = NULL;
 			bin_remove(b, s);
 			b->curslabs--;
+			bin_nfree_add(b, -(int64_t)sc_table[c].nobjs);
 			other[pageheap_of(s)->index] = true;
 			slab_free_pages(s);
 		}

@@ -43,6 +43,9 @@ typedef struct bin {
 	span_t *head;		/* slabs with free objects; bin->lock */
 	span_t *tail;
 	span_t *empty;		/* one empty slab kept to avoid churn */
+	/* Free objects in the listed slabs: written under the lock, read
+	 * without it by other arenas' refills (arena_refill). */
+	uint64_t nfree;
 	uint64_t nrefills;	/* stats */
 	uint64_t nflushes;
 	uint64_t nslabs;	/* slabs created */

@@ -13,6 +13,7 @@
  *    page counts equal the arena's counters;
  *  - a slab's nfree equals the bits set in its bitmap, no bit is set past
  *    its object count, and it is in its bin's list iff it has a free object;
+ *  - a bin's count of free objects is the sum of its listed slabs';
  *  - an object in a thread cache belongs to a slab of that class and is
  *    allocated in the slab's bitmap (not both free and cached), and appears
  *    once.
@@ -179,6 +180,25 @@ check_cache(tcache_t *tc)
 	return bad;
 }
 
+/* Each bin's count of free objects is its listed slabs' (bin locks held). */
+static unsigned
+check_bins_locked(void)
+{
+	unsigned bad = 0;
+	for (unsigned i = 0; i < narenas; i++) {
+		for (unsigned c = 0; c < SC_NSMALL; c++) {
+			const bin_t *b = &arenas[i].bins[c];
+			uint64_t n = 0;
+			for (const span_t *t = b->head; t != NULL; t = t->next)
+				n += t->nfree;
+			if (n != b->nfree)
+				bad += violation("bin's free-object count "
+				    "disagrees with its slabs:", b);
+		}
+	}
+	return bad;
+}
+
 /* As an operation on the cache, so that no reclaimer empties it meanwhile. */
 static unsigned
 check_own_cache(void)
@@ -205,6 +225,7 @@ pc_check(void)
 	arena_prefork();
 	for (unsigned i = 0; i < npageheaps; i++)
 		bad += check_heap_locked(&pageheaps[i]);
+	bad += check_bins_locked();
 	arena_postfork_parent();
 	bad += check_own_cache();
 	return (int)bad;

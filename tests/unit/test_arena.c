@@ -109,40 +109,55 @@ test_slab_pages_from_other_heap(void **state)
 	assert_int_equal(pc_check(), 0);
 }
 
-/* A refill whose bin has no free object takes another arena's (frees go
- * to the slab's arena, refills to the CPU's: a thread that moved would
- * otherwise grow its new arena while its old one's slabs drain), and
- * makes a slab of its own only for the rest. */
+/* A refill whose bin has no free object takes another arena's when that
+ * one holds many (frees go to the slab's arena, refills to the CPU's: a
+ * thread that moved would otherwise grow its new arena while its old
+ * one's slabs drain), and makes a slab of its own for the rest.  A few
+ * free objects elsewhere (a busy arena's batch in transit) are left
+ * alone. */
 static void
 test_refill_other_arena_first(void **state)
 {
 	(void)state;
 	arena_t *a0 = &arenas[0], *a1 = &arenas[1];
 	unsigned sc = sc_index(12288);	/* used by nothing else here */
+	enum { SLABS = 6 };
 	unsigned n = sc_table[sc].nobjs;
-	void *objs[64], *got[64];
-	assert_true(2 * n <= 64);
+	void *objs[SLABS * 16], *got[SLABS * 16], *mine[16];
+	assert_true(n >= 3 && n <= 16);
+	/* A few free objects in arena 1: arena 0 makes its own slab. */
 	assert_int_equal(arena_refill(a1, sc, objs, n), n);
-	span_t *s1 = pageheap_span_at(objs[0]);
-	assert_int_equal(s1->arena, 1);
-	/* Three of s1's objects free again, in arena 1's bin. */
-	arena_flush(a1, sc, objs, 3);
-	uint64_t refills0 = a0->bins[sc].nrefills;
-	assert_int_equal(a0->bins[sc].nslabs, 0);
-	assert_int_equal(arena_refill(a0, sc, got, 3), 3);
-	for (int i = 0; i < 3; i++)
-		assert_ptr_equal(pageheap_span_at(got[i]), s1);
-	assert_int_equal(a0->bins[sc].nslabs, 0);	/* none made */
-	assert_int_equal(a0->bins[sc].nrefills, refills0 + 1);
-	/* Arena 1 has none left: a0 makes its own slab. */
-	assert_int_equal(arena_refill(a0, sc, got + 3, n), n);
+	arena_flush(a1, sc, objs, 2);
+	assert_int_equal(arena_refill(a0, sc, mine, n), n);
 	assert_int_equal(a0->bins[sc].nslabs, 1);
-	for (unsigned i = 3; i < n + 3; i++)
-		assert_int_equal(pageheap_span_at(got[i])->arena, 0);
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(pageheap_span_at(mine[i])->arena, 0);
+	assert_int_equal(arena_refill(a1, sc, objs, 2), 2);
+	/* Arena 1's SLABS slabs, each with one live object left. */
+	assert_int_equal(arena_refill(a1, sc, objs + n, (SLABS - 1) * n),
+	    (SLABS - 1) * n);
+	unsigned nfree = 0;
+	for (unsigned i = 0; i < SLABS * n; i++) {
+		if (i % n == 0)
+			continue;
+		arena_flush(a1, sc, &objs[i], 1);
+		nfree++;
+	}
+	assert_int_equal(a1->bins[sc].nfree, nfree);
+	assert_true(nfree >= 4 * n);
+	uint64_t refills0 = a0->bins[sc].nrefills;
+	assert_int_equal(arena_refill(a0, sc, got, nfree), nfree);
+	for (unsigned i = 0; i < nfree; i++)
+		assert_int_equal(pageheap_span_at(got[i])->arena, 1);
+	assert_int_equal(a0->bins[sc].nslabs, 1);	/* none made */
+	assert_int_equal(a0->bins[sc].nrefills, refills0 + 1);
+	assert_int_equal(a1->bins[sc].nfree, 0);
+	assert_int_equal(pc_check(), 0);
 	/* Each block goes back to its own slab's arena. */
-	arena_flush(a1, sc, got, 3);
-	arena_flush(a1, sc, objs + 3, n - 3);
-	arena_flush(a0, sc, got + 3, n);
+	arena_flush(a1, sc, got, nfree);
+	for (unsigned i = 0; i < SLABS * n; i += n)
+		arena_flush(a1, sc, &objs[i], 1);
+	arena_flush(a0, sc, mine, n);
 	assert_int_equal(a1->bins[sc].nobj_out, a1->bins[sc].nobj_in);
 	assert_int_equal(a0->bins[sc].nobj_out, a0->bins[sc].nobj_in);
 	assert_int_equal(pc_check(), 0);
