@@ -24,8 +24,10 @@ arena_init_all(unsigned n)
 		a[i].index = i;
 		a[i].heap = &pageheaps[i];
 		a[i].big = i == 0 ? &pageheaps[n] : NULL;
-		for (unsigned c = 0; c < SC_NSMALL; c++)
+		for (unsigned c = 0; c < SC_NSMALL; c++) {
 			os_lock_init(&a[i].bins[c].lock);
+			a[i].bins[c].peer = i;	/* none */
+		}
 	}
 	arenas = a;
 	narenas = n;
@@ -130,18 +132,28 @@ slab_new(arena_t *a, unsigned sc)
 	return s;
 }
 
+/* When a bin with no free object left makes a new slab. */
+enum grow {
+	GROW_NEVER,
+	GROW_ALWAYS,
+	GROW_UNLESS_OTHER,	/* unless other_arena_surplus */
+};
+
+static bool other_arena_surplus(arena_t *a, unsigned sc);
+
 /* Pop up to n objects of b's slabs into out (b->lock held), with a new
- * slab whenever b has none with free objects if grow, else stopping
+ * slab whenever b has none with free objects as grow says, else stopping
  * there. */
 static unsigned
 bin_pop_locked(arena_t *a, unsigned sc, bin_t *b, void **out, unsigned n,
-    bool grow)
+    enum grow grow)
 {
 	unsigned got = 0;
 	while (got < n) {
 		span_t *s = b->head;
 		if (s == NULL) {
-			if (!grow)
+			if (grow == GROW_NEVER || (grow == GROW_UNLESS_OTHER &&
+			    other_arena_surplus(a, sc)))
 				break;
 			s = slab_new(a, sc);
 			if (s == NULL)
@@ -166,62 +178,94 @@ bin_pop_locked(arena_t *a, unsigned sc, bin_t *b, void **out, unsigned n,
 	return got;
 }
 
-/* A refill of a's bin; counted (statistics: one per arena_refill) if
+/* A refill from a's bin; counted (statistics: once per arena_refill) if
  * first. */
 static unsigned
-bin_refill(arena_t *a, unsigned sc, void **out, unsigned n, bool grow,
-    bool first)
+bin_refill(arena_t *a, unsigned sc, void **out, unsigned n, enum grow grow,
+    bool first, unsigned *peer)
 {
 	bin_t *b = &a->bins[sc];
 	os_lock(&b->lock);
-	b->nrefills += first;
+	/* (Read without the lock by other arenas' refills.) */
+	__atomic_store_n(&b->nrefills, b->nrefills + first, __ATOMIC_RELAXED);
 	/* Blocks other CPUs' threads freed here first: in a producer/
 	 * consumer program they are what this refill hands out. */
 	bin_collect_locked(a, sc, b);
 	unsigned got = bin_pop_locked(a, sc, b, out, n, grow);
+	if (peer != NULL)
+		*peer = b->peer;
 	os_unlock(&b->lock);
 	return got;
 }
 
-/* Other arenas' bins locked by one refill, at most. */
-#define REFILL_OTHER_TRIES 4
-/* Slabs' worth of free objects another arena's bin must hold to be
- * refilled from: a bin that busy threads drain and fill holds about a
- * batch at a time, and taking from it only moves its lock and its cache
- * lines between CPUs (xmalloc at 8 threads ran 1.5 times as long). */
+/* Other arenas' bins looked at by one refill, at most. */
+#define REFILL_OTHER_SCAN 16
+/* Slabs' worth of free objects another arena's bin must hold. */
 #define REFILL_OTHER_SLABS 4
 
 /*
- * A's bin first; when it has no free object left, the same class's bins
- * of other arenas that hold many (an imbalance), and only then a new
- * slab.  Frees go to the arena that owns the block's slab, refills to
- * the CPU's: a thread that moves to another CPU (or a new thread of a
- * server's pool, placed anywhere) frees into one arena and allocates
- * from the other.  Without this, the first one's slabs drain to a few
- * live objects each while the second carves new ones, and the live set
- * ends up spread over twice the pages: larson-sized at 1 thread
- * (pcb_larson_sized 1 10 1500000 40000 8 1000) held 35.6 MB peak RSS and
- * ran 17% slower than with one arena (27.3 MB).  Blocks taken this way
- * stay their arena's and go back to it when freed.
+ * A refill whose bin runs out takes the free objects of another arena's
+ * bin of the class, if one is idle and has plenty, before it makes a new
+ * slab.  Frees go to the arena that owns the block's slab, refills to the
+ * CPU's: a thread that moves to another CPU (or a server's new thread,
+ * placed anywhere) frees into one arena and allocates from the other.
+ * Without this, the first one's slabs drain to a few live objects each
+ * while the second carves new ones, and the live set ends up spread over
+ * twice the pages: larson-sized at 1 thread (pcb_larson_sized 1 10
+ * 1500000 40000 8 1000) held 35.8 MB peak RSS (28 MB now, as with
+ * narenas:1).  Blocks taken this way stay their arena's and go back to
+ * it when freed.
+ *
+ * Idle: the bin has not refilled since ours last ran out.  A bin that its
+ * CPU's threads drain and fill often holds plenty for a moment (a
+ * producer's consumers' frees, collected in bulk), and refilling from it
+ * made its threads wait for its lock (xmalloc-64 at 8 threads, bin waits
+ * 58 -> 1202) and moved its cache lines between CPUs.
+ *
+ * The other bins' counts are read without their locks (a hint), under
+ * ours when it runs out: a refill that finds no idle bin takes one lock,
+ * as before; one that does takes ours again for what that bin lacked.
+ * No two bin locks are ever held together.  Statistics count the refill
+ * once, on a's bin; the objects on the bins that gave them.
  */
+static bool
+other_arena_surplus(arena_t *a, unsigned sc)
+{
+	bin_t *b = &a->bins[sc];
+	uint64_t min = (uint64_t)REFILL_OTHER_SLABS * sc_table[sc].nobjs;
+	unsigned scan = PC_MIN(narenas - 1, (unsigned)REFILL_OTHER_SCAN);
+	for (unsigned i = 1; i <= scan; i++) {
+		unsigned k = (a->index + i) % narenas;
+		const bin_t *x = &arenas[k].bins[sc];
+		if (__atomic_load_n(&x->nfree, __ATOMIC_RELAXED) < min)
+			continue;
+		uint64_t r = __atomic_load_n(&x->nrefills, __ATOMIC_RELAXED);
+		bool idle = b->peer == k && b->peer_nrefills == r;
+		b->peer = k;
+		b->peer_nrefills = r;
+		return idle;
+	}
+	return false;
+}
+
 unsigned
 arena_refill(arena_t *a, unsigned sc, void **out, unsigned n)
 {
-	if (narenas == 1)
-		return bin_refill(a, sc, out, n, true, true);
-	unsigned got = bin_refill(a, sc, out, n, false, true);
-	uint64_t min = (uint64_t)REFILL_OTHER_SLABS * sc_table[sc].nobjs;
-	unsigned tries = 0;
-	for (unsigned i = 1; got < n && i < narenas &&
-	    tries < REFILL_OTHER_TRIES; i++) {
-		arena_t *x = &arenas[(a->index + i) % narenas];
-		if (__atomic_load_n(&x->bins[sc].nfree, __ATOMIC_RELAXED) < min)
-			continue;
-		tries++;
-		got += bin_refill(x, sc, out + got, n - got, false, false);
-	}
+	/* One locked pass, as before, unless a's bin runs out while an
+	 * idle arena has free objects to spare. */
+	unsigned peer;
+	unsigned got = bin_refill(a, sc, out, n, GROW_UNLESS_OTHER, true,
+	    &peer);
+	if (got == n)
+		return got;
+	/* (Or out of memory: the peer may then be any arena, a; a's bin
+	 * is tried again.) */
+	if (peer != a->index)
+		got += bin_refill(&arenas[peer], sc, out + got, n - got,
+		    GROW_NEVER, false, NULL);
 	if (got < n)
-		got += bin_refill(a, sc, out + got, n - got, true, false);
+		got += bin_refill(a, sc, out + got, n - got, GROW_ALWAYS,
+		    false, NULL);
 	return got;
 }
 

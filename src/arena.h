@@ -5,8 +5,9 @@
  * CPU-local and their locks mostly uncontended.
  *
  * A bin holds the slabs of one class that have free objects (bin->lock).
- * A refill whose bin has none takes objects from other arenas' bins of
- * the class before it makes a new slab (arena_refill).
+ * A refill whose bin runs out takes the free objects of an idle arena's
+ * bin of the class, if it has plenty, before it makes a new slab
+ * (arena_refill).
  * A bin takes pages for new slabs from its arena's page heap first, then
  * from pages other heaps have freed (arena.c: slab_pages), and gives an
  * empty slab's pages back to the heap that holds them.  Lock order: bin ->
@@ -46,6 +47,10 @@ typedef struct bin {
 	/* Free objects in the listed slabs: written under the lock, read
 	 * without it by other arenas' refills (arena_refill). */
 	uint64_t nfree;
+	/* The other arena whose bin had free objects to spare when this
+	 * one last ran out, and its refill count then (arena_refill). */
+	uint64_t peer_nrefills;
+	unsigned peer;
 	uint64_t nrefills;	/* stats */
 	uint64_t nflushes;
 	uint64_t nslabs;	/* slabs created */

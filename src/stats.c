@@ -272,7 +272,9 @@ pc_stats_print(void (*write_cb)(void *opaque, const char *text),
 		for (unsigned c = 0; c < SC_NSMALL; c++) {
 			bin_t *b = &a->bins[c];
 			uint64_t out = LOAD(b->nobj_out), in = LOAD(b->nobj_in);
-			if (out == 0)
+			/* (A bin's refills may all have taken other arenas'
+			 * objects: arena_refill.) */
+			if (out == 0 && LOAD(b->nrefills) == 0)
 				continue;
 			uint64_t cols[] = { c, sc_size(c), LOAD(b->curslabs),
 			    out - in, out, in, LOAD(b->nrefills),

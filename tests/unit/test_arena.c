@@ -109,57 +109,90 @@ test_slab_pages_from_other_heap(void **state)
 	assert_int_equal(pc_check(), 0);
 }
 
-/* A refill whose bin has no free object takes another arena's when that
- * one holds many (frees go to the slab's arena, refills to the CPU's: a
- * thread that moved would otherwise grow its new arena while its old
- * one's slabs drain), and makes a slab of its own for the rest.  A few
- * free objects elsewhere (a busy arena's batch in transit) are left
- * alone. */
+/* How many of objs[0..n) are in slabs of arena `arena`. */
+static unsigned
+count_arena(void **objs, unsigned n, unsigned arena)
+{
+	unsigned k = 0;
+	for (unsigned i = 0; i < n; i++)
+		k += pageheap_span_at(objs[i])->arena == arena;
+	return k;
+}
+
+/*
+ * A refill whose bin runs out takes another arena's free objects, if that
+ * bin holds 4 slabs' worth or more and has not refilled since ours last
+ * ran out (idle), before it makes a slab of its own.  Frees go to the
+ * slab's arena and refills to the CPU's: a thread that moved would
+ * otherwise grow its new arena while its old one's slabs drain.  Fewer
+ * free objects, or a busy bin, are left alone.
+ */
 static void
 test_refill_other_arena_first(void **state)
 {
 	(void)state;
+	assert_int_equal(narenas, 2);
 	arena_t *a0 = &arenas[0], *a1 = &arenas[1];
 	unsigned sc = sc_index(12288);	/* used by nothing else here */
-	enum { SLABS = 6 };
+	enum { SLABS = 6, MAXN = 16 };
 	unsigned n = sc_table[sc].nobjs;
-	void *objs[SLABS * 16], *got[SLABS * 16], *mine[16];
-	assert_true(n >= 3 && n <= 16);
-	/* A few free objects in arena 1: arena 0 makes its own slab. */
-	assert_int_equal(arena_refill(a1, sc, objs, n), n);
-	arena_flush(a1, sc, objs, 2);
-	assert_int_equal(arena_refill(a0, sc, mine, n), n);
-	assert_int_equal(a0->bins[sc].nslabs, 1);
-	for (unsigned i = 0; i < n; i++)
-		assert_int_equal(pageheap_span_at(mine[i])->arena, 0);
-	assert_int_equal(arena_refill(a1, sc, objs, 2), 2);
-	/* Arena 1's SLABS slabs, each with one live object left. */
-	assert_int_equal(arena_refill(a1, sc, objs + n, (SLABS - 1) * n),
-	    (SLABS - 1) * n);
-	unsigned nfree = 0;
-	for (unsigned i = 0; i < SLABS * n; i++) {
-		if (i % n == 0)
-			continue;
-		arena_flush(a1, sc, &objs[i], 1);
-		nfree++;
+	void *objs[SLABS * MAXN], *mine[3 * MAXN], *got[6 * MAXN];
+	assert_true(n >= 2 && n <= MAXN);
+	bin_t *b0 = &a0->bins[sc], *b1 = &a1->bins[sc];
+	/* Arena 1: SLABS full slabs, then 4 slabs' worth but one freed,
+	 * never the first object of a slab (none empties). */
+	assert_int_equal(arena_refill(a1, sc, objs, SLABS * n), SLABS * n);
+	unsigned next = 0;
+	for (unsigned k = 0; k < 4 * n - 1; k++, next++) {
+		if (next % n == 0)
+			next++;
+		arena_flush(a1, sc, &objs[next], 1);
 	}
-	assert_int_equal(a1->bins[sc].nfree, nfree);
-	assert_true(nfree >= 4 * n);
-	uint64_t refills0 = a0->bins[sc].nrefills;
-	assert_int_equal(arena_refill(a0, sc, got, nfree), nfree);
-	for (unsigned i = 0; i < nfree; i++)
-		assert_int_equal(pageheap_span_at(got[i])->arena, 1);
-	assert_int_equal(a0->bins[sc].nslabs, 1);	/* none made */
-	assert_int_equal(a0->bins[sc].nrefills, refills0 + 1);
-	assert_int_equal(a1->bins[sc].nfree, 0);
+	assert_int_equal(b1->nfree, 4 * n - 1);
+	/* Below the threshold: arena 0 makes its own slab. */
+	assert_int_equal(arena_refill(a0, sc, mine, n), n);
+	assert_int_equal(b0->nslabs, 1);
+	assert_int_equal(count_arena(mine, n, 0), n);
+	if (next % n == 0)
+		next++;
+	arena_flush(a1, sc, &objs[next++], 1);
+	assert_int_equal(b1->nfree, 4 * n);
+	/* Plenty, but arena 0 runs out for the first time since: its own
+	 * slab again (arena 1 may be busy). */
+	assert_int_equal(arena_refill(a0, sc, mine + n, n), n);
+	assert_int_equal(b0->nslabs, 2);
+	assert_int_equal(count_arena(mine + n, n, 0), n);
+	/* Arena 1 refills in between (busy): still its own. */
+	void *q;
+	assert_int_equal(arena_refill(a1, sc, &q, 1), 1);
+	arena_flush(a1, sc, &q, 1);
+	assert_int_equal(b1->nfree, 4 * n);
+	assert_int_equal(arena_refill(a0, sc, mine + 2 * n, n), n);
+	assert_int_equal(b0->nslabs, 3);
+	assert_int_equal(count_arena(mine + 2 * n, n, 0), n);
+	/* Idle since: arena 1's free objects, then a slab of arena 0's own
+	 * for the 3 more asked for. */
+	uint64_t r0 = b0->nrefills, r1 = b1->nrefills;
+	unsigned want = 4 * n + 3;
+	assert_int_equal(arena_refill(a0, sc, got, want), want);
+	assert_int_equal(count_arena(got, want, 1), 4 * n);
+	assert_int_equal(b1->nfree, 0);
+	assert_int_equal(b0->nslabs, 4);
+	/* One refill, counted on the refilling arena's bin. */
+	assert_int_equal(b1->nrefills, r1);
+	assert_int_equal(b0->nrefills, r0 + 1);
 	assert_int_equal(pc_check(), 0);
 	/* Each block goes back to its own slab's arena. */
-	arena_flush(a1, sc, got, nfree);
-	for (unsigned i = 0; i < SLABS * n; i += n)
+	for (unsigned i = 0; i < want; i++)
+		arena_flush(&arenas[pageheap_span_at(got[i])->arena], sc,
+		    &got[i], 1);
+	for (unsigned i = next; i < SLABS * n; i++)
 		arena_flush(a1, sc, &objs[i], 1);
-	arena_flush(a0, sc, mine, n);
-	assert_int_equal(a1->bins[sc].nobj_out, a1->bins[sc].nobj_in);
-	assert_int_equal(a0->bins[sc].nobj_out, a0->bins[sc].nobj_in);
+	for (unsigned i = 0; i < next; i += n)
+		arena_flush(a1, sc, &objs[i], 1);
+	arena_flush(a0, sc, mine, 3 * n);
+	assert_int_equal(b1->nobj_out, b1->nobj_in);
+	assert_int_equal(b0->nobj_out, b0->nobj_in);
 	assert_int_equal(pc_check(), 0);
 }
 
