@@ -282,6 +282,18 @@ tcache_flush_bin(tcache_t *tc, tbin_t *b, unsigned sc, unsigned count)
 	memmove(b->slots, b->slots + count, b->n * sizeof(void *));
 }
 
+/* Blocks a refill or an overflow's flush moves for bin b: the class's
+ * batch, or half of what the bin grew to, up to a flush's worth.  A bin
+ * grows when its thread turns over more blocks than it holds: moving the
+ * same few at a time then took a lock every few mallocs (the harness's
+ * simple, 4 KiB blocks: 4 per refill, 600 000 refills). */
+static unsigned
+tbin_batch(const tbin_t *b, unsigned sc)
+{
+	unsigned batch = PC_MAX((unsigned)sc_table[sc].batch, b->cap / 2u);
+	return PC_MAX(PC_MIN(batch, (unsigned)TCACHE_FLUSH_MAX), 1u);
+}
+
 /* Double bin b's capacity if its class and the thread's budget allow
  * (TCACHE_GROW_MAX); whether it grew. */
 static bool
@@ -384,7 +396,7 @@ tcache_alloc_refill(size_t size)
 	 * (one that allocates a block or two and exits) would otherwise
 	 * take a whole batch of every class it touches, and flush it all
 	 * back at exit. */
-	unsigned want = (unsigned)PC_MIN((uint64_t)sc_table[sc].batch,
+	unsigned want = (unsigned)PC_MIN((uint64_t)tbin_batch(b, sc),
 	    TCACHE_YOUNG_REFILL + tc->nslow);
 	unsigned got = arena_refill(arena_choose(), sc, b->slots, want);
 	if (got == 0) {
@@ -488,8 +500,7 @@ tcache_free_small(void *p, unsigned sc, const void *caller)
 		/* Blocks going back and forth between the bin and the
 		 * arena: hold more of them instead (TCACHE_GROW_MAX). */
 		if (!b->refilled || !tcache_grow(tc, b, sc))
-			tcache_flush_bin(tc, b, sc,
-			    PC_MAX(sc_table[sc].batch, 1));
+			tcache_flush_bin(tc, b, sc, tbin_batch(b, sc));
 		b->refilled = 0;
 	}
 	if (config_harden)

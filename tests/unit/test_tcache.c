@@ -172,6 +172,47 @@ grow_worker(void *arg)
 	return (void *)1;
 }
 
+/* Flushes of class sc in every arena so far. */
+static uint64_t
+class_flushes(unsigned sc)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < narenas; i++)
+		n += __atomic_load_n(&arenas[i].bins[sc].nflushes,
+		    __ATOMIC_RELAXED);
+	return n;
+}
+
+/*
+ * A bin that grew moves half its capacity per refill and per flush, not
+ * the class's starting batch: a thread turning over more 4 KiB blocks
+ * than its bin can ever hold (cap_max 64) took a lock every 4 mallocs.
+ */
+static void *
+batch_worker(void *arg)
+{
+	(void)arg;
+	unsigned sc = sc_index(4096);
+	grow_rounds(4096, 8);
+	tbin_t *b = TBIN(TCACHE_GET(), sc);
+	if (b->cap != sc_table[sc].tcache_cap_max ||
+	    b->cap / 2u <= sc_table[sc].batch)
+		return NULL;
+	uint64_t r = class_refills(sc), f = class_flushes(sc);
+	grow_rounds(4096, 1);
+	uint64_t most = GROW_N / (b->cap / 2u) + 2;
+	if (class_refills(sc) - r > most || class_flushes(sc) - f > most)
+		return NULL;
+	return (void *)1;
+}
+
+static void
+test_batch_follows_growth(void **state)
+{
+	(void)state;
+	run_in_thread(batch_worker);
+}
+
 static void
 test_grows_when_churning(void **state)
 {
@@ -573,6 +614,7 @@ main(void)
 		cmocka_unit_test(test_sized_ranges),
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_grows_when_churning),
+		cmocka_unit_test(test_batch_follows_growth),
 		cmocka_unit_test(test_shrinks_when_idle),
 		cmocka_unit_test(test_young_thread_refills_few),
 		cmocka_unit_test(test_thread_exit_flush),
