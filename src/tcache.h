@@ -98,7 +98,7 @@ extern uintptr_t tcache_key PC_HIDDEN;
 #define TCACHE_GROW_MAX ((size_t)512 << 10)
 
 /* A thread's k-th slow-path event refills at most TCACHE_YOUNG_REFILL + k
- * blocks (and a class's batch at most). */
+ * blocks (and tbin_batch at most: tcache.c). */
 #define TCACHE_YOUNG_REFILL 4
 
 /*

@@ -172,21 +172,12 @@ grow_worker(void *arg)
 	return (void *)1;
 }
 
-/* Flushes of class sc in every arena so far. */
-static uint64_t
-class_flushes(unsigned sc)
-{
-	uint64_t n = 0;
-	for (unsigned i = 0; i < narenas; i++)
-		n += __atomic_load_n(&arenas[i].bins[sc].nflushes,
-		    __ATOMIC_RELAXED);
-	return n;
-}
-
 /*
  * A bin that grew moves half its capacity per refill and per flush, not
  * the class's starting batch: a thread turning over more 4 KiB blocks
  * than its bin can ever hold (cap_max 64) took a lock every 4 mallocs.
+ * Read from the bin itself (arena counters would depend on the CPUs the
+ * thread ran on).
  */
 static void *
 batch_worker(void *arg)
@@ -195,15 +186,33 @@ batch_worker(void *arg)
 	unsigned sc = sc_index(4096);
 	grow_rounds(4096, 8);
 	tbin_t *b = TBIN(TCACHE_GET(), sc);
-	if (b->cap != sc_table[sc].tcache_cap_max ||
-	    b->cap / 2u <= sc_table[sc].batch)
+	unsigned cap = b->cap, half = cap / 2u;
+	if (cap != sc_table[sc].tcache_cap_max || half <= sc_table[sc].batch)
 		return NULL;
-	uint64_t r = class_refills(sc), f = class_flushes(sc);
-	grow_rounds(4096, 1);
-	uint64_t most = GROW_N / (b->cap / 2u) + 2;
-	if (class_refills(sc) - r > most || class_flushes(sc) - f > most)
-		return NULL;
-	return (void *)1;
+	enum { HOLD = 160 };
+	static _Thread_local void *hold[HOLD], *drained[HOLD];
+	for (unsigned i = 0; i < HOLD; i++)
+		hold[i] = pc_malloc(4096);
+	unsigned m = 0;
+	while (b->n > 0)
+		drained[m++] = pc_malloc(4096);
+	/* Empty: one malloc refills half the capacity. */
+	void *p = pc_malloc(4096);
+	bool ok = b->n == half - 1;
+	/* Full: one more free flushes half of it. */
+	unsigned i = 0;
+	while (b->n < cap && i < HOLD)
+		pc_free(hold[i++]);
+	ok = ok && b->n == cap && i < HOLD;
+	if (i < HOLD)
+		pc_free(hold[i++]);
+	ok = ok && b->n == cap - half + 1;
+	while (i < HOLD)
+		pc_free(hold[i++]);
+	while (m > 0)
+		pc_free(drained[--m]);
+	pc_free(p);
+	return ok ? (void *)1 : NULL;
 }
 
 static void
