@@ -118,6 +118,16 @@ slab_free_pages(span_t *s)
 	pageheap_slab_free(s);
 }
 
+/* Unlink empty slab s from bin b and give its pages back (b->lock held). */
+static void
+bin_free_slab(bin_t *b, span_t *s)
+{
+	bin_remove(b, s);
+	b->curslabs--;
+	bin_nfree_add(b, -(int64_t)sc_table[s->sc].nobjs);
+	slab_free_pages(s);
+}
+
 static span_t *
 slab_new(arena_t *a, unsigned sc)
 {
@@ -442,10 +452,7 @@ bin_free_locked(arena_t *a, unsigned sc, bin_t *b, const free_run_t *runs,
 				b->empty = s;
 				continue;
 			}
-			bin_remove(b, s);
-			b->curslabs--;
-			bin_nfree_add(b, -(int64_t)c->nobjs);
-			slab_free_pages(s);
+			bin_free_slab(b, s);
 		}
 	}
 }
@@ -533,11 +540,8 @@ arena_purge_all(arena_t *a, bool bins)
 		span_t *s = b->empty;
 		if (s != NULL) {
 			b->empty = NULL;
-			bin_remove(b, s);
-			b->curslabs--;
-			bin_nfree_add(b, -(int64_t)sc_table[c].nobjs);
 			other[pageheap_of(s)->index] = true;
-			slab_free_pages(s);
+			bin_free_slab(b, s);
 		}
 		os_unlock(&b->lock);
 	}
