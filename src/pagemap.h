@@ -40,11 +40,11 @@ static PC_INLINE uintptr_t
 pagemap_lookup(const void *p)
 {
 	uintptr_t a = (uintptr_t)p;
-	if (PC_UNLIKELY(a >> PC_VA_BITS))
+	/* One shift both bounds the address and indexes the root. */
+	uintptr_t i = a >> (PC_PAGE_SHIFT + PM_LEAF_BITS);
+	if (PC_UNLIKELY(i >= PM_ROOT_LEN))
 		return 0;
-	uintptr_t *leaf = __atomic_load_n(
-	    &pagemap_root[a >> (PC_PAGE_SHIFT + PM_LEAF_BITS)],
-	    __ATOMIC_ACQUIRE);
+	uintptr_t *leaf = __atomic_load_n(&pagemap_root[i], __ATOMIC_ACQUIRE);
 	if (PC_UNLIKELY(leaf == NULL))
 		return 0;
 	return __atomic_load_n(&leaf[(a >> PC_PAGE_SHIFT) & (PM_LEAF_LEN - 1)],
