@@ -58,16 +58,9 @@ typedef struct bin {
 	uint64_t nobj_out;	/* objects handed to caches or callers */
 	uint64_t nobj_in;	/* objects given back */
 	/* Batches flushed by threads of other CPUs, not yet freed into the
-	 * slabs (remote.h: pushed lock-free, taken under bin->lock).  On a
-	 * line of its own: the pushing CPU would otherwise take the line
-	 * of the counters every refill and flush writes from the bin's own
-	 * CPU. */
-	remote_batch_t *remote PC_ALIGNED(PC_CACHELINE);
+	 * slabs (remote.h: pushed lock-free, taken under bin->lock). */
+	remote_batch_t *remote;
 } PC_ALIGNED(PC_CACHELINE) bin_t;
-
-_Static_assert(offsetof(bin_t, remote) % PC_CACHELINE == 0 &&
-    sizeof(bin_t) == offsetof(bin_t, remote) + PC_CACHELINE,
-    "a bin's remote stack shares no line");
 
 typedef struct arena {
 	bin_t bins[SC_NSMALL];
