@@ -152,11 +152,14 @@ here:
 	if (strcmp(mode, "stale_reused_page") == 0) {
 		/* A freed large block's pages become a 16-byte slab whose
 		 * first blocks the refill put in this thread's cache: the
-		 * stale pointer names one of them (found by the fuzzer). */
-		void *p = malloc(232768);
+		 * stale pointer names one of them (found by the fuzzer).
+		 * The refill hands out the slab's first block (p again, live
+		 * as q), so the stale pointer is the old block's second
+		 * 16 bytes, the first block left in the cache. */
+		char *p = malloc(232768);
 		free(p);
 		void *q = malloc(10);
-		free(p);
+		free(p + 16);
 		void *live[] = { q };
 		return heap_ok(16, live, 1, NULL);
 	}

@@ -215,6 +215,41 @@ batch_worker(void *arg)
 	return ok ? (void *)1 : NULL;
 }
 
+/*
+ * A refill's blocks go out in ascending address order, as their slab gave
+ * them: a thread that frees them in that order (a consumer of another
+ * thread's blocks) then flushes runs that grow upwards, the cheap case
+ * of flush_batch.  Only mallocs here, so within one slab every block
+ * handed out lies above the one before it.
+ */
+static void *
+order_worker(void *arg)
+{
+	(void)arg;
+	enum { N = 600 };
+	static _Thread_local void *v[N];
+	for (unsigned i = 0; i < N; i++)
+		v[i] = pc_malloc(256);
+	unsigned same = 0, down = 0;
+	for (unsigned i = 1; i < N; i++) {
+		if (pagemap_span(pagemap_lookup(v[i])) !=
+		    pagemap_span(pagemap_lookup(v[i - 1])))
+			continue;
+		same++;
+		down += (uintptr_t)v[i] < (uintptr_t)v[i - 1];
+	}
+	for (unsigned i = 0; i < N; i++)
+		pc_free(v[i]);
+	return same >= N / 2 && down == 0 ? (void *)1 : NULL;
+}
+
+static void
+test_refill_hands_out_ascending(void **state)
+{
+	(void)state;
+	run_in_thread(order_worker);
+}
+
 static void
 test_batch_follows_growth(void **state)
 {
@@ -624,6 +659,7 @@ main(void)
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_grows_when_churning),
 		cmocka_unit_test(test_batch_follows_growth),
+		cmocka_unit_test(test_refill_hands_out_ascending),
 		cmocka_unit_test(test_shrinks_when_idle),
 		cmocka_unit_test(test_young_thread_refills_few),
 		cmocka_unit_test(test_thread_exit_flush),
