@@ -34,8 +34,19 @@ slab_pop(span_t *s, void **out, unsigned n)
 		if (bits == 0)
 			continue;
 		uintptr_t wbase = s->base + (uintptr_t)w * 64 * size;
-		unsigned k = (unsigned)pc_popcount64(bits);
 		void **o = out + got;
+		if (bits == ~(uint64_t)0) {
+			/* 64 consecutive free objects (a new slab, or one
+			 * whose blocks came back in runs): no bit to find. */
+			unsigned m = PC_MIN(64u, n - got);
+			for (unsigned t = 0; t < m; t++)
+				o[t] = (void *)(wbase + t * size);
+			got += m;
+			bits = m == 64 ? 0 : bits << m;
+			__atomic_store_n(&s->bitmap[w], bits, __ATOMIC_RELAXED);
+			continue;
+		}
+		unsigned k = (unsigned)pc_popcount64(bits);
 		if (k <= n - got) {
 			/* The whole word: no count to test per object. */
 			got += k;

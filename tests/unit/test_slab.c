@@ -67,12 +67,23 @@ test_partial_pop(void **state)
 	slab_init(&s, sc);
 	void *out[SC_MAX_OBJS];
 	assert_int_equal(slab_pop(&s, out, 70), 70);
+	for (unsigned i = 0; i < 70; i++)
+		assert_ptr_equal(out[i], memory + 16 * i);
 	assert_int_equal(slab_push(&s, out[3]), SLAB_FREED);
 	assert_int_equal(slab_push(&s, out[65]), SLAB_FREED);
 	void *again[2];
 	assert_int_equal(slab_pop(&s, again, 2), 2);
 	assert_ptr_equal(again[0], out[3]);
 	assert_ptr_equal(again[1], out[65]);
+	/* A whole free word taken in part, then the rest of it and more:
+	 * every object once, in order. */
+	slab_init(&s, sc);
+	assert_int_equal(slab_pop(&s, out, 10), 10);
+	assert_int_equal(slab_pop(&s, out + 10, 60), 60);
+	assert_int_equal(slab_pop(&s, out + 70, 64), 64);
+	for (unsigned i = 0; i < 134; i++)
+		assert_ptr_equal(out[i], memory + 16 * i);
+	assert_int_equal(s.nfree, sc_table[sc].nobjs - 134);
 }
 
 /* Debug mode's side array belongs to the slab: junk-filled pages and an
