@@ -124,16 +124,17 @@ here:
 		return heap_ok(64, live, 1, p + 16);
 	}
 	if (strcmp(mode, "past_end") == 0) {
-		/* 48-byte class: 85 objects in one page, 16 bytes left. */
-		char *p = malloc(48);
-		char *end = SLAB_PAGE(p) + 85 * 48;
+		/* 80-byte class: 51 objects in one page, 16 bytes left. */
+		char *p = malloc(80);
+		char *end = SLAB_PAGE(p) + 51 * 80;
 		free(end);
 		void *live[] = { p };
-		return heap_ok(48, live, 1, end);
+		return heap_ok(80, live, 1, end);
 	}
 	if (strcmp(mode, "never_allocated") == 0) {
-		/* The refill took the lowest objects and gave us the highest
-		 * of them: those above are still free in the slab. */
+		/* A young thread's first refill takes the few lowest
+		 * objects and gives us the first of them: ten objects up is
+		 * above them, still free in the slab. */
 		char *p = malloc(48);
 		char *q = p + 10 * 48;
 		if (q + 48 > SLAB_PAGE(p) + 4096)
@@ -249,13 +250,13 @@ here:
 		return heap_ok(64, NULL, 0, NULL);
 	}
 	if (strcmp(mode, "debug_past_end") == 0) {
-		/* debug:true, 40 bytes -> 48-byte class; a block of the
+		/* debug:true, 72 bytes -> 80-byte class; a block of the
 		 * page after the slab must not be junk-filled. */
-		char *p = malloc(40);
-		char *end = SLAB_PAGE(p) + 85 * 48;
+		char *p = malloc(72);
+		char *end = SLAB_PAGE(p) + 51 * 80;
 		char *next = malloc(100);
 		memset(next, 0x11, 100);
-		debug_free_small(end, sc_index(48));
+		debug_free_small(end, sc_index(80));
 		if (next == SLAB_PAGE(p) + 4096)
 			for (int i = 0; i < 100; i++)
 				if ((unsigned char)next[i] != 0x11)
@@ -424,7 +425,7 @@ test_interior_reuse(void **state)
 }
 
 static void test_past_end(void **s) { (void)s; expect("past_end", "pcmalloc: free of an invalid pointer 0x", true); }
-static void test_past_end_msg(void **s) { (void)s; expect("past_end", "(past the last 48-byte block of the slab at 0x", true); }
+static void test_past_end_msg(void **s) { (void)s; expect("past_end", "(past the last 80-byte block of the slab at 0x", true); }
 static void test_never_allocated(void **s) { (void)s; expect("never_allocated", "pcmalloc: double free of 0x", true); }
 static void test_never_allocated_msg(void **s) { (void)s; expect("never_allocated", "free in its slab", true); }
 static void test_cached_double(void **s) { (void)s; expect("cached_double", "already in this thread's cache), called from 0x", true); }
@@ -439,7 +440,7 @@ static void test_realloc_freed_move(void **s) { (void)s; expect("realloc_freed_m
 static void test_usable_interior(void **s) { (void)s; expect("usable_interior", "pcmalloc: malloc_usable_size of an interior pointer 0x", true); }
 static void test_sized_smaller(void **s) { (void)s; expect("sized_smaller", "with a wrong size 16 (96-byte block)", true); }
 static void test_sized_larger(void **s) { (void)s; expect("sized_larger", "with a wrong size 100 (96-byte block)", true); }
-static void test_debug_past_end(void **s) { (void)s; expect_conf("debug_past_end", "past the last 48-byte block", true, "debug:true"); }
+static void test_debug_past_end(void **s) { (void)s; expect_conf("debug_past_end", "past the last 80-byte block", true, "debug:true"); }
 static void test_cross_cached(void **s) { (void)s; expect("cross_cached", "pcmalloc: double free of 0x", true); }
 static void test_two_threads(void **s) { (void)s; expect("two_threads", "pcmalloc: double free of 0x", true); }
 

@@ -42,6 +42,10 @@ test_sc_table(void **state)
 		/* Enough objects that a refill rarely needs a new slab. */
 		assert_true(c->nobjs >= 4);
 		assert_int_equal(c->nobjs, c->npages * 4096 / c->size);
+		/* Tiny classes: 16 KiB slabs, or a full bitmap. */
+		if (c->size <= 64)
+			assert_true(c->npages * 4096 >= 16384 ||
+			    c->nobjs == SC_MAX_OBJS);
 		assert_true(c->batch >= 1 && c->batch <= c->tcache_cap);
 		assert_true(c->tcache_cap <= c->tcache_cap_max &&
 		    c->tcache_cap_max <= 4096);
