@@ -64,7 +64,7 @@ typedef struct remote_batch {
 /* `returned` has a cache line of its own: collectors on other CPUs
  * push on it while the owner writes `free` (and its cache's other
  * fields) at every flush.  Sharing the line made every push and every
- * flush move it between the two CPUs (xmalloc-64/2: 7% of the CPU
+ * flush move it between the two CPUs (xmalloc-64/2: 9% of the CPU
  * time). */
 typedef struct remote_pool {
 	remote_batch_t *free;		/* owner only */

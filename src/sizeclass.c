@@ -24,9 +24,9 @@ sc_class_size(unsigned i)
  * as many as fit) with tail waste under 1/32 of the slab; otherwise the
  * least wasteful.  Enough objects per slab keeps refills off the page heap.
  *
- * Classes of SC_TINY_MAX bytes or less take SC_TINY_SLAB bytes (or the
- * SC_MAX_OBJS objects a bitmap holds, if fewer bytes): a page of 64-byte
- * blocks is 64 of them, so a producer/consumer program made and emptied
+ * Classes of SC_TINY_MAX bytes or less fill the SC_MAX_OBJS objects a
+ * bitmap holds, up to SC_TINY_SLAB bytes (16 bytes: 1 page, 32: 2, 48: 3,
+ * 64: 4): a page of 64-byte blocks is 64 of them, so a producer/consumer program made and emptied
  * a slab, under its page heap's lock, every 64 blocks (xmalloc-64/8:
  * 1150-1810 waits on the heap locks a run, 220-320 with 16 KiB).  Only pages that
  * blocks were handed out from are touched; above 64 bytes, larson-sized
@@ -71,6 +71,7 @@ sc_init(void)
 		sc_info_t *c = &sc_table[i];
 		c->size = (uint32_t)size;
 		c->npages = (uint16_t)sc_slab_pages(size);
+		PC_CHECK(c->npages > 0, "class slab geometry");
 		c->nobjs = (uint16_t)(c->npages * PC_PAGE / size);
 		c->recip = (uint32_t)(((1ull << 32) + size - 1) / size);
 		c->shift = (uint8_t)__builtin_ctzll(size);

@@ -132,12 +132,13 @@ here:
 		return heap_ok(80, live, 1, end);
 	}
 	if (strcmp(mode, "never_allocated") == 0) {
-		/* A young thread's first refill takes the few lowest
-		 * objects and gives us the first of them: ten objects up is
-		 * above them, still free in the slab. */
+		/* The refill gave us the lowest of the objects it took;
+		 * the rest wait in the cache just above p.  The object
+		 * above those is still free in the slab. */
 		char *p = malloc(48);
-		char *q = p + 10 * 48;
-		if (q + 48 > SLAB_PAGE(p) + 4096)
+		const span_t *s = pagemap_span(pagemap_lookup(p));
+		char *q = p + (TBIN(TCACHE_GET(), sc_index(48))->n + 1) * 48;
+		if (s == NULL || q + 48 > (char *)s->base + s->npages * 4096)
 			return 20;
 		free(q);
 		void *live[] = { p };

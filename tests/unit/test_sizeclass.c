@@ -42,7 +42,7 @@ test_sc_table(void **state)
 		/* Enough objects that a refill rarely needs a new slab. */
 		assert_true(c->nobjs >= 4);
 		assert_int_equal(c->nobjs, c->npages * 4096 / c->size);
-		/* Tiny classes: 16 KiB slabs, or a full bitmap. */
+		/* Tiny classes: a full bitmap, or 16 KiB. */
 		if (c->size <= 64)
 			assert_true(c->npages * 4096 >= 16384 ||
 			    c->nobjs == SC_MAX_OBJS);
