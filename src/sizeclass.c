@@ -26,11 +26,12 @@ sc_class_size(unsigned i)
  *
  * Classes of SC_TINY_MAX bytes or less fill the SC_MAX_OBJS objects a
  * bitmap holds, up to SC_TINY_SLAB bytes (16 bytes: 1 page, 32: 2, 48: 3,
- * 64: 4): a page of 64-byte blocks is 64 of them, so a producer/consumer program made and emptied
- * a slab, under its page heap's lock, every 64 blocks (xmalloc-64/8:
- * 1150-1810 waits on the heap locks a run, 220-320 with 16 KiB).  Only pages that
- * blocks were handed out from are touched; above 64 bytes, larson-sized
- * at 2 threads held 8% more memory with it.
+ * 64: 4).  A page of 64-byte blocks is 64 of them, so a producer/consumer
+ * program made and emptied a slab, under its page heap's lock, every 64
+ * blocks (xmalloc-64/8: 1150-1810 waits on the heap locks a run, 220-320
+ * with the bigger slabs).  Only pages that blocks were handed out from
+ * are touched; above 64 bytes, larson-sized at 2 threads held 8% more
+ * memory with it.
  */
 #define SC_SLAB_MAX_PAGES 32
 #define SC_TINY_MAX 64

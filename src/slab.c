@@ -35,7 +35,9 @@ slab_pop(span_t *s, void **out, unsigned n)
 			continue;
 		uintptr_t wbase = s->base + (uintptr_t)w * 64 * size;
 		void **o = out + got;
-		if (bits == ~(uint64_t)0) {
+		unsigned k = bits == ~(uint64_t)0 ? 64 :
+		    (unsigned)pc_popcount64(bits);
+		if (k == 64) {
 			/* 64 consecutive free objects (a new slab, or one
 			 * whose blocks came back in runs): no bit to find. */
 			unsigned m = PC_MIN(64u, n - got);
@@ -43,11 +45,7 @@ slab_pop(span_t *s, void **out, unsigned n)
 				o[t] = (void *)(wbase + t * size);
 			got += m;
 			bits = m == 64 ? 0 : bits << m;
-			__atomic_store_n(&s->bitmap[w], bits, __ATOMIC_RELAXED);
-			continue;
-		}
-		unsigned k = (unsigned)pc_popcount64(bits);
-		if (k <= n - got) {
+		} else if (k <= n - got) {
 			/* The whole word: no count to test per object. */
 			got += k;
 			do {
