@@ -3,6 +3,7 @@
 #include "arena.h"
 #include "base.h"
 #include "conf.h"
+#include "locks.h"
 #include "pagemap.h"
 #include "pageheap.h"
 #include "report.h"
@@ -25,7 +26,7 @@ arena_init_all(unsigned n)
 		a[i].heap = &pageheaps[i];
 		a[i].big = i == 0 ? &pageheaps[n] : NULL;
 		for (unsigned c = 0; c < SC_NSMALL; c++) {
-			os_lock_init(&a[i].bins[c].lock);
+			a[i].bins[c].lock = locks_take();
 			a[i].bins[c].peer = i;	/* none */
 		}
 	}
@@ -195,7 +196,7 @@ bin_refill(arena_t *a, unsigned sc, void **out, unsigned n, enum grow grow,
     bool first, unsigned *peer)
 {
 	bin_t *b = &a->bins[sc];
-	os_lock(&b->lock);
+	os_lock(b->lock);
 	/* (Read without the lock by other arenas' refills.) */
 	__atomic_store_n(&b->nrefills, b->nrefills + first, __ATOMIC_RELAXED);
 	/* Blocks other CPUs' threads freed here first: in a producer/
@@ -204,7 +205,7 @@ bin_refill(arena_t *a, unsigned sc, void **out, unsigned n, enum grow grow,
 	unsigned got = bin_pop_locked(a, sc, b, out, n, grow);
 	if (peer != NULL)
 		*peer = b->peer;
-	os_unlock(&b->lock);
+	os_unlock(b->lock);
 	return got;
 }
 
@@ -378,9 +379,9 @@ static void
 bin_report(bin_t *b, enum misuse what, const void *p, const span_t *s,
     unsigned sc)
 {
-	os_unlock(&b->lock);
+	os_unlock(b->lock);
 	arena_report_misuse(what, "free", p, s, sc, 0, NULL);
-	os_lock(&b->lock);
+	os_lock(b->lock);
 }
 
 /*
@@ -477,11 +478,11 @@ arena_flush_runs(arena_t *a, unsigned sc, const free_run_t *runs,
     unsigned n)
 {
 	bin_t *b = &a->bins[sc];
-	os_lock(&b->lock);
+	os_lock(b->lock);
 	b->nflushes++;
 	bin_free_locked(a, sc, b, runs, n);
 	bin_collect_locked(a, sc, b);
-	os_unlock(&b->lock);
+	os_unlock(b->lock);
 }
 
 void
@@ -504,9 +505,9 @@ arena_collect(arena_t *a)
 		bin_t *b = &a->bins[c];
 		if (!remote_pending(&b->remote))
 			continue;
-		os_lock(&b->lock);
+		os_lock(b->lock);
 		bin_collect_locked(a, c, b);
-		os_unlock(&b->lock);
+		os_unlock(b->lock);
 	}
 }
 
@@ -535,7 +536,7 @@ arena_purge_all(arena_t *a, bool bins)
 	bool other[PC_MAX_ARENAS + 1] = { false };
 	for (unsigned c = 0; bins && c < SC_NSMALL; c++) {
 		bin_t *b = &a->bins[c];
-		os_lock(&b->lock);
+		os_lock(b->lock);
 		bin_collect_locked(a, c, b);
 		span_t *s = b->empty;
 		if (s != NULL) {
@@ -543,7 +544,7 @@ arena_purge_all(arena_t *a, bool bins)
 			other[pageheap_of(s)->index] = true;
 			bin_free_slab(b, s);
 		}
-		os_unlock(&b->lock);
+		os_unlock(b->lock);
 	}
 	other[a->index] = true;
 	if (a->big != NULL)
@@ -562,7 +563,7 @@ arena_prefork(void)
 {
 	for (unsigned i = 0; i < narenas; i++)
 		for (unsigned c = 0; c < SC_NSMALL; c++)
-			os_lock(&arenas[i].bins[c].lock);
+			os_lock(arenas[i].bins[c].lock);
 	pageheap_prefork();
 }
 
@@ -572,14 +573,5 @@ arena_postfork_parent(void)
 	pageheap_postfork_parent();
 	for (unsigned i = 0; i < narenas; i++)
 		for (unsigned c = 0; c < SC_NSMALL; c++)
-			os_unlock(&arenas[i].bins[c].lock);
-}
-
-void
-arena_postfork_child(void)
-{
-	pageheap_postfork_child();
-	for (unsigned i = 0; i < narenas; i++)
-		for (unsigned c = 0; c < SC_NSMALL; c++)
-			os_lock_init(&arenas[i].bins[c].lock);
+			os_unlock(arenas[i].bins[c].lock);
 }

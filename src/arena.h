@@ -40,7 +40,7 @@
 #include "span.h"
 
 typedef struct bin {
-	os_lock_t lock;
+	os_lock_t *lock;	/* in locks.h's room (immutable) */
 	span_t *head;		/* slabs with free objects; bin->lock */
 	span_t *tail;
 	span_t *empty;		/* one empty slab kept to avoid churn */
@@ -167,8 +167,8 @@ arena_decay_tick(arena_t *a)
 		pageheap_decay_tick(a->big);
 }
 
+/* Every bin's lock, then every page heap's (the child's: locks.h). */
 void arena_prefork(void);
 void arena_postfork_parent(void);
-void arena_postfork_child(void);
 
 #endif

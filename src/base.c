@@ -1,11 +1,12 @@
 #include <string.h>
 
 #include "base.h"
+#include "locks.h"
 #include "os.h"
 
 #define BASE_BLOCK ((size_t)2 << 20)
 
-static os_lock_t base_lock = OS_LOCK_INIT;
+#define base_lock locks_global.base	/* locks.h */
 static uintptr_t base_cur;	/* base_lock */
 static uintptr_t base_end;	/* base_lock */
 static size_t base_mapped;	/* base_lock */
@@ -151,10 +152,4 @@ void
 base_postfork_parent(void)
 {
 	os_unlock(&base_lock);
-}
-
-void
-base_postfork_child(void)
-{
-	os_lock_init(&base_lock);
 }

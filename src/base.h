@@ -39,6 +39,5 @@ size_t base_mapped_bytes(void);
 
 void base_prefork(void);
 void base_postfork_parent(void);
-void base_postfork_child(void);
 
 #endif

@@ -53,8 +53,11 @@ bgthread_running(void)
 	return __atomic_load_n(&bgthread_is_running, __ATOMIC_ACQUIRE);
 }
 
-void
+PC_COLD void
 bgthread_postfork_child(void)
 {
-	bgthread_is_running = false;
+	/* Not written unless set: a page written first in the child is a
+	 * copy-on-write fault (locks.h). */
+	if (bgthread_is_running)
+		bgthread_is_running = false;
 }

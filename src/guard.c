@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "guard.h"
+#include "locks.h"
 #include "base.h"
 #include "report.h"
 #include "conf.h"
@@ -31,9 +32,9 @@
 enum { SLOT_EMPTY, SLOT_LIVE, SLOT_FREED };
 
 typedef struct guard_slot {
-	uintptr_t ptr;		/* the block (guard.lock) */
+	uintptr_t ptr;		/* the block (guard_lock) */
 	uint32_t size;		/* requested bytes, at least 1 */
-	uint8_t state;		/* SLOT_* (guard.lock) */
+	uint8_t state;		/* SLOT_* (guard_lock) */
 	uint8_t reported;	/* a fault or misuse was reported (atomic) */
 	uint8_t burned;		/* recover mode opened it: never reused */
 	uint8_t nalloc, nfree;	/* frames in the stacks below */
@@ -45,9 +46,10 @@ typedef struct guard_slot {
 uintptr_t guard_base;
 size_t guard_size;
 
+#define guard_lock locks_global.guard	/* locks.h; the struct below */
+
 static struct {
-	os_lock_t lock;
-	bool tried;		/* pool creation attempted (guard.lock) */
+	bool tried;		/* pool creation attempted (guard_lock) */
 	guard_slot_t *slots;
 	uint32_t *queue;	/* free slots, a ring: oldest free first */
 	uint32_t head, count;
@@ -56,14 +58,14 @@ static struct {
 	uint64_t rng;
 	unsigned nsites;
 	uint64_t sites[GUARD_SITE_BITS / 64];
-} guard = { .lock = OS_LOCK_INIT };
+} guard;
 
 static bool guard_fault(void *addr, int access, const void *pc);
 
 static uint64_t
 guard_rand(void)
 {
-	/* xorshift64*, under guard.lock or for a thread's countdown (where
+	/* xorshift64*, under guard_lock or for a thread's countdown (where
 	 * a lost update is harmless). */
 	uint64_t x = guard.rng;
 	x ^= x >> 12;
@@ -104,7 +106,7 @@ guard_stack_hash(void *const *frames, int n)
 }
 
 /* Reserve the pool and its metadata, install the fault handler.  Under
- * guard.lock; once. */
+ * guard_lock; once. */
 static void
 guard_pool_create(void)
 {
@@ -147,7 +149,7 @@ guard_alloc(size_t size, size_t align, void *const *stack, int nframes)
 	uint64_t site = guard_stack_hash(stack, nframes) % GUARD_SITE_BITS;
 	uint64_t tid = os_thread_id();
 
-	os_lock(&guard.lock);
+	os_lock(&guard_lock);
 	if (!guard.tried)
 		guard_pool_create();
 	void *p = NULL;
@@ -201,7 +203,7 @@ guard_alloc(size_t size, size_t align, void *const *stack, int nframes)
 	guard.nsampled++;
 	p = (void *)q;
 out:
-	os_unlock(&guard.lock);
+	os_unlock(&guard_lock);
 	return p;
 }
 
@@ -412,7 +414,7 @@ guard_slot_of(const void *p, guard_slot_t **slot)
 	return s->ptr == (uintptr_t)p ? s : NULL;
 }
 
-/* Under guard.lock: whether p is a live block; reports it if not. */
+/* Under guard_lock: whether p is a live block; reports it if not. */
 static bool
 guard_check_locked(const void *p, const char *op, guard_slot_t **out)
 {
@@ -421,7 +423,7 @@ guard_check_locked(const void *p, const char *op, guard_slot_t **out)
 	*out = s;
 	if (s != NULL && s->state == SLOT_LIVE)
 		return true;
-	os_unlock(&guard.lock);
+	os_unlock(&guard_lock);
 	bool is_free = strcmp(op, "free") == 0;
 	if (s != NULL && s->state == SLOT_FREED)
 		guard_report_call(is_free ? "double free" : op[0] == 'r' ?
@@ -433,7 +435,7 @@ guard_check_locked(const void *p, const char *op, guard_slot_t **out)
 		    "invalid realloc" : "invalid malloc_usable_size",
 		    (uintptr_t)p, slot != NULL && slot->state != SLOT_EMPTY ?
 		    slot : NULL, op);
-	os_lock(&guard.lock);
+	os_lock(&guard_lock);
 	return false;
 }
 
@@ -468,10 +470,10 @@ guard_free(void *p, const void *caller)
 	 * may allocate. */
 	void *stack[GUARD_FRAMES];
 	int nframes = guard_stack(stack, GUARD_FRAMES, 1);
-	os_lock(&guard.lock);
+	os_lock(&guard_lock);
 	guard_slot_t *s;
 	if (!guard_check_locked(p, "free", &s)) {
-		os_unlock(&guard.lock);
+		os_unlock(&guard_lock);
 		errno = saved;
 		return;
 	}
@@ -484,10 +486,10 @@ guard_free(void *p, const void *caller)
 	s->nfree = (uint8_t)nframes;
 	s->free_tid = os_thread_id();
 	if (bad != 0) {
-		os_unlock(&guard.lock);
+		os_unlock(&guard_lock);
 		guard_report_call("heap-buffer-overflow (found on free)", bad,
 		    s, "free");
-		os_lock(&guard.lock);
+		os_lock(&guard_lock);
 	}
 	s->state = SLOT_FREED;
 	os_purge((void *)page, PC_PAGE);
@@ -496,7 +498,7 @@ guard_free(void *p, const void *caller)
 	guard.queue[(guard.head + guard.count) % guard.nslots] = i;
 	guard.count++;
 	guard.live--;
-	os_unlock(&guard.lock);
+	os_unlock(&guard_lock);
 	errno = saved;
 }
 
@@ -504,10 +506,10 @@ size_t
 guard_usable(const void *p, const char *op, const void *caller)
 {
 	(void)caller;
-	os_lock(&guard.lock);
+	os_lock(&guard_lock);
 	guard_slot_t *s;
 	size_t size = guard_check_locked(p, op, &s) ? s->size : 0;
-	os_unlock(&guard.lock);
+	os_unlock(&guard_lock);
 	return size;
 }
 
@@ -529,17 +531,11 @@ guard_nsampled(void)
 void
 guard_prefork(void)
 {
-	os_lock(&guard.lock);
+	os_lock(&guard_lock);
 }
 
 void
 guard_postfork_parent(void)
 {
-	os_unlock(&guard.lock);
-}
-
-void
-guard_postfork_child(void)
-{
-	os_lock_init(&guard.lock);
+	os_unlock(&guard_lock);
 }

@@ -15,7 +15,7 @@
  * subtraction and one compare, and false for every pointer until the pool
  * exists.  Slot metadata (stacks, thread ids) lives in base memory.
  *
- * Locking: guard.lock (a leaf: nothing else is taken under it except
+ * Locking: guard_lock (a leaf: nothing else is taken under it except
  * base_alloc at pool creation) protects the slots' states and the free
  * queue.  The fault handler takes no lock: it reads a slot as it finds it.
  */
@@ -57,6 +57,5 @@ uint64_t guard_nsampled(void);
 
 void guard_prefork(void);
 void guard_postfork_parent(void);
-void guard_postfork_child(void);
 
 #endif

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "huge.h"
+#include "locks.h"
 #include "base.h"
 #include "report.h"
 #include "os.h"
@@ -10,7 +11,7 @@
 static size_t huge_bytes;	/* atomic */
 static size_t huge_n;		/* atomic */
 
-static os_lock_t huge_lock = OS_LOCK_INIT;
+#define huge_lock locks_global.huge	/* locks.h */
 
 /* The live huge spans, sorted by base (huge_lock).  Metadata memory of its
  * own, grown by doubling. */
@@ -273,10 +274,4 @@ void
 huge_postfork_parent(void)
 {
 	os_unlock(&huge_lock);
-}
-
-void
-huge_postfork_child(void)
-{
-	os_lock_init(&huge_lock);
 }

@@ -34,6 +34,5 @@ size_t huge_count(void);
 
 void huge_prefork(void);
 void huge_postfork_parent(void);
-void huge_postfork_child(void);
 
 #endif

@@ -18,8 +18,10 @@
  *
  * Fork: the prepare handler takes every lock in that order, so no other
  * thread is inside the allocator when the address space is copied; the
- * parent releases them, and the child re-initialises them (it is the only
- * thread, and the locks' owners are gone).  pthread_atfork runs prepare
+ * parent releases them, and the child finds them unlocked (it is the only
+ * thread, and the locks' owners are gone): the OS gives it zeroed copies of
+ * the pages that hold them, or it re-initialises them (locks.h, which says
+ * why).  pthread_atfork runs prepare
  * handlers in reverse order of registration: ours is registered at the
  * first allocation, so it runs after handlers of later-loaded code, which
  * may still allocate.
@@ -33,6 +35,7 @@
 #include "conf.h"
 #include "guard.h"
 #include "huge.h"
+#include "locks.h"
 #include "os.h"
 #include "pagemap.h"
 #include "prof.h"
@@ -44,7 +47,7 @@
 
 bool pc_initialized;
 bool pc_hooks_ready;
-static os_lock_t init_lock = OS_LOCK_INIT;
+#define init_lock locks_global.init	/* locks.h */
 
 static void
 pc_prefork(void)
@@ -85,26 +88,24 @@ pc_postfork_parent(void)
 /* Our constructor has run: libc is up, threads may be started. */
 static bool pc_constructed;
 
-static void
+/* Cold, like every function it calls: the compiler groups cold code on a
+ * few pages, and each page of code the child runs first is a page fault
+ * (fork copies no page-table entries of a library's code). */
+static PC_COLD void
 pc_postfork_child(void)
 {
 	if (!pc_initialized)
 		return;
+	/* Every lock is unlocked, by the OS or by this call: they were all
+	 * ours when the address space was copied. */
+	locks_postfork_child();
 	/* The purging thread did not survive the fork; pc_ensure_services
 	 * restarts it on a later slow path, not in this handler: most
 	 * children exec at once. */
 	bgthread_postfork_child();
-	pagemap_postfork_child();
-	base_postfork_child();
-	guard_postfork_child();
-	tcache_postfork_child();
-	huge_postfork_child();
-	arena_postfork_child();
 	reclaim_postfork_child();
-#if PC_PROF	/* the child keeps the parent's samples */
-	prof_postfork_child();
-#endif
-	os_lock_init(&init_lock);
+	/* The profiler's samples are the parent's, kept; its polling thread
+	 * did not survive: signals are seen at the child's next sample. */
 }
 
 int
@@ -122,7 +123,9 @@ pc_init_slow(void)
 	tcache_key_init();	/* before any thread cache exists */
 	unsigned n = opt_narenas ? (unsigned)opt_narenas : os_ncpus();
 	n = PC_MIN(PC_MAX(n, 1u), PC_MAX_ARENAS);
-	if (arena_init_all(n) != 0) {
+	/* Each arena's bins and page heap, and the big-block heap. */
+	if (locks_init(n * (SC_NSMALL + 1) + 1) != 0 ||
+	    arena_init_all(n) != 0) {
 		/* Out of memory: the next request tries again. */
 		os_unlock(&init_lock);
 		return ENOMEM;

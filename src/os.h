@@ -72,6 +72,10 @@ void *os_remap(void *p, size_t old_size, size_t new_size, void *target);
  */
 void *os_reserve_guarded(size_t size);
 void  os_release_guarded(void *p, size_t size);
+/* Ask that a child made by fork receive [p, p + size) (page aligned,
+ * anonymous private memory) zeroed instead of copied, or (wipe false)
+ * copied again; whether the OS did (locks.h). */
+bool  os_wipe_on_fork(void *p, size_t size, bool wipe);
 /* Shrink a region from os_reserve in place, releasing its tail. */
 void  os_release_tail(void *p, size_t old_size, size_t new_size);
 size_t os_page_size(void);

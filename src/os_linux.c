@@ -97,6 +97,21 @@ os_release(void *p, size_t size)
 	munmap(p, size);
 }
 
+#ifndef MADV_WIPEONFORK	/* Linux 4.14; older headers lack them */
+#define MADV_WIPEONFORK 18
+#define MADV_KEEPONFORK 19
+#endif
+
+bool
+os_wipe_on_fork(void *p, size_t size, bool wipe)
+{
+	int saved = errno;	/* EINVAL from a kernel without it */
+	bool ok = madvise(p, size, wipe ? MADV_WIPEONFORK : MADV_KEEPONFORK)
+	    == 0;
+	errno = saved;
+	return ok;
+}
+
 /* One mapping, inaccessible, then its inside opened: the guards cost
  * address space only, never memory or commit charge. */
 void *

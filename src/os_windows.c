@@ -79,6 +79,13 @@ os_reserve(size_t size, size_t align)
 	return p;
 }
 
+bool
+os_wipe_on_fork(void *p, size_t size, bool wipe)
+{
+	(void)p, (void)size, (void)wipe;
+	return false;		/* no fork */
+}
+
 /* VirtualAlloc rounds an address down to the allocation granularity: only
  * a block that starts exactly at the hint counts. */
 void *

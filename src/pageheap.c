@@ -3,6 +3,7 @@
 #include "pageheap.h"
 #include "base.h"
 #include "conf.h"
+#include "locks.h"
 #include "pagemap.h"
 #include "report.h"
 
@@ -17,7 +18,7 @@ pageheap_init_all(unsigned n)
 		return -1;
 	for (unsigned i = 0; i < n; i++) {
 		h[i].index = i;
-		os_lock_init(&h[i].lock);
+		h[i].lock = locks_take();
 	}
 	pageheaps = h;
 	npageheaps = n;
@@ -421,9 +422,9 @@ pageheap_decay_tick(pageheap_t *h)
 	uint64_t now = os_now_ns();
 	if (now < __atomic_load_n(&h->next_decay_ns, __ATOMIC_RELAXED))
 		return;
-	os_lock(&h->lock);
+	os_lock(h->lock);
 	decay_locked(h, now, false);
-	os_unlock(&h->lock);
+	os_unlock(h->lock);
 }
 
 /* ---- Page heap -------------------------------------------------------- */
@@ -564,14 +565,14 @@ static span_t *
 pages_take(pageheap_t *h, size_t npages, size_t align_pages, uint8_t kind,
     uintptr_t tag, unsigned owner, bool reuse_only, bool *zeroed)
 {
-	os_lock(&h->lock);
+	os_lock(h->lock);
 	span_t *s = pages_alloc_locked(h, npages, align_pages, kind, owner,
 	    reuse_only, zeroed);
 	if (s != NULL && kind == SPAN_SLAB)
 		set_entries(s, (uintptr_t)s | tag);
 	else if (s != NULL)
 		set_bounds(s);
-	os_unlock(&h->lock);
+	os_unlock(h->lock);
 	return s;
 }
 
@@ -864,7 +865,7 @@ large_lock(const void *p, pageheap_t **hp, int *st)
 		if (hi >= npageheaps)
 			continue;
 		pageheap_t *h = &pageheaps[hi];
-		os_lock(&h->lock);
+		os_lock(h->lock);
 		if (owner_of(p) == s && s->region == r && r->heap == hi) {
 			if (s->kind == SPAN_LARGE && s->base == (uintptr_t)p &&
 			    s->sc != LARGE_DYING) {
@@ -875,10 +876,10 @@ large_lock(const void *p, pageheap_t **hp, int *st)
 			    s->base == (uintptr_t)p) ? BLOCK_FREED :
 			    s->kind == SPAN_LARGE ? BLOCK_INTERIOR :
 			    BLOCK_INVALID;
-			os_unlock(&h->lock);
+			os_unlock(h->lock);
 			return NULL;
 		}
-		os_unlock(&h->lock);
+		os_unlock(h->lock);
 	}
 	return NULL;	/* it kept changing under us: not a live block */
 }
@@ -894,14 +895,14 @@ pageheap_large_free(void *p, bool purge, size_t *usable)
 	*usable = s->npages << PC_PAGE_SHIFT;
 	if (purge) {
 		s->sc = LARGE_DYING;
-		os_unlock(&h->lock);
+		os_unlock(h->lock);
 		os_purge((void *)s->base, s->npages << PC_PAGE_SHIFT);
-		os_lock(&h->lock);
+		os_lock(h->lock);
 	}
 	h->nlarge_free++;
 	__atomic_fetch_sub(&h->large_pages, s->npages, __ATOMIC_RELAXED);
 	pages_free_locked(h, s, !purge);
-	os_unlock(&h->lock);
+	os_unlock(h->lock);
 	return BLOCK_LIVE;
 }
 
@@ -976,7 +977,7 @@ pageheap_large_resize(void *p, size_t new_size, size_t *usable)
 		}
 	}
 	*usable = s->npages << PC_PAGE_SHIFT;
-	os_unlock(&h->lock);
+	os_unlock(h->lock);
 	return BLOCK_LIVE;
 }
 
@@ -998,9 +999,9 @@ void
 pageheap_slab_free(span_t *s)
 {
 	pageheap_t *h = pageheap_of(s);
-	os_lock(&h->lock);
+	os_lock(h->lock);
 	pages_free_locked(h, s, true);
-	os_unlock(&h->lock);
+	os_unlock(h->lock);
 }
 
 /* ---- Purging ---------------------------------------------------------- */
@@ -1008,9 +1009,9 @@ pageheap_slab_free(span_t *s)
 size_t
 pageheap_purge(pageheap_t *h)
 {
-	os_lock(&h->lock);
+	os_lock(h->lock);
 	size_t purged = decay_locked(h, os_now_ns(), true);
-	os_unlock(&h->lock);
+	os_unlock(h->lock);
 	return purged;
 }
 
@@ -1029,19 +1030,12 @@ void
 pageheap_prefork(void)
 {
 	for (unsigned i = 0; i < npageheaps; i++)
-		os_lock(&pageheaps[i].lock);
+		os_lock(pageheaps[i].lock);
 }
 
 void
 pageheap_postfork_parent(void)
 {
 	for (unsigned i = 0; i < npageheaps; i++)
-		os_unlock(&pageheaps[i].lock);
-}
-
-void
-pageheap_postfork_child(void)
-{
-	for (unsigned i = 0; i < npageheaps; i++)
-		os_lock_init(&pageheaps[i].lock);
+		os_unlock(pageheaps[i].lock);
 }

@@ -24,7 +24,7 @@
 #define PAGEHEAP_REGION_MIN ((size_t)4 << 20)
 
 typedef struct pageheap {
-	os_lock_t lock;		/* everything below */
+	os_lock_t *lock;	/* everything below (locks.h; immutable) */
 	span_t *runs[PAGEHEAP_NBUCKETS];	/* free runs by size */
 	uint64_t run_mask[(PAGEHEAP_NBUCKETS + 63) / 64];
 	region_t *regions;
@@ -120,6 +120,5 @@ size_t pageheap_purge_all(void);
 
 void pageheap_prefork(void);
 void pageheap_postfork_parent(void);
-void pageheap_postfork_child(void);
 
 #endif

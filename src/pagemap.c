@@ -1,13 +1,14 @@
 #include <errno.h>
 
 #include "pagemap.h"
+#include "locks.h"
 #include "base.h"
 #include "os.h"
 #include "report.h"
 
 uintptr_t *pagemap_root[PM_ROOT_LEN];
 span_t pagemap_interior;
-static os_lock_t pagemap_lock = OS_LOCK_INIT;
+#define pagemap_lock locks_global.pagemap	/* locks.h */
 
 static uintptr_t *
 pagemap_leaf(uintptr_t page_addr)
@@ -63,10 +64,4 @@ void
 pagemap_postfork_parent(void)
 {
 	os_unlock(&pagemap_lock);
-}
-
-void
-pagemap_postfork_child(void)
-{
-	os_lock_init(&pagemap_lock);
 }

@@ -96,6 +96,5 @@ pagemap_set_reserved(uintptr_t base, size_t npages, uintptr_t entry)
 
 void pagemap_prefork(void);
 void pagemap_postfork_parent(void);
-void pagemap_postfork_child(void);
 
 #endif

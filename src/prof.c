@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "prof.h"
+#include "locks.h"
 #include "base.h"
 #include "conf.h"
 #include "os.h"
@@ -23,7 +24,7 @@ typedef struct prof_live {
 	double weight;
 } prof_live_t;
 
-static os_lock_t prof_lock = OS_LOCK_INIT;
+#define prof_lock locks_global.prof	/* locks.h */
 static prof_bucket_t **prof_bheads;
 static prof_live_t **prof_lheads;
 static prof_bucket_t *prof_all;		/* every bucket, newest first */
@@ -309,11 +310,4 @@ prof_postfork_parent(void)
 {
 	os_unlock(&prof_lock);
 	prof_poll_postfork_parent();
-}
-
-void
-prof_postfork_child(void)
-{
-	os_lock_init(&prof_lock);
-	prof_poll_postfork_child();
 }

@@ -107,12 +107,11 @@ bool prof_ready(void);
 /* The dump triggers' lock (prof_dump.c), taken before prof_lock. */
 void prof_poll_prefork(void);
 void prof_poll_postfork_parent(void);
-void prof_poll_postfork_child(void);
-/* Both profiler locks, for the fork handlers (init.c). */
 /* pprof profile.proto of a snapshot to fd (prof_proto.c); 0 or errno. */
 int prof_write_proto(int fd, const prof_bucket_t *s, size_t n);
+/* Both profiler locks, for the fork handlers (init.c; a child's are
+ * unlocked by locks.h). */
 void prof_prefork(void);
 void prof_postfork_parent(void);
-void prof_postfork_child(void);
 
 #endif

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "pcmalloc.h"
+#include "locks.h"
 #include "prof.h"
 #include "stack.h"
 #include "report.h"
@@ -344,7 +345,7 @@ pc_prof_dump(const char *path)
 /* ---- Triggers ----------------------------------------------------------- */
 
 static volatile sig_atomic_t prof_signalled;
-static os_lock_t prof_poll_lock = OS_LOCK_INIT;	/* the fields below */
+#define prof_poll_lock locks_global.prof_poll	/* locks.h; the fields below */
 static double prof_next_every;
 static prof_bucket_t *prof_peak;	/* snapshot at the highest peak */
 static size_t prof_peak_n, prof_peak_size;
@@ -478,12 +479,4 @@ void
 prof_poll_postfork_parent(void)
 {
 	os_unlock(&prof_poll_lock);
-}
-
-void
-prof_poll_postfork_child(void)
-{
-	os_lock_init(&prof_poll_lock);
-	/* The polling thread did not survive: signals are seen at the
-	 * child's next sample. */
 }

@@ -51,13 +51,14 @@
  * (their bins may be half updated).
  */
 #include "reclaim.h"
+#include "locks.h"
 #include "conf.h"
 #include "os.h"
 
 tcache_t reclaim_stolen;
 
 /* The registry: caches in use, for passes and statistics. */
-static os_lock_t reclaim_live_lock = OS_LOCK_INIT;
+#define reclaim_live_lock locks_global.reclaim_live	/* locks.h */
 static tcache_t *reclaim_live;		/* reclaim_live_lock */
 static uint64_t reclaim_emptied;	/* caches emptied by others */
 
@@ -300,10 +301,9 @@ reclaim_postfork_parent(void)
 	os_unlock(&reclaim_live_lock);
 }
 
-void
+PC_COLD void
 reclaim_postfork_child(void)
 {
-	os_lock_init(&reclaim_live_lock);
 #if PC_TCACHE_RECLAIM
 	/* Only this thread survived.  The others' caches become orphans;
 	 * whether each was inside an operation is read now, before a new

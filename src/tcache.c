@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "tcache.h"
+#include "locks.h"
 #include "arena.h"
 #include "base.h"
 #include "report.h"
@@ -30,7 +31,7 @@ tcache_key_init(void)
 	tcache_key = k != 0 ? k : 0x5bd1e995u;
 }
 
-static os_lock_t tcache_lock = OS_LOCK_INIT;
+#define tcache_lock locks_global.tcache	/* locks.h */
 static tcache_t *tcache_recycled;	/* tcache_lock */
 
 static size_t
@@ -645,10 +646,4 @@ void
 tcache_postfork_parent(void)
 {
 	os_unlock(&tcache_lock);
-}
-
-void
-tcache_postfork_child(void)
-{
-	os_lock_init(&tcache_lock);
 }

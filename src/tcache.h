@@ -278,6 +278,5 @@ void tcache_thread_exit(void *tc);
 
 void tcache_prefork(void);
 void tcache_postfork_parent(void);
-void tcache_postfork_child(void);
 
 #endif

@@ -161,7 +161,7 @@ check_cache(tcache_t *tc)
 				break;
 			}
 			arena_t *a = arena_of(s);
-			os_lock(&a->bins[sc].lock);
+			os_lock(a->bins[sc].lock);
 			size_t off = (uintptr_t)p - s->base;
 			unsigned idx = sc_obj_index(sc, off);
 			if ((size_t)idx * sc_size(sc) != off)
@@ -170,7 +170,7 @@ check_cache(tcache_t *tc)
 			else if (s->bitmap[idx / 64] & ((uint64_t)1 << idx % 64))
 				bad += violation("object both cached and free:",
 				    p);
-			os_unlock(&a->bins[sc].lock);
+			os_unlock(a->bins[sc].lock);
 			for (unsigned j = i + 1; j < b->n && !bad; j++)
 				if (b->slots[j] == p)
 					bad += violation("object cached twice:",
