@@ -154,7 +154,7 @@ api_large_aligned(size_t size, size_t align, bool *zeroed)
 		 * far more than the lock); and no slab lands on pages they
 		 * never touched (arena.h). */
 		pageheap_t *h = size >= PC_LARGE_SHARED_MIN ?
-		    arena_big_heap() : arena_choose()->heap;
+		    arena_big_heap() : arena_heap(arena_choose());
 		p = pageheap_large_alloc(h, size, align, zeroed);
 	}
 	if (p == NULL)

@@ -11,6 +11,7 @@
 
 arena_t *arenas;
 unsigned narenas;
+os_lock_t *arena_bin_locks;
 
 int
 arena_init_all(unsigned n)
@@ -18,18 +19,10 @@ arena_init_all(unsigned n)
 	/* Heaps 0..n-1 are the arenas', heap n the big-block heap. */
 	if (pageheap_init_all(n + 1) != 0)
 		return -1;
-	arena_t *a = base_alloc(sizeof(arena_t) * n);
+	arena_t *a = base_alloc(sizeof(arena_t) * n);	/* zeroed */
 	if (a == NULL)
 		return -1;
-	for (unsigned i = 0; i < n; i++) {
-		a[i].index = i;
-		a[i].heap = &pageheaps[i];
-		a[i].big = i == 0 ? &pageheaps[n] : NULL;
-		for (unsigned c = 0; c < SC_NSMALL; c++) {
-			a[i].bins[c].lock = locks_take();
-			a[i].bins[c].peer = i;	/* none */
-		}
-	}
+	arena_bin_locks = locks_take(n * SC_NSMALL);
 	arenas = a;
 	narenas = n;
 	return 0;
@@ -89,15 +82,15 @@ slab_pages(arena_t *a, unsigned sc)
 {
 	size_t npages = sc_table[sc].npages;
 	uintptr_t tag = (uintptr_t)sc + 1;
-	span_t *s = pageheap_slab_alloc(a->heap, npages, tag, a->index, true);
+	span_t *s = pageheap_slab_alloc(arena_heap(a), npages, tag, arena_index(a), true);
 	unsigned tries = 0;
 	for (unsigned i = 1; s == NULL && i < narenas &&
 	    tries < SLAB_STEAL_TRIES; i++) {
-		pageheap_t *x = arenas[(a->index + i) % narenas].heap;
+		pageheap_t *x = arena_heap(&arenas[(arena_index(a) + i) % narenas]);
 		if (!pageheap_may_reuse(x, npages))
 			continue;
 		tries++;
-		s = pageheap_slab_alloc(x, npages, tag, a->index, true);
+		s = pageheap_slab_alloc(x, npages, tag, arena_index(a), true);
 	}
 	/* Then pages that big blocks left, before memory never touched:
 	 * no worse (a slab faults in what it touches either way), and the
@@ -105,9 +98,9 @@ slab_pages(arena_t *a, unsigned sc)
 	 * own are resident and a big block's may not be (arena.h). */
 	pageheap_t *big = arena_big_heap();
 	if (s == NULL && pageheap_may_reuse(big, npages))
-		s = pageheap_slab_alloc(big, npages, tag, a->index, true);
+		s = pageheap_slab_alloc(big, npages, tag, arena_index(a), true);
 	if (s == NULL)
-		s = pageheap_slab_alloc(a->heap, npages, tag, a->index, false);
+		s = pageheap_slab_alloc(arena_heap(a), npages, tag, arena_index(a), false);
 	return s;
 }
 
@@ -119,7 +112,7 @@ slab_free_pages(span_t *s)
 	pageheap_slab_free(s);
 }
 
-/* Unlink empty slab s from bin b and give its pages back (b->lock held). */
+/* Unlink empty slab s from bin b and give its pages back (bin lock held). */
 static void
 bin_free_slab(bin_t *b, span_t *s)
 {
@@ -152,7 +145,7 @@ enum grow {
 
 static bool other_arena_surplus(arena_t *a, unsigned sc);
 
-/* Pop up to n objects of b's slabs into out (b->lock held), with a new
+/* Pop up to n objects of b's slabs into out (bin lock held), with a new
  * slab whenever b has none with free objects as grow says, else stopping
  * there. */
 static unsigned
@@ -177,7 +170,7 @@ bin_pop_locked(arena_t *a, unsigned sc, bin_t *b, void **out, unsigned n,
 		/* Only this bin's slabs are ever linked here (and flushes
 		 * check every pointer): anything else is corruption. */
 		PC_CHECK(s->kind == SPAN_SLAB && s->sc == sc &&
-		    s->arena == a->index, "slab in the wrong bin");
+		    s->arena == arena_index(a), "slab in the wrong bin");
 		if (s == b->empty)
 			b->empty = NULL;
 		got += slab_pop(s, out + got, n - got);
@@ -196,7 +189,7 @@ bin_refill(arena_t *a, unsigned sc, void **out, unsigned n, enum grow grow,
     bool first, unsigned *peer)
 {
 	bin_t *b = &a->bins[sc];
-	os_lock(b->lock);
+	os_lock(bin_lock(a, sc));
 	/* (Read without the lock by other arenas' refills.) */
 	__atomic_store_n(&b->nrefills, b->nrefills + first, __ATOMIC_RELAXED);
 	/* Blocks other CPUs' threads freed here first: in a producer/
@@ -205,7 +198,7 @@ bin_refill(arena_t *a, unsigned sc, void **out, unsigned n, enum grow grow,
 	unsigned got = bin_pop_locked(a, sc, b, out, n, grow);
 	if (peer != NULL)
 		*peer = b->peer;
-	os_unlock(b->lock);
+	os_unlock(bin_lock(a, sc));
 	return got;
 }
 
@@ -246,7 +239,7 @@ other_arena_surplus(arena_t *a, unsigned sc)
 	uint64_t min = (uint64_t)REFILL_OTHER_SLABS * sc_table[sc].nobjs;
 	unsigned scan = PC_MIN(narenas - 1, (unsigned)REFILL_OTHER_SCAN);
 	for (unsigned i = 1; i <= scan; i++) {
-		unsigned k = (a->index + i) % narenas;
+		unsigned k = (arena_index(a) + i) % narenas;
 		const bin_t *x = &arenas[k].bins[sc];
 		if (__atomic_load_n(&x->nfree, __ATOMIC_RELAXED) < min)
 			continue;
@@ -271,7 +264,7 @@ arena_refill(arena_t *a, unsigned sc, void **out, unsigned n)
 		return got;
 	/* (Or out of memory: the peer may then be any arena, a; a's bin
 	 * is tried again.) */
-	if (peer != a->index)
+	if (peer != arena_index(a))
 		got += bin_refill(&arenas[peer], sc, out + got, n - got,
 		    GROW_NEVER, false, NULL);
 	if (got < n)
@@ -368,7 +361,7 @@ flush_span(const arena_t *a, unsigned sc, const void *p)
 	uintptr_t e = pagemap_lookup(p);
 	span_t *s = pagemap_span(e);
 	if (PC_UNLIKELY((e & PM_SC_MASK) != sc + 1 || s->kind != SPAN_SLAB ||
-	    s->sc != sc || s->arena != a->index))
+	    s->sc != sc || s->arena != arena_index(a)))
 		return NULL;
 	return s;
 }
@@ -376,17 +369,17 @@ flush_span(const arena_t *a, unsigned sc, const void *p)
 /* Report misuse found while freeing runs into bin b (lock held): unlocked
  * first, as abort_on_error may abort. */
 static void
-bin_report(bin_t *b, enum misuse what, const void *p, const span_t *s,
+bin_report(arena_t *a, enum misuse what, const void *p, const span_t *s,
     unsigned sc)
 {
-	os_unlock(b->lock);
+	os_unlock(bin_lock(a, sc));
 	arena_report_misuse(what, "free", p, s, sc, 0, NULL);
-	os_lock(b->lock);
+	os_lock(bin_lock(a, sc));
 }
 
 /*
  * Free the blocks of runs[0..n) (class sc, slabs of a: remote.h) into
- * their slabs; b->lock held.  Each run's first block is looked up and
+ * their slabs; bin lock held.  Each run's first block is looked up and
  * checked as a pointer alone would be; its other blocks are then blocks
  * of the same slab at known indexes, checked against the bitmap as a
  * word.  A block that is not a live block of this bin is reported (with
@@ -408,7 +401,7 @@ bin_free_locked(arena_t *a, unsigned sc, bin_t *b, const free_run_t *runs,
 		if (PC_UNLIKELY(s == NULL || idx >= c->nobjs)) {
 			/* Every block of the run is then as wrong as p. */
 			for (uint64_t m = mask; m != 0; m &= m - 1)
-				bin_report(b, s == NULL ? MISUSE_STALE :
+				bin_report(a, s == NULL ? MISUSE_STALE :
 				    MISUSE_INTERIOR, p + (size_t)
 				    __builtin_ctzll(m) * c->size, s, sc);
 			continue;
@@ -426,10 +419,10 @@ bin_free_locked(arena_t *a, unsigned sc, bin_t *b, const free_run_t *runs,
 		uint64_t dup = mask & free_now;
 		if (PC_UNLIKELY((past | dup) != 0)) {
 			for (uint64_t m = past; m != 0; m &= m - 1)
-				bin_report(b, MISUSE_INTERIOR, p +
+				bin_report(a, MISUSE_INTERIOR, p +
 				    (size_t)__builtin_ctzll(m) * c->size, s, sc);
 			for (uint64_t m = dup; m != 0; m &= m - 1)
-				bin_report(b, MISUSE_FREED, p +
+				bin_report(a, MISUSE_FREED, p +
 				    (size_t)__builtin_ctzll(m) * c->size, s, sc);
 			mask &= ~dup;
 			if (mask == 0)
@@ -478,11 +471,11 @@ arena_flush_runs(arena_t *a, unsigned sc, const free_run_t *runs,
     unsigned n)
 {
 	bin_t *b = &a->bins[sc];
-	os_lock(b->lock);
+	os_lock(bin_lock(a, sc));
 	b->nflushes++;
 	bin_free_locked(a, sc, b, runs, n);
 	bin_collect_locked(a, sc, b);
-	os_unlock(b->lock);
+	os_unlock(bin_lock(a, sc));
 }
 
 void
@@ -505,9 +498,9 @@ arena_collect(arena_t *a)
 		bin_t *b = &a->bins[c];
 		if (!remote_pending(&b->remote))
 			continue;
-		os_lock(b->lock);
+		os_lock(bin_lock(a, c));
 		bin_collect_locked(a, c, b);
-		os_unlock(b->lock);
+		os_unlock(bin_lock(a, c));
 	}
 }
 
@@ -536,19 +529,19 @@ arena_purge_all(arena_t *a, bool bins)
 	bool other[PC_MAX_ARENAS + 1] = { false };
 	for (unsigned c = 0; bins && c < SC_NSMALL; c++) {
 		bin_t *b = &a->bins[c];
-		os_lock(b->lock);
+		os_lock(bin_lock(a, c));
 		bin_collect_locked(a, c, b);
 		span_t *s = b->empty;
 		if (s != NULL) {
 			b->empty = NULL;
-			other[pageheap_of(s)->index] = true;
+			other[pageheap_index(pageheap_of(s))] = true;
 			bin_free_slab(b, s);
 		}
-		os_unlock(b->lock);
+		os_unlock(bin_lock(a, c));
 	}
-	other[a->index] = true;
-	if (a->big != NULL)
-		other[a->big->index] = true;
+	other[arena_index(a)] = true;
+	if (arena_big(a) != NULL)
+		other[pageheap_index(arena_big(a))] = true;
 	size_t purged = 0;
 	for (unsigned i = 0; i < npageheaps; i++)
 		if (other[i])
@@ -563,7 +556,7 @@ arena_prefork(void)
 {
 	for (unsigned i = 0; i < narenas; i++)
 		for (unsigned c = 0; c < SC_NSMALL; c++)
-			os_lock(arenas[i].bins[c].lock);
+			os_lock(bin_lock(&arenas[i], c));
 	pageheap_prefork();
 }
 
@@ -573,5 +566,5 @@ arena_postfork_parent(void)
 	pageheap_postfork_parent();
 	for (unsigned i = 0; i < narenas; i++)
 		for (unsigned c = 0; c < SC_NSMALL; c++)
-			os_unlock(arenas[i].bins[c].lock);
+			os_unlock(bin_lock(&arenas[i], c));
 }

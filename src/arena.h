@@ -17,7 +17,7 @@
  * (remote.h) on the bin's pending stack, without its lock; every refill,
  * locked flush and trim of the bin frees them first.
  *
- * Arena 0 also owns the big-block heap (arena->big, the last page heap):
+ * Arena 0 also owns the big-block heap (arena_big, the last page heap):
  * large blocks of PC_LARGE_SHARED_MIN or more, from every CPU.  A slab
  * takes its pages only when no arena's heap has free pages handed out
  * before (arena.c: slab_pages).  A big buffer is often written at a few
@@ -34,21 +34,22 @@
 #define PC_ARENA_H
 
 #include "os.h"
+#include "locks.h"
 #include "pagemap.h"
 #include "pageheap.h"
 #include "remote.h"
 #include "span.h"
 
 typedef struct bin {
-	os_lock_t *lock;	/* in locks.h's room (immutable) */
-	span_t *head;		/* slabs with free objects; bin->lock */
+	span_t *head;		/* slabs with free objects; bin_lock */
 	span_t *tail;
 	span_t *empty;		/* one empty slab kept to avoid churn */
 	/* Free objects in the listed slabs: written under the lock, read
 	 * without it by other arenas' refills (arena_refill). */
 	uint64_t nfree;
 	/* The other arena whose bin had free objects to spare when this
-	 * one last ran out, and its refill count then (arena_refill). */
+	 * one last ran out, and its refill count then (arena_refill); arena
+	 * 0 and 0 before that, a hint. */
 	uint64_t peer_nrefills;
 	unsigned peer;
 	uint64_t nrefills;	/* stats */
@@ -64,15 +65,44 @@ typedef struct bin {
 
 typedef struct arena {
 	bin_t bins[SC_NSMALL];
-	pageheap_t *heap;	/* its page heap (immutable) */
-	pageheap_t *big;	/* the big-block heap (arena 0), or NULL */
-	unsigned index;		/* == heap->index */
 } arena_t;
 
 extern arena_t *arenas;
 extern unsigned narenas;
+extern os_lock_t *arena_bin_locks;	/* locks.h: narenas * SC_NSMALL */
+
+/*
+ * An arena's index, its page heap, the big-block heap if it is arena 0,
+ * and its bins' locks are computed, not stored: a new arena is all zero,
+ * so start-up writes none of its pages (each page written first is a page
+ * fault, some 25 us here, in every process that loads the library), and
+ * a short-lived process touches only the bins it uses.
+ */
+static PC_INLINE unsigned
+arena_index(const arena_t *a)
+{
+	return (unsigned)(a - arenas);
+}
+
+static PC_INLINE pageheap_t *
+arena_heap(const arena_t *a)
+{
+	return &pageheaps[arena_index(a)];	/* heap i is arena i's */
+}
+
+static PC_INLINE pageheap_t *
+arena_big(const arena_t *a)
+{
+	return a == arenas ? &pageheaps[narenas] : NULL;
+}
 
 int arena_init_all(unsigned n);
+
+static PC_INLINE os_lock_t *
+bin_lock(const arena_t *a, unsigned sc)
+{
+	return locks_nth(arena_bin_locks, arena_index(a) * SC_NSMALL + sc);
+}
 
 static PC_INLINE arena_t *
 arena_choose(void)
@@ -145,7 +175,7 @@ void arena_report_misuse(enum misuse what, const char *op, const void *p,
 static PC_INLINE pageheap_t *
 arena_big_heap(void)
 {
-	return arenas[0].big;
+	return arena_big(&arenas[0]);
 }
 
 /* Give every dirty free page of a's heaps back to the OS, unmapping wholly
@@ -162,9 +192,9 @@ size_t arena_release_all(bool bins);
 static PC_INLINE void
 arena_decay_tick(arena_t *a)
 {
-	pageheap_decay_tick(a->heap);
-	if (a->big != NULL)
-		pageheap_decay_tick(a->big);
+	pageheap_decay_tick(arena_heap(a));
+	if (arena_big(a) != NULL)
+		pageheap_decay_tick(arena_big(a));
 }
 
 /* Every bin's lock, then every page heap's (the child's: locks.h). */

@@ -6,15 +6,10 @@
 #include "config.h"
 #include "report.h"
 
-/* Its own line each: bins of one arena are locked by different threads
- * (a CPU's threads, and other CPUs' flushes). */
-typedef struct {
-	os_lock_t lock;
-} PC_ALIGNED(PC_CACHELINE) lock_slot_t;
-
 static lock_slot_t *slots;
 static unsigned nslots, ntaken;
 static bool wiped;		/* slots[] and locks_global both */
+static bool zero_unlocked;	/* an all-zero os_lock_t is unlocked */
 
 locks_global_t locks_global PC_ALIGNED(PC_PAGE) = { {
 	.init = OS_LOCK_INIT, .base = OS_LOCK_INIT, .pagemap = OS_LOCK_INIT,
@@ -22,6 +17,7 @@ locks_global_t locks_global PC_ALIGNED(PC_PAGE) = { {
 	.reclaim_live = OS_LOCK_INIT, .guard = OS_LOCK_INIT,
 	.prof = OS_LOCK_INIT, .prof_poll = OS_LOCK_INIT,
 } };
+_Static_assert(sizeof(locks_global) == PC_PAGE, "a page of its own");
 
 /* Whether an all-zero lock is an unlocked one (glibc's and musl's
  * PTHREAD_MUTEX_INITIALIZER are, as is SRWLOCK_INIT). */
@@ -39,8 +35,9 @@ zero_is_unlocked(void)
 int
 locks_init(unsigned n)
 {
-	if (slots != NULL) {	/* an earlier start-up that failed later */
-		PC_CHECK(n <= nslots, "lock slots");
+	/* An earlier start-up that failed later left slots nothing uses;
+	 * a retry from a thread of wider CPU affinity may need more. */
+	if (slots != NULL && n <= nslots) {
 		ntaken = 0;
 		return 0;
 	}
@@ -48,7 +45,9 @@ locks_init(unsigned n)
 	lock_slot_t *s = os_reserve(size, PC_PAGE);	/* never released */
 	if (s == NULL)
 		return ENOMEM;
+	zero_unlocked = zero_is_unlocked();
 	nslots = n;
+	ntaken = 0;
 	slots = s;
 	locks_set_wipe(true);
 	return 0;
@@ -59,7 +58,8 @@ locks_set_wipe(bool on)
 {
 	/* Both or neither: the child's handler re-initialises all or none. */
 	size_t size = PC_ALIGN_UP((size_t)nslots * sizeof(lock_slot_t), PC_PAGE);
-	wiped = on && zero_is_unlocked() && os_wipe_on_fork(slots, size, true) &&
+	/* A larger OS page would wipe what follows locks_global too. */
+	wiped = on && zero_unlocked && os_page_size() == PC_PAGE && os_wipe_on_fork(slots, size, true) &&
 	    os_wipe_on_fork(&locks_global, sizeof(locks_global), true);
 	if (!wiped) {
 		(void)os_wipe_on_fork(slots, size, false);
@@ -68,12 +68,14 @@ locks_set_wipe(bool on)
 }
 
 os_lock_t *
-locks_take(void)
+locks_take(unsigned n)
 {
-	PC_CHECK(ntaken < nslots, "lock slots");
-	os_lock_t *l = &slots[ntaken++].lock;
-	os_lock_init(l);
-	return l;
+	PC_CHECK(n <= nslots - ntaken, "lock slots");
+	os_lock_t *first = &slots[ntaken].lock;
+	ntaken += n;
+	for (unsigned i = 0; i < n && !zero_unlocked; i++)
+		os_lock_init(locks_nth(first, i));	/* fresh memory is zero */
+	return first;
 }
 
 bool

@@ -11,7 +11,7 @@
  * and zero is an unlocked lock (checked at start-up), so neither side
  * faults on them.  Where the OS cannot give a child zeroed memory
  * (MADV_WIPEONFORK, Linux 4.14) or zero is not an unlocked lock, the
- * child initialises every lock again, as it did before.  Either way a
+ * child initialises every lock again, as it did before.  With the wipe, a
  * child's lock statistics (waits) start from zero.
  */
 #ifndef PC_LOCKS_H
@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 
+#include "compiler.h"
 #include "config.h"
 #include "os.h"
 
@@ -40,12 +41,26 @@ extern locks_global_t locks_global;
 /* Room for n locks; 0, or ENOMEM (nothing kept: call again).  Asks the OS
  * to wipe the global page in a child, too. */
 int locks_init(unsigned n);
-/* The next lock of the room, initialised (init lock held). */
-os_lock_t *locks_take(void);
+/* A lock's slot: its own line (a CPU's threads lock one arena's bins,
+ * other CPUs' flushes too). */
+typedef struct {
+	os_lock_t lock;
+} PC_ALIGNED(PC_CACHELINE) lock_slot_t;
+
+/* The next n locks of the room, unlocked (init lock held): the first;
+ * lock i of them is locks_nth(first, i).  Where zero is an unlocked lock
+ * nothing is written, so start-up touches no page of them. */
+os_lock_t *locks_take(unsigned n);
+
+static PC_INLINE os_lock_t *
+locks_nth(os_lock_t *first, unsigned i)
+{
+	return &((lock_slot_t *)(void *)first)[i].lock;
+}
 /* Whether a forked child finds the locks unlocked without touching them. */
 bool locks_child_wiped(void);
-/* Wipe them in a child (the default, where the OS can) or copy them; init
- * lock held (tests: a kernel without MADV_WIPEONFORK). */
+/* Wipe them in a child (the default, where the OS can) or copy them; no
+ * fork meanwhile (tests: a kernel without MADV_WIPEONFORK). */
 void locks_set_wipe(bool on);
 /* Child side of fork, after every lock was taken in the parent. */
 void locks_postfork_child(void);

@@ -159,11 +159,12 @@ enum { OS_FAULT_UNKNOWN, OS_FAULT_READ, OS_FAULT_WRITE };
 int   os_fault_handler_install(bool (*fn)(void *addr, int access,
     const void *pc));
 
-/* Locks: never allocate, statically initialisable, re-initialised in the
- * child after fork.  Each counts the acquisitions that found it held
- * (ncontended, written by the holder, read by statistics with
- * os_lock_contended; kept across the child's re-initialisation after
- * fork): what docs/design.md's scaling figures are made of.
+/* Locks: never allocate, statically initialisable; all zero is unlocked
+ * on glibc, musl and Windows (locks.h, which makes a fork child's locks
+ * zero pages, relies on it where true).  Each counts the acquisitions
+ * that found it held (ncontended, written by the holder, read by
+ * statistics with os_lock_contended; kept by os_lock_init): what
+ * docs/design.md's scaling figures are made of.
  * Counting costs nothing when the lock is free: a try first, and only its
  * failure (a wait anyway) pays the count. */
 #if defined(_WIN32)

@@ -9,17 +9,16 @@
 
 pageheap_t *pageheaps;
 unsigned npageheaps;
+os_lock_t *pageheap_locks;
 
 int
 pageheap_init_all(unsigned n)
 {
+	/* Zeroed, and written by none of this: arena.h says why. */
 	pageheap_t *h = base_alloc(sizeof(pageheap_t) * n);
 	if (h == NULL)
 		return -1;
-	for (unsigned i = 0; i < n; i++) {
-		h[i].index = i;
-		h[i].lock = locks_take();
-	}
+	pageheap_locks = locks_take(n);
 	pageheaps = h;
 	npageheaps = n;
 	return 0;
@@ -257,7 +256,7 @@ region_grow_locked(pageheap_t *h, size_t npages)
 	s->base = (uintptr_t)p;
 	s->npages = size >> PC_PAGE_SHIFT;
 	s->kind = SPAN_FREE;
-	s->arena = (uint16_t)h->index;
+	s->arena = (uint16_t)pageheap_index(h);
 	s->dirty = 0;
 	if (hint != NULL && p == hint) {
 		region_delete(r);
@@ -270,7 +269,7 @@ region_grow_locked(pageheap_t *h, size_t npages)
 	} else {
 		r->base = (uintptr_t)p;
 		r->npages = size >> PC_PAGE_SHIFT;
-		r->heap = h->index;
+		r->heap = pageheap_index(h);
 		r->used_lo = r->used_hi = 0;
 		r->next = h->regions;
 		h->regions = r;
@@ -422,9 +421,9 @@ pageheap_decay_tick(pageheap_t *h)
 	uint64_t now = os_now_ns();
 	if (now < __atomic_load_n(&h->next_decay_ns, __ATOMIC_RELAXED))
 		return;
-	os_lock(h->lock);
+	os_lock(pageheap_lock(h));
 	decay_locked(h, now, false);
-	os_unlock(h->lock);
+	os_unlock(pageheap_lock(h));
 }
 
 /* ---- Page heap -------------------------------------------------------- */
@@ -565,14 +564,14 @@ static span_t *
 pages_take(pageheap_t *h, size_t npages, size_t align_pages, uint8_t kind,
     uintptr_t tag, unsigned owner, bool reuse_only, bool *zeroed)
 {
-	os_lock(h->lock);
+	os_lock(pageheap_lock(h));
 	span_t *s = pages_alloc_locked(h, npages, align_pages, kind, owner,
 	    reuse_only, zeroed);
 	if (s != NULL && kind == SPAN_SLAB)
 		set_entries(s, (uintptr_t)s | tag);
 	else if (s != NULL)
 		set_bounds(s);
-	os_unlock(h->lock);
+	os_unlock(pageheap_lock(h));
 	return s;
 }
 
@@ -594,10 +593,10 @@ pages_alloc(pageheap_t *h, size_t npages, size_t align_pages, uint8_t kind,
 	 */
 	pageheap_purge_all();
 	for (unsigned i = 0; s == NULL && i < npageheaps; i++) {
-		pageheap_t *x = &pageheaps[(h->index + i) % npageheaps];
+		pageheap_t *x = &pageheaps[(pageheap_index(h) + i) % npageheaps];
 		/* A large block belongs to the heap it lies in. */
 		s = pages_take(x, npages, align_pages, kind, tag,
-		    kind == SPAN_LARGE ? x->index : owner, false, zeroed);
+		    kind == SPAN_LARGE ? pageheap_index(x) : owner, false, zeroed);
 	}
 	return s;
 }
@@ -684,7 +683,7 @@ pages_free_locked(pageheap_t *h, span_t *s, bool dirty)
 		set_entries(s, PM_INTERIOR);
 	set_bounds(s);
 	s->kind = SPAN_FREE;
-	s->arena = (uint16_t)h->index;	/* a slab may have served another */
+	s->arena = (uint16_t)pageheap_index(h);	/* a slab may have served another */
 	s->dirty = dirty;
 	s->dirty_ns = now;
 	if (cold_frees)	/* due at the next pass */
@@ -788,7 +787,7 @@ pageheap_large_alloc(pageheap_t *h, size_t size, size_t align,
 	    PC_PAGE_SHIFT);
 	size_t align_pages = align > PC_PAGE ? align >> PC_PAGE_SHIFT : 1;
 	span_t *s = pages_alloc(h, npages, align_pages, SPAN_LARGE, 0,
-	    h->index, zeroed);
+	    pageheap_index(h), zeroed);
 	if (s == NULL)
 		return NULL;
 	h = pageheap_of(s);	/* another heap's, if ours had no room */
@@ -865,7 +864,7 @@ large_lock(const void *p, pageheap_t **hp, int *st)
 		if (hi >= npageheaps)
 			continue;
 		pageheap_t *h = &pageheaps[hi];
-		os_lock(h->lock);
+		os_lock(pageheap_lock(h));
 		if (owner_of(p) == s && s->region == r && r->heap == hi) {
 			if (s->kind == SPAN_LARGE && s->base == (uintptr_t)p &&
 			    s->sc != LARGE_DYING) {
@@ -876,10 +875,10 @@ large_lock(const void *p, pageheap_t **hp, int *st)
 			    s->base == (uintptr_t)p) ? BLOCK_FREED :
 			    s->kind == SPAN_LARGE ? BLOCK_INTERIOR :
 			    BLOCK_INVALID;
-			os_unlock(h->lock);
+			os_unlock(pageheap_lock(h));
 			return NULL;
 		}
-		os_unlock(h->lock);
+		os_unlock(pageheap_lock(h));
 	}
 	return NULL;	/* it kept changing under us: not a live block */
 }
@@ -895,14 +894,14 @@ pageheap_large_free(void *p, bool purge, size_t *usable)
 	*usable = s->npages << PC_PAGE_SHIFT;
 	if (purge) {
 		s->sc = LARGE_DYING;
-		os_unlock(h->lock);
+		os_unlock(pageheap_lock(h));
 		os_purge((void *)s->base, s->npages << PC_PAGE_SHIFT);
-		os_lock(h->lock);
+		os_lock(pageheap_lock(h));
 	}
 	h->nlarge_free++;
 	__atomic_fetch_sub(&h->large_pages, s->npages, __ATOMIC_RELAXED);
 	pages_free_locked(h, s, !purge);
-	os_unlock(h->lock);
+	os_unlock(pageheap_lock(h));
 	return BLOCK_LIVE;
 }
 
@@ -977,7 +976,7 @@ pageheap_large_resize(void *p, size_t new_size, size_t *usable)
 		}
 	}
 	*usable = s->npages << PC_PAGE_SHIFT;
-	os_unlock(h->lock);
+	os_unlock(pageheap_lock(h));
 	return BLOCK_LIVE;
 }
 
@@ -999,9 +998,9 @@ void
 pageheap_slab_free(span_t *s)
 {
 	pageheap_t *h = pageheap_of(s);
-	os_lock(h->lock);
+	os_lock(pageheap_lock(h));
 	pages_free_locked(h, s, true);
-	os_unlock(h->lock);
+	os_unlock(pageheap_lock(h));
 }
 
 /* ---- Purging ---------------------------------------------------------- */
@@ -1009,9 +1008,9 @@ pageheap_slab_free(span_t *s)
 size_t
 pageheap_purge(pageheap_t *h)
 {
-	os_lock(h->lock);
+	os_lock(pageheap_lock(h));
 	size_t purged = decay_locked(h, os_now_ns(), true);
-	os_unlock(h->lock);
+	os_unlock(pageheap_lock(h));
 	return purged;
 }
 
@@ -1030,12 +1029,12 @@ void
 pageheap_prefork(void)
 {
 	for (unsigned i = 0; i < npageheaps; i++)
-		os_lock(pageheaps[i].lock);
+		os_lock(pageheap_lock(&pageheaps[i]));
 }
 
 void
 pageheap_postfork_parent(void)
 {
 	for (unsigned i = 0; i < npageheaps; i++)
-		os_unlock(pageheaps[i].lock);
+		os_unlock(pageheap_lock(&pageheaps[i]));
 }

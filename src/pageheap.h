@@ -17,18 +17,18 @@
 #define PC_PAGEHEAP_H
 
 #include "os.h"
+#include "locks.h"
 #include "span.h"
 
 #define PAGEHEAP_EXACT_BUCKETS 512
 #define PAGEHEAP_NBUCKETS (PAGEHEAP_EXACT_BUCKETS + 4 * 10)
 #define PAGEHEAP_REGION_MIN ((size_t)4 << 20)
 
+/* Its fields are pageheap_lock(h)'s. */
 typedef struct pageheap {
-	os_lock_t *lock;	/* everything below (locks.h; immutable) */
 	span_t *runs[PAGEHEAP_NBUCKETS];	/* free runs by size */
 	uint64_t run_mask[(PAGEHEAP_NBUCKETS + 63) / 64];
 	region_t *regions;
-	unsigned index;
 	size_t mapped;		/* bytes in regions */
 	size_t active;		/* pages in slabs and large blocks */
 	size_t used_pages;	/* pages in the regions' used hulls */
@@ -53,6 +53,20 @@ typedef struct pageheap {
 
 extern pageheap_t *pageheaps;
 extern unsigned npageheaps;
+extern os_lock_t *pageheap_locks;	/* locks.h: one per heap */
+
+/* Computed, not stored: start-up writes no page of the heaps (arena.h). */
+static PC_INLINE unsigned
+pageheap_index(const pageheap_t *h)
+{
+	return (unsigned)(h - pageheaps);
+}
+
+static PC_INLINE os_lock_t *
+pageheap_lock(const pageheap_t *h)
+{
+	return locks_nth(pageheap_locks, pageheap_index(h));
+}
 /* Some heap has held many dirty pages (see background_thread:auto). */
 extern bool pageheap_dirty_high;
 

@@ -15,14 +15,14 @@
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 /* A page-heap figure of arena a: arena 0's includes the big-block heap's
  * (arena.h). */
-#define HEAP_SUM(a, field) (LOAD((a)->heap->field) + \
-	((a)->big != NULL ? LOAD((a)->big->field) : 0))
+#define HEAP_SUM(a, field) (LOAD(arena_heap(a)->field) + \
+	(arena_big(a) != NULL ? LOAD(arena_big(a)->field) : 0))
 
 static uint64_t
 heap_waits(const arena_t *a)
 {
-	return os_lock_contended(a->heap->lock) +
-	    (a->big != NULL ? os_lock_contended(a->big->lock) : 0);
+	return os_lock_contended(pageheap_lock(arena_heap(a))) +
+	    (arena_big(a) != NULL ? os_lock_contended(pageheap_lock(arena_big(a))) : 0);
 }
 
 static size_t
@@ -43,7 +43,7 @@ arena_bin_waits(const arena_t *a)
 {
 	uint64_t n = 0;
 	for (unsigned c = 0; c < SC_NSMALL; c++)
-		n += os_lock_contended(a->bins[c].lock);
+		n += os_lock_contended(bin_lock(a, c));
 	return n;
 }
 
@@ -278,7 +278,7 @@ pc_stats_print(void (*write_cb)(void *opaque, const char *text),
 				continue;
 			uint64_t cols[] = { c, sc_size(c), LOAD(b->curslabs),
 			    out - in, out, in, LOAD(b->nrefills),
-			    LOAD(b->nflushes), os_lock_contended(b->lock) };
+			    LOAD(b->nflushes), os_lock_contended(bin_lock(a, c)) };
 			unsigned width[] = { 7, 8, 8, 8, 11, 11, 10, 10, 10 };
 			for (unsigned k = 0; k < PC_ARRAY_LEN(cols); k++) {
 				char tmp[24];

@@ -240,7 +240,7 @@ flush_batch(tcache_t *tc, void **v, unsigned n, unsigned sc)
 	bool mixed = false;
 	for (unsigned i = 1; i < nr; i++)
 		mixed |= owner[i] != owner[0];
-	unsigned local = tc != NULL ? arena_choose()->index : 0;
+	unsigned local = tc != NULL ? arena_index(arena_choose()) : 0;
 	if (!mixed) {	/* the common case: all of one arena */
 		if (nr > 0)
 			flush_group(tc, local, owner[0], runs, nr, sc);

@@ -78,9 +78,9 @@ check_heap_locked(pageheap_t *h)
 		for (uintptr_t p = r->base; p < end && !bad;) {
 			span_t *s = pagemap_span(pagemap_lookup((void *)p));
 			if (s == NULL || s->base != p || s->npages == 0 ||
-			    s->region != r || r->heap != h->index ||
+			    s->region != r || r->heap != pageheap_index(h) ||
 			    (s->kind == SPAN_SLAB ? s->arena >= narenas :
-			    s->arena != h->index)) {
+			    s->arena != pageheap_index(h))) {
 				bad += violation("region not tiled by its spans at",
 				    (void *)p);
 				break;
@@ -161,7 +161,7 @@ check_cache(tcache_t *tc)
 				break;
 			}
 			arena_t *a = arena_of(s);
-			os_lock(a->bins[sc].lock);
+			os_lock(bin_lock(a, sc));
 			size_t off = (uintptr_t)p - s->base;
 			unsigned idx = sc_obj_index(sc, off);
 			if ((size_t)idx * sc_size(sc) != off)
@@ -170,7 +170,7 @@ check_cache(tcache_t *tc)
 			else if (s->bitmap[idx / 64] & ((uint64_t)1 << idx % 64))
 				bad += violation("object both cached and free:",
 				    p);
-			os_unlock(a->bins[sc].lock);
+			os_unlock(bin_lock(a, sc));
 			for (unsigned j = i + 1; j < b->n && !bad; j++)
 				if (b->slots[j] == p)
 					bad += violation("object cached twice:",

@@ -92,7 +92,7 @@ test_slab_pages_from_other_heap(void **state)
 	/* Heap 0 has no free pages handed out before (narenas:2 and a
 	 * fresh process); its bin of a class never used takes heap 1's. */
 	unsigned sc0 = sc_index(20480);
-	bool own = pageheap_may_reuse(a0->heap, sc_table[sc0].npages);
+	bool own = pageheap_may_reuse(arena_heap(a0), sc_table[sc0].npages);
 	void *q;
 	assert_int_equal(arena_refill(a0, sc0, &q, 1), 1);
 	span_t *s0 = pageheap_span_at(q);
@@ -101,7 +101,7 @@ test_slab_pages_from_other_heap(void **state)
 		/* Heap 1's freed pages, where s1 was: the lowest fit. */
 		assert_int_equal(s0->region->heap, 1);
 		assert_int_equal(s0->base, base1);
-		assert_true(a1->heap->active >= sc_table[sc0].npages);
+		assert_true(arena_heap(a1)->active >= sc_table[sc0].npages);
 	}
 	arena_flush(a0, sc0, &q, 1);
 	arena_purge_all(a0, true);

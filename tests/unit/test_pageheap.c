@@ -43,13 +43,13 @@ test_large_coalesce(void **state)
 	(void)state;
 	arena_t *a = &arenas[0];
 	bool z;
-	char *x = pageheap_large_alloc(a->heap, 10 * 4096, 4096, &z);
-	char *y = pageheap_large_alloc(a->heap, 10 * 4096, 4096, &z);
-	char *w = pageheap_large_alloc(a->heap, 10 * 4096, 4096, &z);
+	char *x = pageheap_large_alloc(arena_heap(a), 10 * 4096, 4096, &z);
+	char *y = pageheap_large_alloc(arena_heap(a), 10 * 4096, 4096, &z);
+	char *w = pageheap_large_alloc(arena_heap(a), 10 * 4096, 4096, &z);
 	assert_non_null(x);
 	assert_non_null(y);
 	assert_non_null(w);
-	size_t active = a->heap->active;
+	size_t active = arena_heap(a)->active;
 	/* Carved front to back from one run. */
 	assert_ptr_equal(y, x + 10 * 4096);
 	assert_ptr_equal(w, y + 10 * 4096);
@@ -64,7 +64,7 @@ test_large_coalesce(void **state)
 	f = pageheap_span_at(x);
 	assert_ptr_equal(pageheap_span_at(w + 9 * 4096), f);
 	assert_true(f->npages >= 30);
-	assert_int_equal(a->heap->active, active - 30);
+	assert_int_equal(arena_heap(a)->active, active - 30);
 }
 
 static void
@@ -73,7 +73,7 @@ test_large_resize(void **state)
 	(void)state;
 	arena_t *a = &arenas[0];
 	bool z;
-	char *x = pageheap_large_alloc(a->heap, 10 * 4096, 4096, &z);
+	char *x = pageheap_large_alloc(arena_heap(a), 10 * 4096, 4096, &z);
 	assert_non_null(x);
 	memset(x, 7, 10 * 4096);
 	span_t *s = pageheap_span_at(x);
@@ -100,9 +100,9 @@ test_large_grow_exact(void **state)
 	(void)state;
 	arena_t *a = &arenas[0];
 	bool z;
-	char *x = pageheap_large_alloc(a->heap, 64 * 4096, 4096, &z);
-	char *y = pageheap_large_alloc(a->heap, 2 * 4096, 4096, &z);
-	char *fence = pageheap_large_alloc(a->heap, 64 * 4096, 4096, &z);
+	char *x = pageheap_large_alloc(arena_heap(a), 64 * 4096, 4096, &z);
+	char *y = pageheap_large_alloc(arena_heap(a), 2 * 4096, 4096, &z);
+	char *fence = pageheap_large_alloc(arena_heap(a), 64 * 4096, 4096, &z);
 	assert_non_null(x);
 	assert_ptr_equal(y, x + 64 * 4096);
 	assert_ptr_equal(fence, y + 2 * 4096);
@@ -134,7 +134,7 @@ test_aligned_large(void **state)
 	arena_t *a = &arenas[0];
 	bool z;
 	for (size_t align = 8192; align <= ((size_t)2 << 20); align <<= 1) {
-		char *x = pageheap_large_alloc(a->heap, 5 * 4096, align, &z);
+		char *x = pageheap_large_alloc(arena_heap(a), 5 * 4096, align, &z);
 		assert_non_null(x);
 		assert_int_equal((uintptr_t)x % align, 0);
 		assert_int_equal(pageheap_span_at(x)->npages, 5);
@@ -148,17 +148,17 @@ test_free_purged(void **state)
 	(void)state;
 	arena_t *a = &arenas[0];
 	bool z;
-	char *x = pageheap_large_alloc(a->heap, 64 * 4096, 4096, &z);
-	char *y = pageheap_large_alloc(a->heap, 64 * 4096, 4096, &z);
+	char *x = pageheap_large_alloc(arena_heap(a), 64 * 4096, 4096, &z);
+	char *y = pageheap_large_alloc(arena_heap(a), 64 * 4096, 4096, &z);
 	assert_non_null(x);
 	assert_non_null(y);
 	memset(x, 1, 64 * 4096);
-	size_t dirty = a->heap->dirty;
+	size_t dirty = arena_heap(a)->dirty;
 	large_free(x, true);
 	/* Given back at once: not counted dirty, and reads as zero. */
-	assert_int_equal(a->heap->dirty, dirty);
+	assert_int_equal(arena_heap(a)->dirty, dirty);
 	assert_int_equal(pc_check(), 0);
-	char *w = pageheap_large_alloc(a->heap, 64 * 4096, 4096, &z);
+	char *w = pageheap_large_alloc(arena_heap(a), 64 * 4096, 4096, &z);
 	assert_ptr_equal(w, x);
 	assert_true(z);
 	assert_int_equal(w[100], 0);
@@ -177,7 +177,7 @@ test_purge(void **state)
 	assert_int_equal(pc_trim(), 1);
 	size_t dirty = 0;
 	for (unsigned i = 0; i < narenas; i++)
-		dirty += arenas[i].heap->dirty;
+		dirty += arena_heap(&arenas[i])->dirty;
 	assert_int_equal(dirty, 0);
 }
 
@@ -192,11 +192,11 @@ test_merge_keeps_age(void **state)
 	bool z;
 	/* Carve both from one free run, so they share a region (regions
 	 * that cannot merge, as on Windows, would keep them apart). */
-	char *whole = pageheap_large_alloc(a->heap, 112 * 4096, 4096, &z);
+	char *whole = pageheap_large_alloc(arena_heap(a), 112 * 4096, 4096, &z);
 	assert_non_null(whole);
 	large_free(whole, false);
-	char *big = pageheap_large_alloc(a->heap, 96 * 4096, 4096, &z);
-	char *small = pageheap_large_alloc(a->heap, 16 * 4096, 4096, &z);
+	char *big = pageheap_large_alloc(arena_heap(a), 96 * 4096, 4096, &z);
+	char *small = pageheap_large_alloc(arena_heap(a), 16 * 4096, 4096, &z);
 	assert_ptr_equal(big, whole);
 	assert_ptr_equal(small, big + 96 * 4096);
 	memset(big, 1, 96 * 4096);
@@ -233,14 +233,14 @@ test_decay_spares_reused(void **state)
 	arena_t *a = &arenas[0];
 	size_t saved = opt_decay_ms;
 	opt_decay_ms = 1;
-	a->heap->next_decay_ns = 0;	/* passes were 500 ms apart until now */
+	arena_heap(a)->next_decay_ns = 0;	/* passes were 500 ms apart until now */
 	bool z;
 	enum { NP = 64, ROUNDS = 100 };
-	char *x = pageheap_large_alloc(a->heap, NP * 4096, 4096, &z);
-	char *y = pageheap_large_alloc(a->heap, NP * 4096, 4096, &z);
+	char *x = pageheap_large_alloc(arena_heap(a), NP * 4096, 4096, &z);
+	char *y = pageheap_large_alloc(arena_heap(a), NP * 4096, 4096, &z);
 	assert_non_null(x);
 	assert_non_null(y);
-	uint64_t before = a->heap->npurged;
+	uint64_t before = arena_heap(a)->npurged;
 	for (int i = 0; i < ROUNDS; i++) {
 		memset(x, 1, NP * 4096);
 		memset(y, 1, NP * 4096);
@@ -249,12 +249,12 @@ test_decay_spares_reused(void **state)
 		/* x's run is older than decay_ms now: this free's pass may
 		 * purge it, only for the next line to fault it back. */
 		large_free(y, false);
-		x = pageheap_large_alloc(a->heap, NP * 4096, 4096, &z);
-		y = pageheap_large_alloc(a->heap, NP * 4096, 4096, &z);
+		x = pageheap_large_alloc(arena_heap(a), NP * 4096, 4096, &z);
+		y = pageheap_large_alloc(arena_heap(a), NP * 4096, 4096, &z);
 		assert_non_null(x);
 		assert_non_null(y);
 	}
-	uint64_t churn = a->heap->npurged - before;
+	uint64_t churn = arena_heap(a)->npurged - before;
 	/* Without the budget every round purges x: ROUNDS * NP pages.  A
 	 * window in which this thread was preempted throughout may purge
 	 * once; allow a fifth of the rounds for a loaded machine. */
@@ -262,12 +262,12 @@ test_decay_spares_reused(void **state)
 	/* Left free, the same pages do go back. */
 	large_free(x, false);
 	large_free(y, false);
-	before = a->heap->npurged;
-	for (int i = 0; i < 400 && a->heap->npurged - before < 2 * NP; i++) {
+	before = arena_heap(a)->npurged;
+	for (int i = 0; i < 400 && arena_heap(a)->npurged - before < 2 * NP; i++) {
 		sleep_ms(5);
 		arena_decay_tick(a);
 	}
-	assert_true(a->heap->npurged - before >= 2 * NP);
+	assert_true(arena_heap(a)->npurged - before >= 2 * NP);
 	opt_decay_ms = saved;
 }
 
@@ -280,7 +280,7 @@ test_interior_entries(void **state)
 	(void)state;
 	arena_t *a = &arenas[0];
 	bool z;
-	char *x = pageheap_large_alloc(a->heap, 40 * 4096, 4096, &z);
+	char *x = pageheap_large_alloc(arena_heap(a), 40 * 4096, 4096, &z);
 	assert_non_null(x);
 	span_t *s = pagemap_span(pagemap_lookup(x));
 	assert_int_equal(s->kind, SPAN_LARGE);
@@ -339,7 +339,7 @@ test_former_slab_untagged(void **state)
 	char *blocks[64];
 	int nb = 0, hit = -1;
 	while (nb < 64 && hit < 0) {
-		char *x = pageheap_large_alloc(a->heap, np * 4096, 4096, &z);
+		char *x = pageheap_large_alloc(arena_heap(a), np * 4096, 4096, &z);
 		assert_non_null(x);
 		blocks[nb] = x;
 		if ((uintptr_t)x <= base + 4096 &&
@@ -393,14 +393,14 @@ large_reuse(const int *touch, char **fence)
 {
 	arena_t *a = &arenas[0];
 	bool z;
-	char *x = pageheap_large_alloc(a->heap, CLEAN_NP * 4096, 4096, &z);
-	*fence = pageheap_large_alloc(a->heap, 4 * 4096, 4096, &z);
+	char *x = pageheap_large_alloc(arena_heap(a), CLEAN_NP * 4096, 4096, &z);
+	*fence = pageheap_large_alloc(arena_heap(a), 4 * 4096, 4096, &z);
 	assert_non_null(x);
 	assert_non_null(*fence);
 	for (int i = 0; touch[i] >= 0; i++)
 		x[(size_t)touch[i] * 4096 + 8] = 1;
 	large_free(x, false);
-	char *y = pageheap_large_alloc(a->heap, CLEAN_NP * 4096, 4096, &z);
+	char *y = pageheap_large_alloc(arena_heap(a), CLEAN_NP * 4096, 4096, &z);
 	assert_ptr_equal(y, x);
 	assert_false(z);	/* dirty pages: not known to be zero */
 	return y;
@@ -414,7 +414,7 @@ static void
 test_large_clean_sparse(void **state)
 {
 	(void)state;
-	pageheap_t *h = arenas[0].heap;
+	pageheap_t *h = arena_heap(&arenas[0]);
 	const int touch[] = { 0, 3, 9, 12, 20, 33, 40, 41, 50, 60, 70,
 	    CLEAN_NP - 1, -1 };
 	uint64_t before = h->nclean_purged;
@@ -445,7 +445,7 @@ static void
 test_large_clean_keeps_dense(void **state)
 {
 	(void)state;
-	pageheap_t *h = arenas[0].heap;
+	pageheap_t *h = arena_heap(&arenas[0]);
 	int touch[CLEAN_NP + 1];
 	for (int i = 0; i < CLEAN_NP; i++)
 		touch[i] = i;
@@ -498,7 +498,7 @@ test_big_blocks_apart(void **state)
 	assert_int_equal(pc_stat_get("arena.0.nlarge_alloc", &n1), 0);
 	assert_true(n1 >= n0 + NBIG);
 	char *mid = pc_malloc(64 << 10);
-	assert_true(pageheap_of(pageheap_span_at(mid))->index < narenas);
+	assert_true(pageheap_index(pageheap_of(pageheap_span_at(mid))) < narenas);
 	pc_free(mid);
 	for (int i = 0; i < NBIG; i++)
 		pc_free(big[i]);

@@ -98,9 +98,9 @@ static void
 test_detects_counter_drift(void **state)
 {
 	(void)state;
-	arenas[0].heap->dirty += 3;
+	arena_heap(&arenas[0])->dirty += 3;
 	assert_true(pc_check() > 0);
-	arenas[0].heap->dirty -= 3;
+	arena_heap(&arenas[0])->dirty -= 3;
 	assert_int_equal(pc_check(), 0);
 }
 
