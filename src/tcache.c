@@ -397,9 +397,18 @@ tcache_alloc_refill(size_t size)
 	/* A young thread's refills take few blocks: a short-lived thread
 	 * (one that allocates a block or two and exits) would otherwise
 	 * take a whole batch of every class it touches, and flush it all
-	 * back at exit. */
+	 * back at exit.  And a bin's first refills take few bytes, doubling
+	 * with each: every block refilled is written (its key, below), so
+	 * a program that asks for one 2 KiB block would otherwise make
+	 * resident the pages of a batch of them.  /bin/true with an
+	 * argument (it loads the locale) took 152 page faults a run under
+	 * LD_PRELOAD, 72 under glibc; this cuts some 15. */
 	unsigned want = (unsigned)PC_MIN((uint64_t)tbin_batch(b, sc),
 	    TCACHE_YOUNG_REFILL + tc->nslow);
+	size_t budget = TCACHE_FIRST_REFILL_BYTES << PC_MIN(b->nrefills, 20u);
+	want = (unsigned)PC_MIN((size_t)want,
+	    PC_MAX(budget / sc_table[sc].size, (size_t)1));
+	b->nrefills++;
 	unsigned got = arena_refill(arena_choose(), sc, b->slots, want);
 	if (got == 0) {
 		errno = ENOMEM;

@@ -63,7 +63,8 @@ typedef struct tbin {
 	 * sends every size to the full check. */
 	uint64_t size_lo;
 	uint64_t size_n;
-	uint64_t pad[2];
+	uint64_t nrefills;	/* refills of this bin (tcache_alloc_refill) */
+	uint64_t pad;
 } tbin_t;
 
 _Static_assert(sizeof(tbin_t) == 64, "free indexes bins with a shift");
@@ -98,8 +99,10 @@ extern uintptr_t tcache_key PC_HIDDEN;
 #define TCACHE_GROW_MAX ((size_t)512 << 10)
 
 /* A thread's k-th slow-path event refills at most TCACHE_YOUNG_REFILL + k
- * blocks (and tbin_batch at most: tcache.c). */
+ * blocks (and tbin_batch at most: tcache.c); a bin's j-th refill at most
+ * TCACHE_FIRST_REFILL_BYTES << j bytes' worth, or one block. */
 #define TCACHE_YOUNG_REFILL 4
+#define TCACHE_FIRST_REFILL_BYTES ((size_t)4 << 10)
 
 /*
  * bin[0] is a dummy that is always full (n == cap == 0); class c lives in

@@ -109,6 +109,12 @@ C_WORKLOADS = [
          what="all threads allocate 2 KiB buffers, then free them in "
               "other chunks than they made (mostly remote frees)",
          after="OpenVDB allocator benchmark"),
+    dict(name="fork", bin="pcb_fork", mt=True,
+         quick=["{t}", 100, 16384], full=["{t}", 400, 16384],
+         what="a 16 MiB heap that runs commands: fork, a few allocations "
+              "in the child, exec /bin/true (the allocator loads again), "
+              "wait; other threads allocate meanwhile",
+         after="shells, build tools, job wrappers"),
     dict(name="usdlike", bin="pcb_usdlike", mt=True, optional=True,
          quick=["{t}", 50000, 1, 8], full=["{t}", 400000, 2, 16],
          what="C++ on a TBB pool: parallel build of prims (strings, "

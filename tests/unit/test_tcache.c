@@ -338,6 +338,60 @@ test_young_thread_refills_few(void **state)
 	run_in_thread(young_worker);
 }
 
+/*
+ * A bin's first refill takes TCACHE_FIRST_REFILL_BYTES' worth of blocks,
+ * each later one twice the bytes: every refilled block is written (its
+ * key), and a program that asks for one 2 KiB block must not make a
+ * batch of them resident.  Checked on a class no thread used before, in
+ * a thread old enough that the young-thread limit is not the bound.
+ */
+static void *
+first_refill_worker(void *arg)
+{
+	(void)arg;
+	enum { OLD = 600 };	/* some 30 refills: no longer young */
+	static _Thread_local void *w[OLD];
+	for (int i = 0; i < OLD; i++)
+		w[i] = pc_malloc(64);
+	for (int i = 0; i < OLD; i++)
+		pc_free(w[i]);
+	size_t size = 2048;
+	unsigned sc = sc_index(size);
+	tcache_t *tc = TCACHE_GET();
+	if (tc->nslow < 16)
+		print_message("only %llu slow events\n",
+		    (unsigned long long)tc->nslow);
+	tbin_t *b = TBIN(tc, sc);
+	bool ok = b->n == 0 && b->nrefills == 0;
+	void *v[16];
+	/* 4, 8 and 16 KiB; then the class's batch (8) is the bound.  A
+	 * whole batch at once is what a thread this old took before. */
+	unsigned want[] = { 2, 4, 8 };
+	unsigned k = 0;
+	for (unsigned j = 0; j < 3 && ok; j++) {
+		/* Empty: the next malloc refills. */
+		for (unsigned i = 0; i < want[j]; i++)
+			v[k++] = pc_malloc(size);
+		unsigned expect = (unsigned)(TCACHE_FIRST_REFILL_BYTES << j) /
+		    (unsigned)sc_table[sc].size;
+		if (b->n != 0 || b->nrefills != j + 1 || expect != want[j])
+			ok = false;
+	}
+	if (!ok)
+		print_message("2 KiB bin: %u cached, %llu refills\n", b->n,
+		    (unsigned long long)b->nrefills);
+	for (unsigned i = 0; i < k; i++)
+		pc_free(v[i]);
+	return ok ? (void *)1 : NULL;
+}
+
+static void
+test_first_refills_take_few_bytes(void **state)
+{
+	(void)state;
+	run_in_thread(first_refill_worker);
+}
+
 static unsigned long long
 allocated_bytes(void)
 {
@@ -662,6 +716,7 @@ main(void)
 		cmocka_unit_test(test_refill_hands_out_ascending),
 		cmocka_unit_test(test_shrinks_when_idle),
 		cmocka_unit_test(test_young_thread_refills_few),
+		cmocka_unit_test(test_first_refills_take_few_bytes),
 		cmocka_unit_test(test_thread_exit_flush),
 		cmocka_unit_test(test_trim_reclaims_idle_cache),
 		cmocka_unit_test(test_idle_pass_needs_two_looks),
