@@ -82,7 +82,8 @@ slab_pages(arena_t *a, unsigned sc)
 {
 	size_t npages = sc_table[sc].npages;
 	uintptr_t tag = (uintptr_t)sc + 1;
-	span_t *s = pageheap_slab_alloc(arena_heap(a), npages, tag, arena_index(a), true);
+	span_t *s = pageheap_slab_alloc(arena_heap(a), npages, tag,
+	    arena_index(a), true);
 	unsigned tries = 0;
 	for (unsigned i = 1; s == NULL && i < narenas &&
 	    tries < SLAB_STEAL_TRIES; i++) {

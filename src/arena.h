@@ -4,7 +4,7 @@
  * of the CPU they run on whenever they refill, so arenas stay mostly
  * CPU-local and their locks mostly uncontended.
  *
- * A bin holds the slabs of one class that have free objects (bin->lock).
+ * A bin holds the slabs of one class that have free objects (bin_lock).
  * A refill whose bin runs out takes the free objects of an idle arena's
  * bin of the class, if it has plenty, before it makes a new slab
  * (arena_refill).
@@ -59,7 +59,7 @@ typedef struct bin {
 	uint64_t nobj_out;	/* objects handed to caches or callers */
 	uint64_t nobj_in;	/* objects given back */
 	/* Batches flushed by threads of other CPUs, not yet freed into the
-	 * slabs (remote.h: pushed lock-free, taken under bin->lock). */
+	 * slabs (remote.h: pushed lock-free, taken under bin_lock). */
 	remote_batch_t *remote;
 } PC_ALIGNED(PC_CACHELINE) bin_t;
 
@@ -76,7 +76,7 @@ extern os_lock_t *arena_bin_locks;	/* locks.h: narenas * SC_NSMALL */
  * and its bins' locks are computed, not stored: a new arena is all zero,
  * so start-up writes none of its pages (each page written first is a page
  * fault, some 25 us here, in every process that loads the library), and
- * a short-lived process touches only the bins it uses.
+ * a short-lived process writes only the bins it uses.
  */
 static PC_INLINE unsigned
 arena_index(const arena_t *a)

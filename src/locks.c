@@ -59,7 +59,8 @@ locks_set_wipe(bool on)
 	/* Both or neither: the child's handler re-initialises all or none. */
 	size_t size = PC_ALIGN_UP((size_t)nslots * sizeof(lock_slot_t), PC_PAGE);
 	/* A larger OS page would wipe what follows locks_global too. */
-	wiped = on && zero_unlocked && os_page_size() == PC_PAGE && os_wipe_on_fork(slots, size, true) &&
+	wiped = on && zero_unlocked && os_page_size() == PC_PAGE &&
+	    os_wipe_on_fork(slots, size, true) &&
 	    os_wipe_on_fork(&locks_global, sizeof(locks_global), true);
 	if (!wiped) {
 		(void)os_wipe_on_fork(slots, size, false);

@@ -10,8 +10,9 @@
  * parent's lock pages are never shared (the child gets fresh zeroed ones),
  * and zero is an unlocked lock (checked at start-up), so neither side
  * faults on them.  Where the OS cannot give a child zeroed memory
- * (MADV_WIPEONFORK, Linux 4.14) or zero is not an unlocked lock, the
- * child initialises every lock again, as it did before.  With the wipe, a
+ * (MADV_WIPEONFORK, Linux 4.14), its page is not PC_PAGE, or zero is not
+ * an unlocked lock, the child initialises every lock again, as it did
+ * before.  With the wipe, a
  * child's lock statistics (waits) start from zero.
  */
 #ifndef PC_LOCKS_H

@@ -7,7 +7,7 @@
  * that stayed free for decay_ms, and serves large blocks.
  *
  * Every field of a heap, and of the free and large spans and regions it
- * holds, belongs to heap->lock.  A heap lock is taken under a bin lock
+ * holds, belongs to pageheap_lock(heap).  A heap lock is taken under a bin lock
  * (arena.h), never the other way; several heap locks are taken in index
  * order (the full lock order is atop init.c).  A heap's index equals its
  * arena's (the big-block heap's is narenas); region->heap names the heap

@@ -21,8 +21,9 @@
 static uint64_t
 heap_waits(const arena_t *a)
 {
+	const pageheap_t *big = arena_big(a);
 	return os_lock_contended(pageheap_lock(arena_heap(a))) +
-	    (arena_big(a) != NULL ? os_lock_contended(pageheap_lock(arena_big(a))) : 0);
+	    (big != NULL ? os_lock_contended(pageheap_lock(big)) : 0);
 }
 
 static size_t

@@ -141,6 +141,11 @@ grow_worker(void *arg)
 	tbin_t *b = TBIN(tc, sc);
 	if (b->cap < GROW_N || b->cap > sc_table[sc].tcache_cap_max)
 		return NULL;
+	/* The bin moved to its room when it grew, with its blocks: every
+	 * cached block is still a block (pc_check reads this cache). */
+	if (b->slots == TBIN(tc, sc + 1)->slots - sc_table[sc].tcache_cap ||
+	    pc_check() != 0)
+		return NULL;
 	uint64_t before = class_refills(sc);
 	grow_rounds(16, 4);
 	if (class_refills(sc) != before)
@@ -383,6 +388,38 @@ first_refill_worker(void *arg)
 	for (unsigned i = 0; i < k; i++)
 		pc_free(v[i]);
 	return ok ? (void *)1 : NULL;
+}
+
+/*
+ * A new cache's bins keep their first slots side by side, so a thread that
+ * allocates a little of many sizes touches a few pages of slots, not one
+ * per class; a bin that grows moves to its own room, its blocks with it.
+ */
+static void *
+slots_worker(void *arg)
+{
+	(void)arg;
+	pc_free(pc_malloc(16));
+	tcache_t *tc = TCACHE_GET();
+	bool ok = true;
+	for (unsigned sc = 1; sc + 1 < SC_NSMALL; sc++)
+		if (TBIN(tc, sc + 1)->slots !=
+		    TBIN(tc, sc)->slots + sc_table[sc].tcache_cap)
+			ok = false;
+	char *first = (char *)TBIN(tc, 1)->slots;
+	char *last = (char *)(TBIN(tc, SC_NSMALL - 1)->slots +
+	    sc_table[SC_NSMALL - 1].tcache_cap);
+	if (!ok || last - first > 8 * 4096)
+		print_message("first slots not side by side (%td bytes)\n",
+		    last - first);
+	return ok && last - first <= 8 * 4096 ? (void *)1 : NULL;
+}
+
+static void
+test_first_slots_side_by_side(void **state)
+{
+	(void)state;
+	run_in_thread(slots_worker);
 }
 
 static void
@@ -717,6 +754,7 @@ main(void)
 		cmocka_unit_test(test_shrinks_when_idle),
 		cmocka_unit_test(test_young_thread_refills_few),
 		cmocka_unit_test(test_first_refills_take_few_bytes),
+		cmocka_unit_test(test_first_slots_side_by_side),
 		cmocka_unit_test(test_thread_exit_flush),
 		cmocka_unit_test(test_trim_reclaims_idle_cache),
 		cmocka_unit_test(test_idle_pass_needs_two_looks),
