@@ -113,7 +113,7 @@ C_WORKLOADS = [
          quick=["{t}", 100, 16384], full=["{t}", 400, 16384],
          what="a 16 MiB heap that runs commands: fork, a few allocations "
               "in the child, exec /bin/true (the allocator loads again), "
-              "wait; other threads allocate meanwhile",
+              "wait; other threads allocate meanwhile (in bursts)",
          after="shells, build tools, job wrappers"),
     dict(name="usdlike", bin="pcb_usdlike", mt=True, optional=True,
          quick=["{t}", 50000, 1, 8], full=["{t}", 400000, 2, 16],

@@ -5,7 +5,9 @@
  *   fork THREADS COMMANDS [LIVE_KIB]
  *
  * The main thread holds LIVE_KIB KiB of blocks (16 B..4 KiB) while
- * THREADS-1 other threads allocate and free, and runs COMMANDS commands
+ * THREADS-1 other threads allocate and free in bursts (256 operations,
+ * then a millisecond's sleep: they work beside the commands, not instead
+ * of them, even with more threads than cores), and runs COMMANDS commands
  * one after another: fork; the child frees and allocates a few blocks,
  * then runs /bin/true (which, under LD_PRELOAD, loads the allocator
  * again); the parent waits for it.  What the allocator adds to each
@@ -15,6 +17,7 @@
  * and its own start-up in the new program.
  */
 #include <stdatomic.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,7 +35,12 @@ static void *churn(void *arg)
 	pcb_rng_seed(&rng, (uint64_t)(uintptr_t)arg, 7);
 	void *slot[CHURN_SLOTS] = { 0 };
 	size_t size[CHURN_SLOTS] = { 0 };
-	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+	for (unsigned op = 1;
+	    !atomic_load_explicit(&stop, memory_order_relaxed); op++) {
+		if (op % 256 == 0) {
+			struct timespec ms = { 0, 1000000 };
+			nanosleep(&ms, NULL);
+		}
 		size_t i = (size_t)(pcb_rand(&rng) % CHURN_SLOTS);
 		if (slot[i]) {
 			pcb_check(slot[i], size[i], i, 0);
