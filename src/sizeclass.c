@@ -90,6 +90,9 @@ sc_init(void)
 		cap = PC_MIN(cap, 128);
 		c->tcache_cap = (uint16_t)cap;
 		c->batch = (uint16_t)PC_MAX(cap / 2, 1);
+		/* A refill fills a bin's first slots, packed side by side
+		 * with the next class's (tcache.c: tcache_first_slots). */
+		PC_CHECK(c->batch <= c->tcache_cap, "refill batch");
 		/* A bin that misses both ways may grow up to 256 KiB of
 		 * objects, 4096 slots at most (tcache.c: tcache_grow). */
 		size_t cap_max = PC_MIN(262144 / size, (size_t)4096);

@@ -141,9 +141,11 @@ grow_worker(void *arg)
 	tbin_t *b = TBIN(tc, sc);
 	if (b->cap < GROW_N || b->cap > sc_table[sc].tcache_cap_max)
 		return NULL;
-	/* The bin moved to its room when it grew, with its blocks: every
+	/* The bin moved to its room when it grew (past the last class's
+	 * first slots: that class never grows), with its blocks: every
 	 * cached block is still a block (pc_check reads this cache). */
-	if (b->slots == TBIN(tc, sc + 1)->slots - sc_table[sc].tcache_cap ||
+	const tbin_t *last = TBIN(tc, SC_NSMALL - 1);
+	if (b->slots < last->slots + sc_table[SC_NSMALL - 1].tcache_cap ||
 	    pc_check() != 0)
 		return NULL;
 	uint64_t before = class_refills(sc);
@@ -173,6 +175,16 @@ grow_worker(void *arg)
 	}
 	if (grown != tc->grown || grown > TCACHE_GROW_MAX ||
 	    grown < TCACHE_GROW_MAX / 2)
+		return NULL;
+	/* Neighbouring bins moved to their rooms, some of them full: an
+	 * overlap of rooms or first slots would break a cached block. */
+	for (int i = 0; i < N; i++)
+		for (unsigned c = 0; c < NC; c++)
+			w[i][c] = pc_malloc(sc_size(c));
+	for (int i = 0; i < N; i++)
+		for (unsigned c = 0; c < NC; c++)
+			pc_free(w[i][c]);
+	if (pc_check() != 0)
 		return NULL;
 	return (void *)1;
 }
@@ -402,11 +414,11 @@ slots_worker(void *arg)
 	pc_free(pc_malloc(16));
 	tcache_t *tc = TCACHE_GET();
 	bool ok = true;
-	for (unsigned sc = 1; sc + 1 < SC_NSMALL; sc++)
+	for (unsigned sc = 0; sc + 1 < SC_NSMALL; sc++)
 		if (TBIN(tc, sc + 1)->slots !=
 		    TBIN(tc, sc)->slots + sc_table[sc].tcache_cap)
 			ok = false;
-	char *first = (char *)TBIN(tc, 1)->slots;
+	char *first = (char *)TBIN(tc, 0)->slots;
 	char *last = (char *)(TBIN(tc, SC_NSMALL - 1)->slots +
 	    sc_table[SC_NSMALL - 1].tcache_cap);
 	if (!ok || last - first > 8 * 4096)
