@@ -32,6 +32,13 @@ zero_is_unlocked(void)
 	return true;
 }
 
+/* The room's mapping for n locks. */
+static size_t
+room_bytes(unsigned n)
+{
+	return PC_ALIGN_UP((size_t)n * sizeof(lock_slot_t), PC_PAGE);
+}
+
 int
 locks_init(unsigned n)
 {
@@ -41,7 +48,7 @@ locks_init(unsigned n)
 		ntaken = 0;
 		return 0;
 	}
-	size_t size = PC_ALIGN_UP((size_t)n * sizeof(lock_slot_t), PC_PAGE);
+	size_t size = room_bytes(n);
 	lock_slot_t *s = os_reserve(size, PC_PAGE);	/* never released */
 	if (s == NULL)
 		return ENOMEM;
@@ -57,7 +64,7 @@ void
 locks_set_wipe(bool on)
 {
 	/* Both or neither: the child's handler re-initialises all or none. */
-	size_t size = PC_ALIGN_UP((size_t)nslots * sizeof(lock_slot_t), PC_PAGE);
+	size_t size = room_bytes(nslots);
 	/* A larger OS page would wipe what follows locks_global too. */
 	wiped = on && zero_unlocked && os_page_size() == PC_PAGE &&
 	    os_wipe_on_fork(slots, size, true) &&

@@ -124,6 +124,23 @@ grow_rounds(size_t size, int rounds)
 	}
 }
 
+/* malloc 600 blocks of each of the first 20 classes, interleaved, then
+ * free them all; `rounds` times. */
+static void
+churn_classes(int rounds)
+{
+	enum { NC = 20, N = 600 };
+	static _Thread_local void *w[N][NC];
+	for (int r = 0; r < rounds; r++) {
+		for (int i = 0; i < N; i++)
+			for (unsigned c = 0; c < NC; c++)
+				w[i][c] = pc_malloc(sc_size(c));
+		for (int i = 0; i < N; i++)
+			for (unsigned c = 0; c < NC; c++)
+				pc_free(w[i][c]);
+	}
+}
+
 /*
  * A thread that allocates and frees more blocks of a class than its bin
  * holds, in turns (glibc's bench-malloc-simple), would flush and refill
@@ -154,16 +171,7 @@ grow_worker(void *arg)
 		return NULL;
 	/* Twenty classes churning at once would grow by about 2 MiB: the
 	 * thread's budget holds them to TCACHE_GROW_MAX. */
-	enum { NC = 20, N = 600 };
-	static _Thread_local void *w[N][NC];
-	for (int r = 0; r < 8; r++) {
-		for (int i = 0; i < N; i++)
-			for (unsigned c = 0; c < NC; c++)
-				w[i][c] = pc_malloc(sc_size(c));
-		for (int i = 0; i < N; i++)
-			for (unsigned c = 0; c < NC; c++)
-				pc_free(w[i][c]);
-	}
+	churn_classes(8);
 	size_t grown = 0;
 	for (unsigned c = 0; c < SC_NSMALL; c++) {
 		b = TBIN(tc, c);
@@ -178,12 +186,7 @@ grow_worker(void *arg)
 		return NULL;
 	/* Neighbouring bins moved to their rooms, some of them full: an
 	 * overlap of rooms or first slots would break a cached block. */
-	for (int i = 0; i < N; i++)
-		for (unsigned c = 0; c < NC; c++)
-			w[i][c] = pc_malloc(sc_size(c));
-	for (int i = 0; i < N; i++)
-		for (unsigned c = 0; c < NC; c++)
-			pc_free(w[i][c]);
+	churn_classes(1);
 	if (pc_check() != 0)
 		return NULL;
 	return (void *)1;
