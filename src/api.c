@@ -102,7 +102,8 @@ api_report_state(int op, int st, const void *p, const void *caller)
  * 1, as api_large_aligned serves it); a large one is that rounded up to
  * one of sixteen page counts per doubling (pageheap.c), at most 1/16
  * more, or, after a realloc that shrank it in place, more than half of it
- * (a huge one too, when that realloc asked for less than PC_HUGE_MIN).
+ * (a huge one too, when that realloc asked for less than
+ * PC_REALLOC_MAP_MIN; it remaps to the page for more).
  */
 static bool
 api_size_fits_pages(size_t size, size_t usable, bool huge)
@@ -110,10 +111,10 @@ api_size_fits_pages(size_t size, size_t usable, bool huge)
 	size = PC_MAX(size, 1);
 	if (size > usable)
 		return false;
-	/* A realloc below PC_HUGE_MIN that shrinks a huge block by less
-	 * than half keeps it too (api_realloc). */
+	/* A realloc below PC_REALLOC_MAP_MIN that shrinks a huge block by
+	 * less than half keeps it too (api_realloc). */
 	return usable - size < PC_PAGE ||
-	    ((!huge || size < PC_HUGE_MIN) && size > usable / 2);
+	    ((!huge || size < PC_REALLOC_MAP_MIN) && size > usable / 2);
 }
 
 static PC_NOINLINE PC_COLD void
@@ -339,26 +340,52 @@ realloc_keeps(size_t size, size_t usable)
 	return size <= usable && size > usable / 2;
 }
 
+/* Free large block p, which a growing realloc left behind (its contents
+ * are elsewhere now). */
+static void
+api_free_outgrown(void *p)
+{
+	size_t usable;
+	int st = pageheap_large_free(p, true, &usable);
+	if (st != BLOCK_LIVE)	/* freed by another thread meanwhile */
+		api_report_state(API_FREE, st, p, NULL);
+}
+
 static void *
 api_move(void *p, size_t old_usable, size_t size)
 {
+	uintptr_t e = pagemap_lookup(p);
+	span_t *s = pagemap_span(e);
+	bool outgrown = (e & PM_SC_MASK) == 0 && s != NULL &&
+	    s->kind == SPAN_LARGE && size > old_usable;
+	/*
+	 * A big buffer that keeps growing (a vector, a string builder, a
+	 * file read in) would be copied, and its new pages faulted in, at
+	 * every move: with a mapping of its own it is remapped instead, as
+	 * glibc's mmap'ed chunks are.  The old pages move with it.
+	 */
+	bool adopt = outgrown && old_usable >= huge_adopt_min();
+	if (adopt && huge_count() < PC_REALLOC_MAPS_MAX) {
+		void *q = huge_adopt(p, old_usable, size);
+		if (q != NULL) {
+			if (PC_PROF)
+				sample_moved(p, q);
+			api_free_outgrown(p);
+			return q;
+		}
+	}
 	void *q = api_malloc(realloc_target(old_usable, size));
 	if (q == NULL)
 		return NULL;
 	memcpy(q, p, PC_MIN(old_usable, size));
-	/* A buffer that outgrew a big block rarely comes back for one of the
-	 * same size: its pages go back at once, as glibc's mremap'ed chunks
-	 * do, instead of waiting out the decay. */
-	uintptr_t e = pagemap_lookup(p);
-	span_t *s = pagemap_span(e);
-	if ((e & PM_SC_MASK) == 0 && s != NULL && s->kind == SPAN_LARGE &&
-	    old_usable >= PC_REALLOC_PURGE_MIN && size > old_usable) {
-		size_t usable;
+	/* Where it could not be adopted, a buffer that outgrew a big block
+	 * gives its pages back at once, as an adopted one would, instead of
+	 * holding them until the decay.  Smaller ones stay dirty: the next
+	 * buffer built the same way reuses them without page faults. */
+	if (adopt) {
 		if (PC_PROF)
 			sample_free(p);
-		int st = pageheap_large_free(p, true, &usable);
-		if (st != BLOCK_LIVE)	/* freed by another thread meanwhile */
-			api_report_state(API_FREE, st, p, NULL);
+		api_free_outgrown(p);
 	} else {
 		api_free(p);
 	}
@@ -417,15 +444,15 @@ api_realloc_at(void *p, size_t size, const void *caller)
 	int st;
 	if (s == NULL || s->kind == SPAN_HUGE) {
 		void *q;
-		st = huge_realloc(p, size >= PC_HUGE_MIN ? size : 0, &q,
-		    &usable);
+		st = huge_realloc(p, size >= PC_REALLOC_MAP_MIN ? size : 0,
+		    &q, &usable);
 		if (st == BLOCK_LIVE) {
 			if (PC_PROF && q != NULL && q != p)
 				sample_moved(p, q);	/* remapped */
 			if (q != NULL)
 				return q;
-			/* Not resized (a request below PC_HUGE_MIN: an
-			 * over-aligned one is mapped on its own too).  Shrinking
+			/* Not resized (a request below PC_REALLOC_MAP_MIN,
+			 * or an over-aligned block growing).  Shrinking
 			 * by less than half keeps the block, as for a large
 			 * one: a realloc to the same size never moves. */
 			if (realloc_keeps(size, usable))

@@ -35,9 +35,15 @@ static const bool config_harden = PC_HARDEN;
  * (arena.h). */
 #define PC_LARGE_SHARED_MIN	((size_t)1 << 20)
 
-/* A large block left behind by a growing realloc at least this big is
- * purged at once. */
-#define PC_REALLOC_PURGE_MIN	((size_t)256 << 10)
+/* A large block at least this big that a growing realloc has to move gets
+ * a mapping of its own (a huge block), its pages moved there, not copied;
+ * from then on it grows and shrinks by remapping (api.c, huge.c), while at
+ * most PC_REALLOC_MAPS_MAX huge blocks are live (each costs the OS a
+ * mapping).  The threshold rises, up to PC_REALLOC_MAP_MAX, with the size
+ * of such blocks freed (huge.c). */
+#define PC_REALLOC_MAP_MIN	((size_t)1 << 20)
+#define PC_REALLOC_MAP_MAX	((size_t)4 << 20)
+#define PC_REALLOC_MAPS_MAX	4096
 
 /* User-space virtual addresses fit in this many bits (x86-64 4-level). */
 #define PC_VA_BITS	47

@@ -11,6 +11,18 @@
 static size_t huge_bytes;	/* atomic */
 static size_t huge_n;		/* atomic */
 
+/* span.sc of a huge block. */
+#define HUGE_ALIGNED	1	/* aligned beyond a page: remap would lose it */
+#define HUGE_ADOPTED	2	/* made by huge_adopt */
+
+/* Blocks of at least this size are adopted (atomic): PC_REALLOC_MAP_MIN,
+ * raised to the size of each adopted block freed, up to
+ * PC_REALLOC_MAP_MAX.  A program that builds buffers of a few megabytes
+ * over and over would otherwise map, fault in and unmap each one; after
+ * the first, they stay in the page heap, whose dirty pages it reuses (as
+ * glibc raises its mmap threshold). */
+static size_t adopt_min = PC_REALLOC_MAP_MIN;
+
 #define huge_lock locks_global.huge	/* locks.h */
 
 /* The live huge spans, sorted by base (huge_lock).  Metadata memory of its
@@ -111,6 +123,34 @@ huge_state_locked(uintptr_t a, size_t *at)
 	return BLOCK_FOREIGN;
 }
 
+/* Register mapping p of `mapped` bytes as a huge block described by s
+ * (deleted on failure; p is then the caller's to release). */
+static bool
+huge_register(span_t *s, void *p, size_t mapped, uint8_t flags)
+{
+	s->base = (uintptr_t)p;
+	s->npages = mapped >> PC_PAGE_SHIFT;
+	s->size = mapped;
+	s->kind = SPAN_HUGE;
+	s->sc = flags;
+	os_lock(&huge_lock);
+	int err = reg_insert(s);
+	if (err == 0 && pagemap_set(s->base, 1, (uintptr_t)s) != 0) {
+		reg_remove_at(reg_find(s->base));
+		err = ENOMEM;
+	}
+	if (err == 0)
+		freed_forget(s->base, s->base + mapped);
+	os_unlock(&huge_lock);
+	if (err != 0) {
+		span_delete(s);
+		return false;
+	}
+	__atomic_fetch_add(&huge_bytes, mapped, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&huge_n, 1, __ATOMIC_RELAXED);
+	return true;
+}
+
 void *
 huge_alloc(size_t size, size_t align)
 {
@@ -125,28 +165,35 @@ huge_alloc(size_t size, size_t align)
 		span_delete(s);
 		return NULL;
 	}
-	s->base = (uintptr_t)p;
-	s->npages = mapped >> PC_PAGE_SHIFT;
-	s->size = mapped;
-	s->kind = SPAN_HUGE;
-	s->sc = align > PC_PAGE;	/* remap would lose the alignment */
-	os_lock(&huge_lock);
-	int err = reg_insert(s);
-	if (err == 0 && pagemap_set(s->base, 1, (uintptr_t)s) != 0) {
-		reg_remove_at(reg_find(s->base));
-		err = ENOMEM;
-	}
-	if (err == 0)
-		freed_forget(s->base, s->base + mapped);
-	os_unlock(&huge_lock);
-	if (err != 0) {
+	if (!huge_register(s, p, mapped, align > PC_PAGE ? HUGE_ALIGNED : 0)) {
 		os_release(p, mapped);
+		return NULL;
+	}
+	return p;
+}
+
+/* The new block is registered once its pages are in: until then only this
+ * thread knows its address, so no free can reach it. */
+void *
+huge_adopt(void *p, size_t len, size_t new_size)
+{
+	if (new_size > PC_MAX_ALLOC)
+		return NULL;
+	size_t mapped = PC_ALIGN_UP(new_size, PC_PAGE);
+	span_t *s = span_new();
+	if (s == NULL)
+		return NULL;
+	void *t = os_move_pages(p, len, mapped);
+	if (t == NULL) {
 		span_delete(s);
 		return NULL;
 	}
-	__atomic_fetch_add(&huge_bytes, mapped, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&huge_n, 1, __ATOMIC_RELAXED);
-	return p;
+	if (!huge_register(s, t, mapped, HUGE_ADOPTED)) {
+		memcpy(p, t, len);	/* p is mapped still: back they go */
+		os_release(t, mapped);
+		return NULL;
+	}
+	return t;
 }
 
 int
@@ -161,6 +208,9 @@ huge_free(void *p, size_t *usable)
 	}
 	span_t *s = huge_reg[i];
 	size_t mapped = s->npages << PC_PAGE_SHIFT;
+	if ((s->sc & HUGE_ADOPTED) && mapped > adopt_min)
+		__atomic_store_n(&adopt_min, PC_MIN(mapped, PC_REALLOC_MAP_MAX),
+		    __ATOMIC_RELAXED);
 	reg_remove_at(i);
 	PC_CHECK(pagemap_set(s->base, 1, 0) == 0, "pagemap");
 	freed_remember(s->base, s->base + mapped);
@@ -194,7 +244,7 @@ huge_resize_locked(span_t *s, size_t new_size)
 	}
 	/* Aligned blocks would lose their alignment; without os_remap the
 	 * caller's copy is the only way. */
-	if (s->sc || !PC_OS_CAN_REMAP)
+	if ((s->sc & HUGE_ALIGNED) || !PC_OS_CAN_REMAP)
 		return NULL;
 	/* Grow in place if the addresses above are free. */
 	void *q = os_remap((void *)s->base, old, mapped, NULL);
@@ -250,6 +300,12 @@ huge_realloc(void *p, size_t new_size, void **out, size_t *usable)
 	}
 	os_unlock(&huge_lock);
 	return st;
+}
+
+size_t
+huge_adopt_min(void)
+{
+	return __atomic_load_n(&adopt_min, __ATOMIC_RELAXED);
 }
 
 size_t

@@ -1,6 +1,7 @@
 /*
  * Huge blocks: requests of PC_HUGE_MIN bytes or more (or with alignment
- * above a chunk) are mapped directly from the OS and unmapped on free.
+ * above a chunk), and large blocks that a growing realloc moves
+ * (huge_adopt), are mapped directly from the OS and unmapped on free.
  * Realloc resizes them with the OS's remap where it can, so growing a huge
  * buffer never copies.
  *
@@ -28,6 +29,16 @@ int huge_free(void *p, size_t *usable);
  * intact); anything else is what p is instead.
  */
 int huge_realloc(void *p, size_t new_size, void **out, size_t *usable);
+
+/*
+ * Give the large block [p, p + len) (len page aligned) a mapping of its own
+ * of new_size bytes (> len), moving its pages there without copying; p's
+ * range is left with fresh zero pages, for the caller to free.  Returns the
+ * new huge block, or NULL when nothing was done (the caller copies).
+ */
+void *huge_adopt(void *p, size_t len, size_t new_size);
+/* The smallest block a growing realloc should give to huge_adopt. */
+size_t huge_adopt_min(void);
 
 size_t huge_mapped_bytes(void);
 size_t huge_count(void);

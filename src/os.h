@@ -64,6 +64,14 @@ void  os_purge(void *p, size_t size);
 size_t os_resident(void *p, size_t size, size_t max_pages);
 void *os_remap(void *p, size_t old_size, size_t new_size, void *target);
 /*
+ * Move the pages of [p, p + size) (page aligned, inside one region from
+ * os_reserve) to a new region of new_size >= size bytes, without copying,
+ * leaving [p, p + size) mapped with fresh zero pages.  Returns the new
+ * region, or NULL with the contents still at p (always where
+ * PC_OS_CAN_REMAP is 0).
+ */
+void *os_move_pages(void *p, size_t size, size_t new_size);
+/*
  * Metadata memory: `size` bytes (a multiple of the page), readable,
  * writable and zero-filled, between two inaccessible guard pages.  User
  * mappings land next to ours, so a linear overflow out of one must fault

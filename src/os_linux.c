@@ -192,6 +192,80 @@ os_remap(void *p, size_t old_size, size_t new_size, void *target)
 	return q == MAP_FAILED ? NULL : q;
 }
 
+#ifndef MREMAP_DONTUNMAP	/* Linux 5.7; older headers lack it */
+#define MREMAP_DONTUNMAP 4
+#endif
+
+/* Cleared when the kernel refuses MREMAP_DONTUNMAP (before Linux 5.7), or
+ * after moves failed this many times in a row (each may leave a target
+ * behind, below). */
+#define MOVE_PAGES_MAX_FAILURES 8
+static bool move_pages_off;
+static unsigned move_pages_failures;
+
+/*
+ * The pages move with MREMAP_DONTUNMAP, which leaves the old range mapped
+ * and empty: after a plain move it would be a hole until mapped again, and
+ * another thread's mmap could land in it meanwhile.  The target is a
+ * mapping of ours (this kernel, 6.18, refuses DONTUNMAP without
+ * MREMAP_FIXED); if the move fails, kernels before 6.x may have unmapped
+ * it before looking at the source, and someone else may have mapped there
+ * since, so it is left alone: address space, never touched.
+ *
+ * DONTUNMAP unlocks the whole mapping the pages leave (a region), so
+ * memory locked by mlockall(MCL_FUTURE) is not moved: there a new mapping
+ * comes resident, which the target shows.
+ */
+static void
+move_pages_failed(bool refused)
+{
+	if (refused || __atomic_add_fetch(&move_pages_failures, 1,
+	    __ATOMIC_RELAXED) >= MOVE_PAGES_MAX_FAILURES)
+		__atomic_store_n(&move_pages_off, true, __ATOMIC_RELAXED);
+}
+
+void *
+os_move_pages(void *p, size_t size, size_t new_size)
+{
+	if (os_injected_failure() ||
+	    __atomic_load_n(&move_pages_off, __ATOMIC_RELAXED))
+		return NULL;
+	int saved = errno;
+	void *t = os_map(NULL, size);
+	unsigned char resident = 0;
+	if (t != NULL && (mincore(t, PC_PAGE, &resident) != 0 ||
+	    (resident & 1))) {
+		munmap(t, size);
+		t = NULL;
+	}
+	void *q = t == NULL ? MAP_FAILED : mremap(p, size, size,
+	    MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, t);
+	if (q == MAP_FAILED) {
+		if (t != NULL)
+			move_pages_failed(errno == EINVAL);
+		errno = saved;
+		return NULL;
+	}
+	void *r = new_size == size ? q : os_injected_failure() ? MAP_FAILED :
+	    mremap(q, size, new_size, MREMAP_MAYMOVE);
+	if (r == MAP_FAILED) {
+		/* Put the pages back where they were: the move just made
+		 * the other way.  Copying is the last resort (p's pages may
+		 * be read-only: a program's mprotect split the source, which
+		 * is also how the growth can fail). */
+		if (mremap(q, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, p) !=
+		    p) {
+			memcpy(p, q, size);
+			munmap(q, size);
+		}
+		move_pages_failed(false);
+		errno = saved;
+		return NULL;
+	}
+	__atomic_store_n(&move_pages_failures, 0, __ATOMIC_RELAXED);
+	return r;
+}
+
 size_t
 os_page_size(void)
 {

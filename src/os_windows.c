@@ -249,6 +249,15 @@ os_remap(void *p, size_t old_size, size_t new_size, void *target)
 	return NULL;
 }
 
+void *
+os_move_pages(void *p, size_t size, size_t new_size)
+{
+	(void)p;
+	(void)size;
+	(void)new_size;
+	return NULL;
+}
+
 /* Large pages must be asked for when memory is allocated, and need the
  * "Lock pages in memory" privilege: nothing to do afterwards. */
 void

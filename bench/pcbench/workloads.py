@@ -54,6 +54,12 @@ C_WORKLOADS = [
          what="many buffers grown by appends with realloc (exact and 1.5x), "
               "contents verified",
          after="string builders / vectors"),
+    dict(name="realloc-big", bin="pcb_realloc_big", mt=True,
+         quick=["{t}", 4, 16777216],
+         full=["{t}", 12, 67108864],
+         what="big buffers (1 MiB up to 16/64 MiB) grown by 64-byte "
+              "appends and realloc by an eighth, contents verified, freed",
+         after="Python list/bytearray growth, file slurping"),
     dict(name="large", bin="pcb_large", mt=True,
          quick=["{t}", 80, 16, 65536, 33554432],
          full=["{t}", 400, 16, 65536, 33554432],

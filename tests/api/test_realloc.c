@@ -6,6 +6,8 @@
  * behaviour); realloc(NULL, n) not acting as malloc; a failed realloc
  * freeing or damaging the old block; reallocarray overflow not detected.
  */
+#include <pthread.h>
+
 #include "api_common.h"
 
 static void
@@ -341,6 +343,95 @@ test_realloc_same_overaligned(void **state)
 	}
 }
 
+/*
+ * A buffer grown by a quarter at a time from a kilobyte to past the huge
+ * threshold, with a block allocated after each step so that it cannot
+ * always grow in place: from a few megabytes on it moves to a mapping of
+ * its own and is remapped from then on.  Every byte written stays, at every
+ * step, in every cycle (the threshold rises after the first).
+ */
+static unsigned char
+grow_byte(size_t i, unsigned seed)
+{
+	return (unsigned char)((i >> 12) * 31 + (i & 4095) + seed);
+}
+
+/* Returns how many huge blocks there are more than before, at the end. */
+static long long
+grow_buffer(size_t max, unsigned seed)
+{
+	unsigned long long huge0, huge1;
+	assert_int_equal(pc_stat_get("nhuge", &huge0), 0);
+	unsigned char *p = NULL;
+	size_t n = 0;
+	void *block[64];
+	unsigned nblock = 0;
+	while (n < max) {
+		size_t m = n < 1024 ? 1024 : n + n / 4 + 1;
+		unsigned char *q = pc_realloc(p, m);
+		assert_non_null(q);
+		assert_true(pc_malloc_usable_size(q) >= m);
+		for (size_t i = 0; i < n; i += 4093)
+			assert_int_equal(q[i], grow_byte(i, seed));
+		if (n != 0)
+			assert_int_equal(q[n - 1], grow_byte(n - 1, seed));
+		for (size_t i = n; i < m; i++)
+			q[i] = grow_byte(i, seed);
+		p = q;
+		n = m;
+		if (nblock < 64) {
+			/* Blocks of a megabyte come from the buffer's heap. */
+			size_t b = n < MiB ? 40000 : MiB + nblock * 4096;
+			block[nblock] = pc_malloc(opaque(b));
+			assert_non_null(block[nblock]);
+			nblock++;
+		}
+	}
+	assert_int_equal(pc_stat_get("nhuge", &huge1), 0);
+	for (unsigned i = 0; i < nblock; i++)
+		pc_free(block[i]);
+	pc_free(p);
+	return (long long)huge1 - (long long)huge0;
+}
+
+static void
+test_realloc_grows_big_buffer(void **state)
+{
+	(void)state;
+	/* Below the huge size, the buffer is huge only if it was adopted
+	 * (not on Windows: it cannot move pages, so it copies). */
+#ifdef _WIN32
+	assert_int_equal(grow_buffer(48 * MiB, 9), 0);
+#else
+	assert_int_equal(grow_buffer(48 * MiB, 9), 1);
+#endif
+	for (unsigned cycle = 0; cycle < 3; cycle++)
+		grow_buffer(80 * MiB, cycle);
+}
+
+static void *
+grow_worker(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg;
+	for (unsigned cycle = 0; cycle < 4; cycle++)
+		grow_buffer(12 * MiB, seed + cycle);
+	return NULL;
+}
+
+/* Threads growing buffers at once (more threads than cores, so a move is
+ * often preempted halfway): no buffer loses a byte to another's move. */
+static void
+test_realloc_grows_in_threads(void **state)
+{
+	(void)state;
+	pthread_t t[6];
+	for (uintptr_t i = 0; i < 6; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, grow_worker,
+		    (void *)(i * 17)), 0);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+}
+
 int
 main(void)
 {
@@ -355,6 +446,8 @@ main(void)
 		cmocka_unit_test(test_reallocarray),
 		cmocka_unit_test(test_shrink_then_neighbours),
 		cmocka_unit_test(test_realloc_same_overaligned),
+		cmocka_unit_test(test_realloc_grows_big_buffer),
+		cmocka_unit_test(test_realloc_grows_in_threads),
 	};
 	return cmocka_run_group_tests_name("realloc", tests, NULL, NULL);
 }

@@ -2,6 +2,7 @@
  * and to the registry by every address, resized in place or moved without
  * a copy, and every bad pointer told apart (interior, freed, foreign)
  * before anything is done with it. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <sys/mman.h>
 
 #include "huge.h"
 #include "os.h"
+#include "pageheap.h"
 #include "pagemap.h"
 #include "pcmalloc.h"
 
@@ -127,15 +130,165 @@ test_resize(void **state)
 	assert_int_equal(huge_free(p, &usable), BLOCK_LIVE);
 }
 
+static void
+fill(char *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i += 512)
+		p[i] = (char)(i / 512 * 7 + seed);
+	p[n - 1] = (char)seed;
+}
+
+static void
+check(const char *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i += 512)
+		assert_int_equal(p[i], (char)(i / 512 * 7 + seed));
+	assert_int_equal(p[n - 1], (char)seed);
+}
+
+/* A large block adopted by a mapping of its own: its contents move (no
+ * copy), the old addresses read as fresh zero pages and go back to the
+ * page heap, and the new block remaps as it grows. */
+static void
+test_adopt(void **state)
+{
+	(void)state;
+	char *p = pc_malloc(2 * MiB);
+	assert_non_null(p);
+	size_t len = pc_malloc_usable_size(p);
+	assert_int_equal(pagemap_span(pagemap_lookup(p))->kind, SPAN_LARGE);
+	fill(p, len, 1);
+	size_t n = huge_count();
+	char *q = huge_adopt(p, len, 3 * MiB + 5);
+	assert_non_null(q);
+	assert_int_equal(huge_count(), n + 1);
+	assert_int_equal(pagemap_span(pagemap_lookup(q))->kind, SPAN_HUGE);
+	check(q, len, 1);
+	assert_int_equal(q[3 * MiB], 0);	/* the new tail is zero */
+	/* p is still a live large block, of fresh pages. */
+	assert_int_equal(p[0], 0);
+	assert_int_equal(p[len - 1], 0);
+	pc_free(p);
+	void *out;
+	size_t usable;
+	assert_int_equal(huge_realloc(q, 9 * MiB, &out, &usable), BLOCK_LIVE);
+	assert_int_equal(usable, 3 * MiB + PC_PAGE);
+	assert_non_null(out);
+	q = out;
+	check(q, len, 1);
+	q[9 * MiB - 1] = 2;
+	/* Shrinks in place to the page. */
+	assert_int_equal(huge_realloc(q, 2 * MiB + 1, &out, &usable),
+	    BLOCK_LIVE);
+	assert_ptr_equal(out, q);
+	check(q, 2 * MiB, 1);
+	assert_int_equal(huge_free(q, &usable), BLOCK_LIVE);
+	assert_int_equal(usable, 2 * MiB + PC_PAGE);
+	assert_int_equal(huge_count(), n);
+}
+
+/* When the OS refuses a step (the move, or growing the mapping after it),
+ * nothing is lost: the old block keeps its contents where it was. */
+static void
+test_adopt_failures(void **state)
+{
+	(void)state;
+	unsigned failed = 0, moved = 0;
+	for (unsigned long k = 1; k <= 4; k++) {
+		char *p = pc_malloc(2 * MiB);
+		assert_non_null(p);
+		size_t len = pc_malloc_usable_size(p);
+		fill(p, len, (unsigned)k);
+		size_t n = huge_count();
+		os_fail_reserve_after(k);
+		char *q = huge_adopt(p, len, 4 * MiB);
+		os_fail_reserve_after(0);
+		if (q == NULL) {
+			failed++;
+			assert_int_equal(huge_count(), n);
+			check(p, len, (unsigned)k);
+		} else {
+			moved++;
+			check(q, len, (unsigned)k);
+			size_t usable;
+			assert_int_equal(huge_free(q, &usable), BLOCK_LIVE);
+		}
+		pc_free(p);
+	}
+	assert_int_equal(failed, 2);	/* the move, then the growth */
+	assert_int_equal(moved, 2);
+}
+
+/* Freeing an adopted block raises the size from which blocks are adopted
+ * to its size, up to PC_REALLOC_MAP_MAX, so a buffer rebuilt over and
+ * over stays in the page heap after the first time.  First in main: the
+ * threshold is still PC_REALLOC_MAP_MIN. */
+static void
+test_adopt_threshold_rises(void **state)
+{
+	(void)state;
+	assert_int_equal(huge_adopt_min(), PC_REALLOC_MAP_MIN);
+	size_t usable;
+	size_t sizes[] = { 5 * MiB / 2, 6 * MiB };
+	size_t want[] = { 5 * MiB / 2, PC_REALLOC_MAP_MAX };
+	for (int i = 0; i < 2; i++) {
+		char *p = pc_malloc(2 * MiB);
+		char *q = huge_adopt(p, pc_malloc_usable_size(p), sizes[i]);
+		assert_non_null(q);
+		pc_free(p);
+		assert_int_equal(huge_adopt_min(), i ? want[0] :
+		    PC_REALLOC_MAP_MIN);
+		assert_int_equal(huge_free(q, &usable), BLOCK_LIVE);
+		assert_int_equal(huge_adopt_min(), want[i]);
+	}
+	/* A block not adopted leaves it alone. */
+	char *q = huge_alloc(64 * MiB + 12345, PC_PAGE);
+	assert_non_null(q);
+	assert_int_equal(huge_free(q, &usable), BLOCK_LIVE);
+	assert_int_equal(huge_adopt_min(), PC_REALLOC_MAP_MAX);
+}
+
+/* A move the kernel refuses, or completes but cannot grow (here: the
+ * source is two mappings, its second half read-only), returns NULL with
+ * the contents where they were and errno as it was; the next one works. */
+static void
+test_move_pages_refused(void **state)
+{
+	(void)state;
+	char *src = os_reserve(2 * MiB, PC_PAGE);
+	assert_non_null(src);
+	fill(src, 2 * MiB, 8);
+	assert_int_equal(mprotect(src + MiB, MiB, PROT_READ), 0);
+	errno = EDOM;
+	assert_null(os_move_pages(src, 2 * MiB, 3 * MiB));
+	assert_int_equal(errno, EDOM);
+	check(src, 2 * MiB, 8);
+	os_release(src, 2 * MiB);
+	char *p = pc_malloc(2 * MiB);
+	size_t len = pc_malloc_usable_size(p);
+	fill(p, len, 9);
+	char *q = huge_adopt(p, len, 3 * MiB);
+	assert_non_null(q);
+	check(q, len, 9);
+	assert_int_equal(errno, EDOM);
+	pc_free(p);
+	size_t usable;
+	assert_int_equal(huge_free(q, &usable), BLOCK_LIVE);
+}
+
 int
 main(void)
 {
 	pc_free(pc_malloc(1));
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_adopt_threshold_rises),
 		cmocka_unit_test(test_alloc_free),
 		cmocka_unit_test(test_bad_pointers),
 		cmocka_unit_test(test_aligned),
 		cmocka_unit_test(test_resize),
+		cmocka_unit_test(test_adopt),
+		cmocka_unit_test(test_adopt_failures),
+		cmocka_unit_test(test_move_pages_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
