@@ -189,8 +189,7 @@ huge_adopt(void *p, size_t len, size_t new_size)
 		return NULL;
 	}
 	if (!huge_register(s, t, mapped, HUGE_ADOPTED)) {
-		memcpy(p, t, len);	/* p is mapped still: back they go */
-		os_release(t, mapped);
+		os_unmove_pages(t, len, mapped, p);
 		return NULL;
 	}
 	return t;

@@ -71,6 +71,9 @@ void *os_remap(void *p, size_t old_size, size_t new_size, void *target);
  * PC_OS_CAN_REMAP is 0).
  */
 void *os_move_pages(void *p, size_t size, size_t new_size);
+/* Undo os_move_pages, whose region q of `mapped` bytes holds p's pages in
+ * its first `size` bytes: the pages go back to p, q is released. */
+void  os_unmove_pages(void *q, size_t size, size_t mapped, void *p);
 /*
  * Metadata memory: `size` bytes (a multiple of the page), readable,
  * writable and zero-filled, between two inaccessible guard pages.  User

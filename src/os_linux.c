@@ -224,6 +224,27 @@ move_pages_failed(bool refused)
 		__atomic_store_n(&move_pages_off, true, __ATOMIC_RELAXED);
 }
 
+/*
+ * The move just made, the other way; p is ours and mapped, so mapping over
+ * it is safe.  Copying is the last resort: p's pages may be read-only (a
+ * program's mprotect split the source, which is also how os_move_pages'
+ * growth can fail).
+ */
+void
+os_unmove_pages(void *q, size_t size, size_t mapped, void *p)
+{
+	int saved = errno;
+	if (mremap(q, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, p) == p) {
+		/* [q, q + size) is a hole now, maybe someone else's. */
+		if (mapped > size)
+			munmap((char *)q + size, mapped - size);
+	} else {
+		memcpy(p, q, size);
+		munmap(q, mapped);
+	}
+	errno = saved;
+}
+
 void *
 os_move_pages(void *p, size_t size, size_t new_size)
 {
@@ -249,15 +270,7 @@ os_move_pages(void *p, size_t size, size_t new_size)
 	void *r = new_size == size ? q : os_injected_failure() ? MAP_FAILED :
 	    mremap(q, size, new_size, MREMAP_MAYMOVE);
 	if (r == MAP_FAILED) {
-		/* Put the pages back where they were: the move just made
-		 * the other way.  Copying is the last resort (p's pages may
-		 * be read-only: a program's mprotect split the source, which
-		 * is also how the growth can fail). */
-		if (mremap(q, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, p) !=
-		    p) {
-			memcpy(p, q, size);
-			munmap(q, size);
-		}
+		os_unmove_pages(q, size, size, p);
 		move_pages_failed(false);
 		errno = saved;
 		return NULL;

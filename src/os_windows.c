@@ -258,6 +258,16 @@ os_move_pages(void *p, size_t size, size_t new_size)
 	return NULL;
 }
 
+/* Unreachable: os_move_pages never moves anything here. */
+void
+os_unmove_pages(void *q, size_t size, size_t mapped, void *p)
+{
+	(void)q;
+	(void)size;
+	(void)mapped;
+	(void)p;
+}
+
 /* Large pages must be asked for when memory is allocated, and need the
  * "Lock pages in memory" privilege: nothing to do afterwards. */
 void
