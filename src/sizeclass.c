@@ -4,19 +4,23 @@
 sc_info_t sc_table[SC_NSMALL];
 uint8_t sc_lut[SC_SMALL_MAX / 16 + 1];
 
-/* 16..64 in steps of 16 (classes 0-3), four per doubling up to 2048
- * (4-23), eight per doubling up to 32768 (24-55). */
+/* 16..64 in steps of 16 (classes 0-3), four per doubling up to 256
+ * (4-11), eight per doubling up to 512 (12-19), four up to 2048 (20-27),
+ * eight per doubling up to 32768 (28-59). */
 static size_t
 sc_class_size(unsigned i)
 {
 	if (i < 4)
 		return 16 * (i + 1);
-	if (i < 24) {
-		size_t base = (size_t)64 << ((i - 4) / 4);
-		return base + ((i - 4) % 4 + 1) * (base / 4);
+	if (i < 12 || (i >= 20 && i < 28)) {
+		unsigned k = i < 12 ? i - 4 : i - 20;
+		size_t base = (i < 12 ? (size_t)64 : (size_t)512) << (k / 4);
+		return base + (k % 4 + 1) * (base / 4);
 	}
-	size_t base = (size_t)2048 << ((i - 24) / 8);
-	return base + ((i - 24) % 8 + 1) * (base / 8);
+	if (i < 20)
+		return 256 + (i - 11) * 32;
+	size_t base = (size_t)2048 << ((i - 28) / 8);
+	return base + ((i - 28) % 8 + 1) * (base / 8);
 }
 
 /*

@@ -38,6 +38,11 @@ test_sc_table(void **state)
 			assert_true((c->size - sc_table[sc - 1].size) * 4 <=
 			    c->size);
 		}
+		/* Eight per doubling from 256 to 512 bytes and above 2 KiB
+		 * (docs/design.md, "Size classes"). */
+		if ((c->size > 256 && c->size <= 512) || c->size > 2048)
+			assert_true((c->size - sc_table[sc - 1].size) * 8 <=
+			    c->size);
 		assert_true(c->nobjs >= 1 && c->nobjs <= SC_MAX_OBJS);
 		/* Enough objects that a refill rarely needs a new slab. */
 		assert_true(c->nobjs >= 4);
@@ -51,6 +56,11 @@ test_sc_table(void **state)
 		    c->tcache_cap_max <= 4096);
 	}
 	assert_int_equal(sc_table[SC_NSMALL - 1].size, SC_SMALL_MAX);
+	/* The sizes the docs name: jq's objects, SQLite's page buffers. */
+	assert_int_equal(sc_size(sc_index(272)), 288);
+	assert_int_equal(sc_size(sc_index(392)), 416);
+	assert_int_equal(sc_size(sc_index(4104)), 4608);
+	assert_int_equal(SC_NSMALL, 60);
 }
 
 static void
