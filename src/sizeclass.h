@@ -2,11 +2,11 @@
  * Size classes.  Small requests are rounded up to one of SC_NSMALL classes:
  * 16-byte steps up to 64, then four classes per doubling (waste under
  * 20%), eight from 256 to 512 and from 2048 up to SC_SMALL_MAX (under
- * 12%): a page-sized buffer with a header, as databases and I/O code
- * allocate it (SQLite's page cache: 4104 and 4368 bytes), takes 4608
- * bytes, not 5120, and the few-hundred-byte records of parsers and node
- * graphs (jq's objects: 272 and 392 bytes) take 288 and 416, not 320 and
- * 448.
+ * 12%), and a class just above 1 KiB and 4 KiB (sizeclass.c): the
+ * few-hundred-byte records of parsers and node graphs (jq's objects: 272
+ * and 392 bytes) take 288 and 416, not 320 and 448, and a power of two
+ * with a header, as databases and I/O code allocate it (SQLite: 1032 and
+ * 4104 bytes), 1088 and 4160, not 1280 and 4608.
  * Every class is a multiple of 16.
  * The tables are computed once by sc_init() before the first allocation and
  * never change.
@@ -16,7 +16,7 @@
 
 #include "config.h"
 
-#define SC_NSMALL	60
+#define SC_NSMALL	62
 #define SC_SMALL_MAX	((size_t)32768)
 #define SC_MAX_OBJS	256	/* objects per slab, bounds the bitmap */
 

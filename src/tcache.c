@@ -52,7 +52,7 @@ tcache_bytes(void)
  * thread used lay on a page of its own (a 64-byte class's room is 32 KiB):
  * some twenty page faults, and 80 KiB resident, for each thread or
  * process that allocates a little of many sizes.  Side by side, the
- * classes' first slots (19 KiB in all) share five pages.
+ * classes' first slots (22 KiB in all) share six or seven pages.
  */
 static void **
 tcache_first_slots(tcache_t *tc, unsigned sc)

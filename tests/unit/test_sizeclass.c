@@ -56,11 +56,13 @@ test_sc_table(void **state)
 		    c->tcache_cap_max <= 4096);
 	}
 	assert_int_equal(sc_table[SC_NSMALL - 1].size, SC_SMALL_MAX);
-	/* The sizes the docs name: jq's objects, SQLite's page buffers. */
+	/* The sizes the docs name: jq's objects, SQLite's buffers. */
 	assert_int_equal(sc_size(sc_index(272)), 288);
 	assert_int_equal(sc_size(sc_index(392)), 416);
-	assert_int_equal(sc_size(sc_index(4104)), 4608);
-	assert_int_equal(SC_NSMALL, 60);
+	assert_int_equal(sc_size(sc_index(1032)), 1088);
+	assert_int_equal(sc_size(sc_index(4104)), 4160);
+	assert_int_equal(sc_size(sc_index(4368)), 4608);
+	assert_int_equal(SC_NSMALL, 62);
 }
 
 static void
