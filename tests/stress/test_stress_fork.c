@@ -19,6 +19,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <execinfo.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -26,9 +27,20 @@
 #define FORKS 50
 #define CHILD_STALL_MS 20000
 
-/* Operations done by the current child (and its thread and grandchild):
- * MAP_SHARED, so the parent sees them. */
+/* Operations done by the current child (and its thread and grandchild),
+ * and where the child is (enum child_phase): MAP_SHARED, so the parent
+ * sees them.  A child killed by a signal is reported with its phase. */
 static atomic_long *child_progress;
+static atomic_int *child_phase;
+
+enum child_phase {
+	PH_FORKED, PH_HELD, PH_HANDOFF, PH_CHURN, PH_THREAD, PH_GRANDCHILD,
+	PH_EXIT
+};
+static const char *const phase_names[] = { "in fork handlers",
+	"checking and freeing inherited blocks",
+	"freeing blocks of threads it does not have", "churning",
+	"in its own thread", "forking again", "exiting" };
 
 static atomic_int stop;
 /* Set while a child runs: leave it the CPUs.  The busy threads block
@@ -263,10 +275,32 @@ wait_child(pid_t pid, int *status, char *desc, size_t cap)
 	return 0;
 }
 
+/* A fatal signal in a child: its stack on stderr (CI keeps only the
+ * output), then the default action.  backtrace() was called once in the
+ * parent, so its unwinder is loaded; the alarm bounds a handler that
+ * blocks on a lock the signal interrupted. */
+static void
+child_fatal_signal(int sig)
+{
+	alarm(5);
+	static const char head[] = "stress_fork child: fatal signal, stack:\n";
+	if (write(2, head, sizeof(head) - 1) < 0)
+		_exit(99);
+	void *frames[48];
+	int n = backtrace(frames, 48);
+	backtrace_symbols_fd(frames, n, 2);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 static void
 child_main(int iter)
 {
 	alarm(0);
+	atomic_store(child_phase, PH_HELD);
+	static const int sigs[] = { SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE };
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], child_fatal_signal);
 	/* inherited blocks are intact and freeable */
 	for (int i = 0; i < HELD; i++) {
 		if (pat_find_bad(held[i].p, held[i].size, held[i].seed) != SIZE_MAX)
@@ -276,14 +310,17 @@ child_main(int iter)
 	}
 	/* inherited handoff blocks: allocated by threads that do not exist
 	 * in the child */
+	atomic_store(child_phase, PH_HANDOFF);
 	for (int i = 0; i < HANDOFF; i += 3)
 		if (handoff[i].p && i % 2 == 0 &&
 		    pat_find_bad(handoff[i].p, handoff[i].size, handoff[i].seed)
 		    == SIZE_MAX)
 			free(handoff[i].p);
+	atomic_store(child_phase, PH_CHURN);
 	int rc = child_churn((unsigned)iter, 10000);
 	if (rc)
 		_exit(rc);
+	atomic_store(child_phase, PH_THREAD);
 	pthread_t t;
 	if (pthread_create(&t, NULL, child_thread, (void *)(uintptr_t)iter))
 		_exit(5);
@@ -293,6 +330,7 @@ child_main(int iter)
 	if (iter % 10 == 0) {
 		/* fork again from the child (its own thread is joined; the
 		 * purging thread may have been restarted in it) */
+		atomic_store(child_phase, PH_GRANDCHILD);
 		pid_t g = fork();
 		if (g < 0)
 			_exit(7);
@@ -303,6 +341,7 @@ child_main(int iter)
 		    WEXITSTATUS(st) != 0)
 			_exit(8);
 	}
+	atomic_store(child_phase, PH_EXIT);
 	_exit(0);
 }
 
@@ -314,14 +353,17 @@ check_child(pid_t pid, int iter)
 	int w = wait_child(pid, &status, desc, sizeof(desc));
 	if (w == 0)
 		fail_msg("fork %d: child made no progress for %d ms at %ld "
-		    "operations, all its tasks asleep (deadlock after fork):"
-		    "%s", iter, CHILD_STALL_MS, atomic_load(child_progress),
-		    desc);
+		    "operations, %s, all its tasks asleep (deadlock after "
+		    "fork):%s", iter, CHILD_STALL_MS,
+		    atomic_load(child_progress),
+		    phase_names[atomic_load(child_phase)], desc);
 	assert_int_equal(w, 1);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		fail_msg("fork %d: child %s %d", iter,
-		    WIFEXITED(status) ? "exited with" : "killed by signal",
-		    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+		fail_msg("fork %d: child %s %d, %s, after %ld operations",
+		    iter, WIFEXITED(status) ? "exited with" : "killed by signal",
+		    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+		    phase_names[atomic_load(child_phase)],
+		    atomic_load(child_progress));
 }
 
 static atomic_int forker_iter;
@@ -344,9 +386,13 @@ test_fork_under_load(void **state)
 {
 	(void)state;
 	stress_begin();
-	child_progress = mmap(NULL, sizeof(*child_progress),
-	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	assert_true(child_progress != MAP_FAILED);
+	void *shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(shared != MAP_FAILED);
+	child_progress = shared;
+	child_phase = (atomic_int *)((char *)shared + 64);
+	void *warm[4];
+	(void)backtrace(warm, 4);	/* loads the unwinder before any fork */
 	int nbusy = stress_threads;
 	pthread_t *t = calloc((size_t)nbusy, sizeof(*t));
 	assert_non_null(t);
@@ -373,6 +419,7 @@ test_fork_under_load(void **state)
 		long start = atomic_load(&busy_ops);
 		while (atomic_load(&busy_ops) < start + 200)
 			sched_yield();
+		atomic_store(child_phase, PH_FORKED);
 		pid_t pid;
 		if (iter % 2 == 0) {
 			fflush(NULL);
