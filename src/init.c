@@ -43,6 +43,7 @@
 #include "pcmalloc.h"
 #include "reclaim.h"
 #include "sizeclass.h"
+#include "stack.h"
 #include "tcache.h"
 
 bool pc_initialized;
@@ -54,6 +55,10 @@ pc_prefork(void)
 {
 	if (!pc_initialized)
 		return;
+#if PC_PROF
+	/* Before any lock: a thread loading the unwinder may allocate. */
+	stack_prefork();
+#endif
 	os_lock(&init_lock);
 #if PC_PROF	/* the profiler's locks sit above every other */
 	prof_prefork();
@@ -83,6 +88,9 @@ pc_postfork_parent(void)
 	prof_postfork_parent();
 #endif
 	os_unlock(&init_lock);
+#if PC_PROF
+	stack_postfork_parent();
+#endif
 }
 
 /* Our constructor has run: libc is up, threads may be started. */
@@ -104,6 +112,9 @@ pc_postfork_child(void)
 	 * children exec at once. */
 	bgthread_postfork_child();
 	reclaim_postfork_child();
+#if PC_PROF
+	stack_postfork_child();
+#endif
 	/* The profiler's samples are the parent's, kept; its polling thread
 	 * did not survive: signals are seen at the child's next sample. */
 }

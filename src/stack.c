@@ -22,6 +22,75 @@ static PC_TLS uintptr_t stack_bottom;
 static uint64_t stack_nfp, stack_nfallback;
 
 /*
+ * Fork against the unwinder's loading.  glibc dlopens libgcc_s at the
+ * process's first backtrace(); a fork from another thread in the middle
+ * of that dlopen gives a child in which libgcc_s is loaded but unknown to
+ * _dl_find_object, and there the next backtrace() (ours, or the program's)
+ * aborts inside libgcc without a word.  Guarded sampling starts that first
+ * call from whatever thread its first walk breaks in, so a fork must not
+ * overlap it: the prepare handler waits until no first call is under way
+ * (stack_loading 0), and none starts while a fork is being prepared
+ * (stack_forking: the capture keeps the walk's frames instead).  Store,
+ * then load, on both sides (sequentially consistent): either the loader
+ * sees the fork and backs off, or the fork sees the loader and waits.
+ * Should the wait not end (a C library that holds the loader's lock
+ * across fork handlers would make the loader wait on the fork), the fork
+ * goes on after 2 s and the child never calls the unwinder.
+ */
+static bool stack_unwinder_loaded;	/* atomic */
+static unsigned stack_loading;		/* atomic: first calls under way */
+static unsigned stack_forking;		/* atomic: prepare handlers running */
+static bool stack_unwinder_cut;		/* a child whose load fork cut */
+
+/* backtrace(), or 0 without calling it when its first call would overlap
+ * a fork. */
+static int
+stack_backtrace(void **buf, int want)
+{
+	if (PC_LIKELY(__atomic_load_n(&stack_unwinder_loaded,
+	    __ATOMIC_ACQUIRE)))
+		return os_backtrace(buf, want);
+	if (stack_unwinder_cut)
+		return 0;
+	__atomic_fetch_add(&stack_loading, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&stack_forking, __ATOMIC_SEQ_CST) != 0) {
+		__atomic_fetch_sub(&stack_loading, 1, __ATOMIC_SEQ_CST);
+		return 0;
+	}
+	int got = os_backtrace(buf, want);
+	__atomic_store_n(&stack_unwinder_loaded, true, __ATOMIC_RELEASE);
+	__atomic_fetch_sub(&stack_loading, 1, __ATOMIC_SEQ_CST);
+	return got;
+}
+
+void
+stack_prefork(void)
+{
+	__atomic_fetch_add(&stack_forking, 1, __ATOMIC_SEQ_CST);
+	for (unsigned ms = 0; __atomic_load_n(&stack_loading, __ATOMIC_SEQ_CST)
+	    != 0 && ms < 2000; ms++)
+		os_sleep_ms(1);
+}
+
+void
+stack_postfork_parent(void)
+{
+	__atomic_fetch_sub(&stack_forking, 1, __ATOMIC_SEQ_CST);
+}
+
+PC_COLD void
+stack_postfork_child(void)
+{
+	/* Written only when needed: a page the child writes first is a
+	 * copy-on-write fault. */
+	if (__atomic_load_n(&stack_loading, __ATOMIC_RELAXED) != 0) {
+		stack_unwinder_cut = true;
+		stack_loading = 0;
+	}
+	stack_forking = 0;
+}
+
+/*
  * Return addresses at which a walk may end on a broken link: the outermost
  * frames of a thread are the C library's start code (__libc_start_call_main,
  * start_thread), built without frame pointers, so the record of the
@@ -214,7 +283,9 @@ pc_stack_capture(void **frames, int max, int skip)
 	int want = max + skip + 1;
 	if (want > (int)PC_ARRAY_LEN(buf))
 		want = (int)PC_ARRAY_LEN(buf);
-	int got = os_backtrace(buf, want);
+	int got = stack_backtrace(buf, want);
+	if (got == 0)	/* not now (a fork): the walk's frames stand */
+		return partial;
 	__atomic_fetch_add(&stack_nfallback, 1, __ATOMIC_RELAXED);
 	/* buf[0] is inside os_backtrace, buf[1] inside pc_stack_capture,
 	 * buf[2] the return address into our caller, which this function
@@ -256,7 +327,7 @@ void
 stack_init(void)
 {
 	void *buf[4];
-	(void)os_backtrace(buf, 4);
+	(void)stack_backtrace(buf, 4);
 }
 
 void

@@ -15,7 +15,8 @@
  * fallback for its own allocations.  backtrace() loads libgcc_s on its
  * first call, which allocates: callers run with the sampler's per-thread
  * "busy" flag set (sample.c), so those allocations are served unsampled, and
- * stack_init() primes it early, outside any allocator lock.
+ * stack_init() primes it early, outside any allocator lock, when the
+ * profiler is on; a fork waits for that first call to end (stack_prefork).
  *
  * Not async-signal-safe (backtrace may take the loader lock the first time);
  * the thread's stack bounds are looked up once per thread (may allocate).
@@ -49,6 +50,11 @@ void stack_stats_get(stack_stats_t *out);
 /* Whether a frame record may sit at fp (internal; for the tests). */
 bool stack_record_ok(uintptr_t fp, uintptr_t lo, uintptr_t top);
 void stack_init(void);
+/* Fork: the prepare handler waits out a first backtrace() under way in
+ * another thread (stack.c says why); first, before any allocator lock. */
+void stack_prefork(void);
+void stack_postfork_parent(void);
+void stack_postfork_child(void);
 
 /* For tests: 1 forces every capture to the fallback unwinder, 0 restores
  * the frame-pointer walk. */
