@@ -137,13 +137,14 @@ api_large_aligned(size_t size, size_t align, bool *zeroed)
 	void *p;
 	size = PC_MAX(size, 1);	/* an aligned request of 0 bytes */
 	if (size >= PC_HUGE_MIN || align > PC_CHUNK) {
-		p = huge_alloc(size, align);
-		*zeroed = true;
+		p = huge_alloc(size, align, zeroed);
 		if (p == NULL) {
-			/* Free arena regions may hold the address space:
-			 * release them, or failing that, use their pages. */
+			/* Free arena regions and kept mappings may hold the
+			 * address space: release them, or failing that, use
+			 * their pages. */
+			huge_keep_release(true);
 			arena_release_all(true);
-			p = huge_alloc(size, align);
+			p = huge_alloc(size, align, zeroed);
 			if (p == NULL && align <= PC_CHUNK)
 				p = pageheap_large_alloc(arena_big_heap(),
 				    size, align, zeroed);
@@ -215,11 +216,17 @@ api_free_block(void *p, uintptr_t entry, size_t *usable, bool *huge)
 	 * (and sampled again); not a block start: not in the profile. */
 	if (PC_PROF)
 		sample_free(p);
-	if (*huge)
-		return huge_free(p, usable);
+	if (*huge) {
+		int st = huge_free(p, usable);
+		if (st == BLOCK_LIVE)
+			pc_ensure_services();	/* kept mappings: bgthread.c */
+		return st;
+	}
 	int st = pageheap_large_free(p, false, usable);
-	if (st == BLOCK_LIVE)
+	if (st == BLOCK_LIVE) {
+		huge_keep_tick();
 		pc_ensure_services();
+	}
 	return st;
 }
 
@@ -366,11 +373,18 @@ api_move(void *p, size_t old_usable, size_t size)
 	 */
 	bool adopt = outgrown && old_usable >= huge_adopt_min();
 	if (adopt && huge_count() < PC_REALLOC_MAPS_MAX) {
-		void *q = huge_adopt(p, old_usable, size);
+		bool copied;
+		void *q = huge_adopt(p, old_usable, size, &copied);
 		if (q != NULL) {
 			if (PC_PROF)
 				sample_moved(p, q);
-			api_free_outgrown(p);
+			/* Copied, p keeps its pages: dirty ones, for the next
+			 * buffer to grow through before it is adopted (purged,
+			 * realloc-big took 0.54 s, not 0.33 s). */
+			if (copied)
+				api_free(p);
+			else
+				api_free_outgrown(p);
 			return q;
 		}
 	}
@@ -662,7 +676,9 @@ api_trim(void)
 		return 0;
 	tcache_flush_self();
 	tcache_reclaim(false);
-	return arena_release_all(true) != 0;
+	size_t kept = huge_kept_mapped_bytes();
+	huge_keep_release(true);
+	return (arena_release_all(true) != 0) | (kept != 0);
 }
 
 /* ---- Exported pc_* names ---------------------------------------------- */

@@ -1,11 +1,13 @@
 /*
  * The background purging thread (bgthread.h).  It only calls down: the
- * reclaim tick of the thread caches and the arenas' decay ticks, the same
+ * reclaim tick of the thread caches, the arenas' decay ticks and the kept
+ * huge mappings' tick, the same
  * work slow paths do, so it changes when memory goes back, not how.
  */
 #include "bgthread.h"
 #include "arena.h"
 #include "conf.h"
+#include "huge.h"
 #include "os.h"
 #include "tcache.h"
 
@@ -24,6 +26,7 @@ bgthread_main(void *arg)
 		tcache_reclaim_tick();
 		for (unsigned i = 0; i < narenas; i++)
 			arena_decay_tick(&arenas[i]);
+		huge_keep_tick();
 	}
 }
 
@@ -31,7 +34,8 @@ void
 bgthread_start(void)
 {
 	if (opt_background_thread != 1 && !(opt_background_thread == 2 &&
-	    __atomic_load_n(&pageheap_dirty_high, __ATOMIC_RELAXED)))
+	    (__atomic_load_n(&pageheap_dirty_high, __ATOMIC_RELAXED) ||
+	    huge_kept_mapped_bytes() > HUGE_KEEP_THREAD_BYTES)))
 		return;
 	if (__atomic_exchange_n(&bgthread_is_running, true, __ATOMIC_ACQ_REL))
 		return;

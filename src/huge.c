@@ -4,6 +4,7 @@
 #include "huge.h"
 #include "locks.h"
 #include "base.h"
+#include "conf.h"
 #include "report.h"
 #include "os.h"
 #include "pagemap.h"
@@ -38,6 +39,34 @@ static size_t huge_reg_cap;
 #define HUGE_FREED_RING 64
 static struct { uintptr_t lo, hi; } huge_freed[HUGE_FREED_RING];
 static unsigned huge_freed_next;
+
+/*
+ * Mappings of freed huge blocks, kept whole with their pages for a while
+ * (huge_lock).  A program that builds a big buffer, frees it and builds
+ * another (a file read, a string joined, a list grown, then dropped) had
+ * each new mapping fault in every page again: on this machine a fault
+ * costs as much as copying 60 KiB.  A kept mapping serves the next huge
+ * block or adopted buffer that fits in it; the buffer then grows inside it
+ * without remapping.  One unused for HUGE_KEEP_MS (or decay_ms, if less)
+ * is unmapped by the next tick (huge_keep_tick: slow paths and the
+ * purging thread), and malloc_trim unmaps them all.  The youngest are
+ * kept: past HUGE_KEEP_SLOTS or HUGE_KEEP_BYTES the oldest goes at once.
+ * A program that goes idle would hold them until its next slow path, so
+ * past 64 MiB kept the purging thread is started, as for a page heap's
+ * dirty pages (bgthread.c); with background_thread:off, 64 MiB is the
+ * limit.
+ */
+#define HUGE_KEEP_SLOTS	4
+#define HUGE_KEEP_MS	1000
+#define HUGE_KEEP_BYTES	((size_t)256 << 20)
+static struct {
+	uintptr_t base;
+	size_t mapped;
+	uint64_t since_ns;
+} huge_kept[HUGE_KEEP_SLOTS];
+static unsigned huge_kept_n;
+static size_t huge_kept_bytes;		/* atomic reads (statistics) */
+static uint64_t huge_keep_due_ns;	/* atomic: the next expiry, 0 none */
 
 /* Index of the last block whose base is <= a, or huge_reg_n. */
 static size_t
@@ -108,10 +137,15 @@ static int
 huge_state_locked(uintptr_t a, size_t *at)
 {
 	size_t i = reg_find(a);
-	if (i < huge_reg_n && a - huge_reg[i]->base < huge_reg[i]->size) {
+	if (i < huge_reg_n && a - huge_reg[i]->base <
+	    (huge_reg[i]->npages << PC_PAGE_SHIFT)) {
 		*at = i;
 		return a == huge_reg[i]->base ? BLOCK_LIVE : BLOCK_INTERIOR;
 	}
+	/* A freed block's kept mapping: mapped, and still ours. */
+	for (unsigned k = 0; k < huge_kept_n; k++)
+		if (a - huge_kept[k].base < huge_kept[k].mapped)
+			return BLOCK_FREED;
 	/* A recently freed range that is unmapped still: a stale pointer
 	 * (double free).  Mapped again, and not by us (the page map and the
 	 * registry said so above), it is the program's own mapping now, as
@@ -123,14 +157,15 @@ huge_state_locked(uintptr_t a, size_t *at)
 	return BLOCK_FOREIGN;
 }
 
-/* Register mapping p of `mapped` bytes as a huge block described by s
- * (deleted on failure; p is then the caller's to release). */
+/* Register mapping p of `mapped` bytes as a huge block of `size` bytes
+ * (page aligned, at most `mapped`) described by s (deleted on failure; p
+ * is then the caller's to release). */
 static bool
-huge_register(span_t *s, void *p, size_t mapped, uint8_t flags)
+huge_register(span_t *s, void *p, size_t mapped, size_t size, uint8_t flags)
 {
 	s->base = (uintptr_t)p;
 	s->npages = mapped >> PC_PAGE_SHIFT;
-	s->size = mapped;
+	s->size = size;
 	s->kind = SPAN_HUGE;
 	s->sc = flags;
 	os_lock(&huge_lock);
@@ -151,22 +186,172 @@ huge_register(span_t *s, void *p, size_t mapped, uint8_t flags)
 	return true;
 }
 
-void *
-huge_alloc(size_t size, size_t align)
+/* ---- Kept mappings (huge_kept) ---------------------------------------- */
+
+typedef struct {
+	uintptr_t base;
+	size_t mapped;
+} huge_range_t;
+
+static uint64_t
+keep_hold_ns(void)
 {
+	return (uint64_t)PC_MIN(opt_decay_ms, (size_t)HUGE_KEEP_MS) * 1000000u;
+}
+
+/* Remove kept mapping k (huge_lock held), into *out. */
+static void
+kept_remove_at(unsigned k, huge_range_t *out)
+{
+	out->base = huge_kept[k].base;
+	out->mapped = huge_kept[k].mapped;
+	__atomic_store_n(&huge_kept_bytes, huge_kept_bytes - out->mapped,
+	    __ATOMIC_RELAXED);
+	/* Oldest first: the order of expiry and of eviction. */
+	memmove(&huge_kept[k], &huge_kept[k + 1],
+	    (huge_kept_n - k - 1) * sizeof(huge_kept[0]));
+	huge_kept_n--;
+	__atomic_store_n(&huge_keep_due_ns, huge_kept_n ?
+	    huge_kept[0].since_ns + keep_hold_ns() : 0, __ATOMIC_RELAXED);
+}
+
+/* Unmap ranges taken out of the kept list (huge_lock not held: unmapping
+ * tens of megabytes takes a while).  They were noted as freed ranges
+ * while the lock was held, so a stale pointer into them stays a double
+ * free. */
+static void
+kept_release(const huge_range_t *r, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		os_release((void *)r[i].base, r[i].mapped);
+}
+
+/*
+ * Keep the mapping of a block just freed (huge_lock held).  What cannot be
+ * kept (too big, decay_ms:0) or is displaced (the oldest, past the limits)
+ * goes to out[] for the caller to unmap; returns how many.
+ */
+static unsigned
+keep_locked(uintptr_t base, size_t mapped, huge_range_t *out)
+{
+	unsigned n = 0;
+	size_t limit = opt_background_thread ? HUGE_KEEP_BYTES :
+	    HUGE_KEEP_THREAD_BYTES;
+	if (opt_decay_ms == 0 || mapped > limit) {
+		freed_remember(base, base + mapped);
+		out[n++] = (huge_range_t){ base, mapped };
+		return n;
+	}
+	while (huge_kept_n == HUGE_KEEP_SLOTS ||
+	    (huge_kept_n > 0 && huge_kept_bytes + mapped > limit)) {
+		kept_remove_at(0, &out[n]);
+		freed_remember(out[n].base, out[n].base + out[n].mapped);
+		n++;
+	}
+	uint64_t now = os_now_ns();
+	huge_kept[huge_kept_n].base = base;
+	huge_kept[huge_kept_n].mapped = mapped;
+	huge_kept[huge_kept_n].since_ns = now;
+	huge_kept_n++;
+	__atomic_store_n(&huge_kept_bytes, huge_kept_bytes + mapped,
+	    __ATOMIC_RELAXED);
+	if (huge_kept_n == 1)
+		__atomic_store_n(&huge_keep_due_ns, now + keep_hold_ns(),
+		    __ATOMIC_RELAXED);
+	return n;
+}
+
+/* Take the smallest kept mapping of at least `need` bytes whose base is
+ * aligned to `align` (huge_lock held); 0 if there is none. */
+static uintptr_t
+kept_take_locked(size_t need, size_t align, size_t *mapped)
+{
+	unsigned best = HUGE_KEEP_SLOTS;
+	for (unsigned k = 0; k < huge_kept_n; k++)
+		if (huge_kept[k].mapped >= need &&
+		    huge_kept[k].base % align == 0 && (best == HUGE_KEEP_SLOTS ||
+		    huge_kept[k].mapped < huge_kept[best].mapped))
+			best = k;
+	if (best == HUGE_KEEP_SLOTS)
+		return 0;
+	huge_range_t r;
+	kept_remove_at(best, &r);
+	*mapped = r.mapped;
+	return r.base;
+}
+
+static uintptr_t
+kept_take(size_t need, size_t align, size_t *mapped)
+{
+	if (__atomic_load_n(&huge_kept_bytes, __ATOMIC_RELAXED) < need)
+		return 0;
+	os_lock(&huge_lock);
+	uintptr_t p = kept_take_locked(need, align, mapped);
+	os_unlock(&huge_lock);
+	return p;
+}
+
+void
+huge_keep_tick(void)
+{
+	uint64_t due = __atomic_load_n(&huge_keep_due_ns, __ATOMIC_RELAXED);
+	if (due == 0 || os_now_ns() < due)
+		return;
+	huge_keep_release(false);
+}
+
+void
+huge_keep_release(bool all)
+{
+	huge_range_t out[HUGE_KEEP_SLOTS];
+	unsigned n = 0;
+	os_lock(&huge_lock);
+	uint64_t now = os_now_ns(), hold = keep_hold_ns();
+	while (huge_kept_n > 0 && (all || now - huge_kept[0].since_ns >= hold)) {
+		kept_remove_at(0, &out[n]);
+		freed_remember(out[n].base, out[n].base + out[n].mapped);
+		n++;
+	}
+	os_unlock(&huge_lock);
+	kept_release(out, n);
+}
+
+size_t
+huge_kept_mapped_bytes(void)
+{
+	return __atomic_load_n(&huge_kept_bytes, __ATOMIC_RELAXED);
+}
+
+/* ---- Blocks ------------------------------------------------------------- */
+
+void *
+huge_alloc(size_t size, size_t align, bool *zeroed)
+{
+	*zeroed = true;
 	if (size > PC_MAX_ALLOC)
 		return NULL;
-	size_t mapped = PC_ALIGN_UP(size, PC_PAGE);
+	size_t mapped = PC_ALIGN_UP(size, PC_PAGE), have = mapped;
 	span_t *s = span_new();
 	if (s == NULL)
 		return NULL;
-	void *p = os_reserve(mapped, PC_MAX(align, PC_PAGE));
+	void *p = (void *)kept_take(mapped, PC_MAX(align, PC_PAGE), &have);
+	if (p != NULL) {
+		*zeroed = false;
+		/* Much more than asked for: the rest goes back now. */
+		if (have - mapped > mapped / 4) {
+			os_release_tail(p, have, mapped);
+			have = mapped;
+		}
+	} else {
+		p = os_reserve(mapped, PC_MAX(align, PC_PAGE));
+	}
 	if (p == NULL) {
 		span_delete(s);
 		return NULL;
 	}
-	if (!huge_register(s, p, mapped, align > PC_PAGE ? HUGE_ALIGNED : 0)) {
-		os_release(p, mapped);
+	if (!huge_register(s, p, have, mapped,
+	    align > PC_PAGE ? HUGE_ALIGNED : 0)) {
+		os_release(p, have);
 		return NULL;
 	}
 	return p;
@@ -175,20 +360,33 @@ huge_alloc(size_t size, size_t align)
 /* The new block is registered once its pages are in: until then only this
  * thread knows its address, so no free can reach it. */
 void *
-huge_adopt(void *p, size_t len, size_t new_size)
+huge_adopt(void *p, size_t len, size_t new_size, bool *copied)
 {
+	*copied = false;
 	if (new_size > PC_MAX_ALLOC)
 		return NULL;
-	size_t mapped = PC_ALIGN_UP(new_size, PC_PAGE);
+	size_t mapped = PC_ALIGN_UP(new_size, PC_PAGE), have;
 	span_t *s = span_new();
 	if (s == NULL)
 		return NULL;
-	void *t = os_move_pages(p, len, mapped);
+	/* A kept mapping: copying the block costs less than the faults
+	 * of the pages it grows into, and those are in already. */
+	void *t = (void *)kept_take(mapped, PC_PAGE, &have);
+	if (t != NULL) {
+		memcpy(t, p, len);
+		if (!huge_register(s, t, have, mapped, HUGE_ADOPTED)) {
+			os_release(t, have);
+			return NULL;
+		}
+		*copied = true;
+		return t;
+	}
+	t = os_move_pages(p, len, mapped);
 	if (t == NULL) {
 		span_delete(s);
 		return NULL;
 	}
-	if (!huge_register(s, t, mapped, HUGE_ADOPTED)) {
+	if (!huge_register(s, t, mapped, mapped, HUGE_ADOPTED)) {
 		os_unmove_pages(t, len, mapped, p);
 		return NULL;
 	}
@@ -207,16 +405,17 @@ huge_free(void *p, size_t *usable)
 	}
 	span_t *s = huge_reg[i];
 	size_t mapped = s->npages << PC_PAGE_SHIFT;
-	if ((s->sc & HUGE_ADOPTED) && mapped > adopt_min)
-		__atomic_store_n(&adopt_min, PC_MIN(mapped, PC_REALLOC_MAP_MAX),
+	if ((s->sc & HUGE_ADOPTED) && s->size > adopt_min)
+		__atomic_store_n(&adopt_min, PC_MIN(s->size, PC_REALLOC_MAP_MAX),
 		    __ATOMIC_RELAXED);
 	reg_remove_at(i);
 	PC_CHECK(pagemap_set(s->base, 1, 0) == 0, "pagemap");
-	freed_remember(s->base, s->base + mapped);
+	huge_range_t out[HUGE_KEEP_SLOTS];
+	unsigned n = keep_locked(s->base, mapped, out);
 	os_unlock(&huge_lock);
 	/* Unregistered: no other free or resize can reach it now. */
 	*usable = s->size;
-	os_release((void *)s->base, mapped);
+	kept_release(out, n);
 	__atomic_fetch_sub(&huge_bytes, mapped, __ATOMIC_RELAXED);
 	__atomic_fetch_sub(&huge_n, 1, __ATOMIC_RELAXED);
 	span_delete(s);
@@ -231,8 +430,12 @@ huge_resize_locked(span_t *s, size_t new_size)
 	size_t mapped = PC_ALIGN_UP(new_size, PC_PAGE);
 	if (new_size > PC_MAX_ALLOC)
 		return NULL;
-	if (mapped == old)
+	/* Growing inside its mapping (one that was kept for reuse): no
+	 * system call, no fault. */
+	if (mapped >= s->size && mapped <= old) {
+		s->size = mapped;
 		return (void *)s->base;
+	}
 	if (mapped < old) {
 		os_release_tail((void *)s->base, old, mapped);
 		freed_remember(s->base + mapped, s->base + old);

@@ -1,24 +1,33 @@
 /*
  * Huge blocks: requests of PC_HUGE_MIN bytes or more (or with alignment
  * above a chunk), and large blocks that a growing realloc moves
- * (huge_adopt), are mapped directly from the OS and unmapped on free.
- * Realloc resizes them with the OS's remap where it can, so growing a huge
- * buffer never copies.
+ * (huge_adopt), are mapped directly from the OS.  Realloc resizes them with
+ * the OS's remap where it can, so growing a huge buffer never copies.  A
+ * freed block's mapping (256 MiB in all, 64 MiB with background_thread:off)
+ * is kept, pages and all, for up to a second (less with a shorter
+ * decay_ms) to serve the next huge block that fits in it, then unmapped
+ * (huge.c, huge_kept); a block so served may have more mapping than size,
+ * and grows into it without a system call.
  *
  * The page map knows a huge block by its first page only (its entry is how
  * free tells huge from large at no cost).  The registry, a sorted array of
- * the live blocks under huge_lock, knows every address inside them, and a
- * ring of recently freed ranges tells a double free from a foreign
- * pointer; both are searched on slow paths only.  Frees and resizes check
- * the block under huge_lock, so of two racing frees exactly one unmaps.
+ * the live blocks under huge_lock, knows every address inside them, and
+ * the kept mappings and a ring of recently unmapped ranges tell a double
+ * free from a foreign pointer; all are searched on slow paths only.  Frees
+ * and resizes check the block under huge_lock, so of two racing frees
+ * exactly one succeeds.
  * Lock order: huge_lock -> page-map lock; base lock is never taken under it.
  */
 #ifndef PC_HUGE_H
 #define PC_HUGE_H
 
+#include <stdbool.h>
+
 #include "span.h"
 
-void *huge_alloc(size_t size, size_t align);
+/* A huge block; *zeroed says whether it reads as zeros (a fresh mapping;
+ * a kept one holds what its last block left). */
+void *huge_alloc(size_t size, size_t align, bool *zeroed);
 /* Free the huge block that starts at p; returns BLOCK_LIVE and its usable
  * size, or what p is instead (nothing done then). */
 int huge_free(void *p, size_t *usable);
@@ -32,16 +41,26 @@ int huge_realloc(void *p, size_t new_size, void **out, size_t *usable);
 
 /*
  * Give the large block [p, p + len) (len page aligned) a mapping of its own
- * of new_size bytes (> len), moving its pages there without copying; p's
- * range is left with fresh zero pages, for the caller to free.  Returns the
- * new huge block, or NULL when nothing was done (the caller copies).
+ * of new_size bytes (> len): a kept mapping that fits, its contents copied
+ * there (*copied; p keeps its pages), or else a new one, its pages moved
+ * there without copying (p's range is left with fresh zero pages).  p is
+ * the caller's to free.  Returns the new huge block, or NULL when nothing
+ * was done (the caller copies).
  */
-void *huge_adopt(void *p, size_t len, size_t new_size);
+void *huge_adopt(void *p, size_t len, size_t new_size, bool *copied);
 /* The smallest block a growing realloc should give to huge_adopt. */
 size_t huge_adopt_min(void);
 
+/* Unmap the kept mappings whose time is up (cheap when none is), or all. */
+void huge_keep_tick(void);
+void huge_keep_release(bool all);
+/* Kept bytes past which the purging thread is wanted (bgthread.c). */
+#define HUGE_KEEP_THREAD_BYTES	((size_t)64 << 20)
+
+/* Mapped bytes of live huge blocks, their count, and the kept mappings'. */
 size_t huge_mapped_bytes(void);
 size_t huge_count(void);
+size_t huge_kept_mapped_bytes(void);
 
 void huge_prefork(void);
 void huge_postfork_parent(void);

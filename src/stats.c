@@ -80,10 +80,13 @@ stats_totals(stats_totals_t *t)
 	t->metadata_guard = base_guard_bytes();
 	t->allocated += t->huge;
 	t->active += t->huge;
-	t->mapped = t->arena_mapped + t->huge + t->metadata +
+	/* Freed huge blocks' kept mappings: dirty pages outside the arenas. */
+	size_t kept = huge_kept_mapped_bytes();
+	t->mapped = t->arena_mapped + t->huge + kept + t->metadata +
 	    t->metadata_guard;
 	size_t used = t->active - t->huge + t->dirty;
 	t->retained = t->arena_mapped > used ? t->arena_mapped - used : 0;
+	t->dirty += kept;
 	t->resident = t->active + t->dirty + t->metadata;
 }
 

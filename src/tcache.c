@@ -8,6 +8,7 @@
 #include "report.h"
 #include "conf.h"
 #include "debug.h"
+#include "huge.h"
 #include "init.h"
 #include "pagemap.h"
 #include "reclaim.h"
@@ -385,6 +386,7 @@ tcache_event(tcache_t *tc, unsigned sc)
 	 * for classes no thread here refills any more. */
 	arena_collect(arena_choose());
 	arena_decay_tick(arena_choose());
+	huge_keep_tick();
 	tcache_reclaim_tick();
 	pc_ensure_services();
 }

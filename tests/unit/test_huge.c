@@ -9,9 +9,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 #include <sys/mman.h>
 
+#include "conf.h"
 #include "huge.h"
 #include "os.h"
 #include "pageheap.h"
@@ -20,12 +22,24 @@
 
 #define MiB ((size_t)1 << 20)
 
+static bool zeroed, copied;
+
+/* Each test starts with no kept mapping: blocks come fresh. */
+static int
+no_kept(void **state)
+{
+	(void)state;
+	huge_keep_release(true);
+	assert_int_equal(huge_kept_mapped_bytes(), 0);
+	return 0;
+}
+
 static void
 test_alloc_free(void **state)
 {
 	(void)state;
 	size_t n = huge_count(), bytes = huge_mapped_bytes();
-	char *p = huge_alloc(64 * MiB + 1, PC_PAGE);
+	char *p = huge_alloc(64 * MiB + 1, PC_PAGE, &zeroed);
 	assert_non_null(p);
 	assert_int_equal((uintptr_t)p % PC_PAGE, 0);
 	assert_int_equal(huge_count(), n + 1);
@@ -50,7 +64,7 @@ static void
 test_bad_pointers(void **state)
 {
 	(void)state;
-	char *p = huge_alloc(64 * MiB, PC_PAGE);
+	char *p = huge_alloc(64 * MiB, PC_PAGE, &zeroed);
 	assert_non_null(p);
 	size_t usable = 0;
 	void *out;
@@ -64,7 +78,12 @@ test_bad_pointers(void **state)
 	assert_int_equal(huge_free(foreign, &usable), BLOCK_FOREIGN);
 	p[64 * MiB - 1] = 1;	/* still mapped */
 	assert_int_equal(huge_free(p, &usable), BLOCK_LIVE);
-	/* Freed and unmapped: a double free, not a foreign pointer. */
+	/* Freed, its mapping kept: a double free, not a foreign pointer. */
+	assert_int_equal(huge_free(p, &usable), BLOCK_FREED);
+	assert_int_equal(huge_free(p + PC_PAGE, &usable), BLOCK_FREED);
+	assert_int_equal(huge_realloc(p, 0, &out, &usable), BLOCK_FREED);
+	/* Unmapped since: still a double free. */
+	huge_keep_release(true);
 	if (!os_is_mapped(p)) {
 		assert_int_equal(huge_free(p, &usable), BLOCK_FREED);
 		assert_int_equal(huge_realloc(p, 0, &out, &usable),
@@ -77,7 +96,7 @@ test_aligned(void **state)
 {
 	(void)state;
 	size_t align = 32 * MiB;
-	char *p = huge_alloc(64 * MiB, align);
+	char *p = huge_alloc(64 * MiB, align, &zeroed);
 	assert_non_null(p);
 	assert_int_equal((uintptr_t)p % align, 0);
 	/* An aligned block cannot be moved by remap (the new place would
@@ -100,7 +119,7 @@ static void
 test_resize(void **state)
 {
 	(void)state;
-	char *p = huge_alloc(128 * MiB, PC_PAGE);
+	char *p = huge_alloc(128 * MiB, PC_PAGE, &zeroed);
 	assert_non_null(p);
 	memset(p, 3, PC_PAGE);
 	p[128 * MiB - 1] = 4;
@@ -159,8 +178,9 @@ test_adopt(void **state)
 	assert_int_equal(pagemap_span(pagemap_lookup(p))->kind, SPAN_LARGE);
 	fill(p, len, 1);
 	size_t n = huge_count();
-	char *q = huge_adopt(p, len, 3 * MiB + 5);
+	char *q = huge_adopt(p, len, 3 * MiB + 5, &copied);
 	assert_non_null(q);
+	assert_false(copied);
 	assert_int_equal(huge_count(), n + 1);
 	assert_int_equal(pagemap_span(pagemap_lookup(q))->kind, SPAN_HUGE);
 	check(q, len, 1);
@@ -201,7 +221,7 @@ test_adopt_failures(void **state)
 		fill(p, len, (unsigned)k);
 		size_t n = huge_count();
 		os_fail_reserve_after(k);
-		char *q = huge_adopt(p, len, 4 * MiB);
+		char *q = huge_adopt(p, len, 4 * MiB, &copied);
 		os_fail_reserve_after(0);
 		if (q == NULL) {
 			failed++;
@@ -233,7 +253,7 @@ test_adopt_threshold_rises(void **state)
 	size_t want[] = { 5 * MiB / 2, PC_REALLOC_MAP_MAX };
 	for (int i = 0; i < 2; i++) {
 		char *p = pc_malloc(2 * MiB);
-		char *q = huge_adopt(p, pc_malloc_usable_size(p), sizes[i]);
+		char *q = huge_adopt(p, pc_malloc_usable_size(p), sizes[i], &copied);
 		assert_non_null(q);
 		pc_free(p);
 		assert_int_equal(huge_adopt_min(), i ? want[0] :
@@ -242,7 +262,7 @@ test_adopt_threshold_rises(void **state)
 		assert_int_equal(huge_adopt_min(), want[i]);
 	}
 	/* A block not adopted leaves it alone. */
-	char *q = huge_alloc(64 * MiB + 12345, PC_PAGE);
+	char *q = huge_alloc(64 * MiB + 12345, PC_PAGE, &zeroed);
 	assert_non_null(q);
 	assert_int_equal(huge_free(q, &usable), BLOCK_LIVE);
 	assert_int_equal(huge_adopt_min(), PC_REALLOC_MAP_MAX);
@@ -267,7 +287,7 @@ test_move_pages_refused(void **state)
 	char *p = pc_malloc(2 * MiB);
 	size_t len = pc_malloc_usable_size(p);
 	fill(p, len, 9);
-	char *q = huge_adopt(p, len, 3 * MiB);
+	char *q = huge_adopt(p, len, 3 * MiB, &copied);
 	assert_non_null(q);
 	check(q, len, 9);
 	assert_int_equal(errno, EDOM);
@@ -276,19 +296,175 @@ test_move_pages_refused(void **state)
 	assert_int_equal(huge_free(q, &usable), BLOCK_LIVE);
 }
 
+/* A freed block's mapping is kept and serves the next block that fits,
+ * which then holds what the last one left: calloc zeroes it. */
+static void
+test_kept_reuse(void **state)
+{
+	(void)state;
+	size_t usable;
+	char *p = huge_alloc(64 * MiB, PC_PAGE, &zeroed);
+	assert_non_null(p);
+	assert_true(zeroed);
+	memset(p, 0xab, 64 * MiB);
+	assert_int_equal(huge_free(p, &usable), BLOCK_LIVE);
+	assert_int_equal(huge_kept_mapped_bytes(), 64 * MiB);
+	unsigned long long dirty;
+	assert_int_equal(pc_stat_get("dirty", &dirty), 0);
+	assert_true(dirty >= 64 * MiB);
+	/* Not much smaller than the mapping: served by it, as it is. */
+	char *q = huge_alloc(60 * MiB, PC_PAGE, &zeroed);
+	assert_ptr_equal(q, p);
+	assert_false(zeroed);
+	assert_int_equal((unsigned char)q[0], 0xab);
+	assert_int_equal(huge_kept_mapped_bytes(), 0);
+	assert_int_equal(huge_free(q, &usable), BLOCK_LIVE);
+	assert_int_equal(usable, 60 * MiB);
+	assert_int_equal(huge_kept_mapped_bytes(), 64 * MiB);
+	/* Through the API: calloc of a kept mapping reads as zeros. */
+	char *c = pc_calloc(1, 64 * MiB);
+	assert_ptr_equal(c, p);
+	for (size_t i = 0; i < 64 * MiB; i += 4093)
+		assert_int_equal(c[i], 0);
+	assert_int_equal(c[64 * MiB - 1], 0);
+	pc_free(c);
+	/* Not aligned as asked: a new mapping. */
+	char *a = huge_alloc(64 * MiB, 64 * MiB, &zeroed);
+	assert_non_null(a);
+	assert_int_equal((uintptr_t)a % (64 * MiB), 0);
+	assert_true(zeroed || a == p);
+	assert_int_equal(huge_free(a, &usable), BLOCK_LIVE);
+	/* Far bigger than a request: the excess goes back. */
+	huge_keep_release(true);
+	p = huge_alloc(64 * MiB, PC_PAGE, &zeroed);
+	p[0] = 1;
+	assert_int_equal(huge_free(p, &usable), BLOCK_LIVE);
+	size_t bytes = huge_mapped_bytes();
+	q = huge_alloc(40 * MiB, PC_PAGE, &zeroed);
+	assert_ptr_equal(q, p);
+	assert_int_equal(huge_mapped_bytes(), bytes + 40 * MiB);
+	assert_int_equal(huge_free(q, &usable), BLOCK_LIVE);
+	assert_int_equal(pc_trim(), 1);
+	assert_int_equal(huge_kept_mapped_bytes(), 0);
+}
+
+/* A buffer adopted into a kept mapping is copied there, its old pages
+ * stay with it (p keeps its contents), and it grows inside the mapping
+ * without moving; a shrink gives back the rest. */
+static void
+test_kept_adopt(void **state)
+{
+	(void)state;
+	size_t usable;
+	void *out;
+	char *k = huge_alloc(32 * MiB, PC_PAGE, &zeroed);
+	k[32 * MiB - 1] = 1;
+	assert_int_equal(huge_free(k, &usable), BLOCK_LIVE);
+	char *p = pc_malloc(2 * MiB);
+	size_t len = pc_malloc_usable_size(p);
+	fill(p, len, 3);
+	char *q = huge_adopt(p, len, 3 * MiB, &copied);
+	assert_ptr_equal(q, k);
+	assert_true(copied);
+	check(q, len, 3);
+	check(p, len, 3);	/* copied, not moved */
+	pc_free(p);
+	assert_int_equal(pc_malloc_usable_size(q), 3 * MiB);
+	assert_int_equal(huge_realloc(q, 20 * MiB + 1, &out, &usable),
+	    BLOCK_LIVE);
+	assert_ptr_equal(out, q);
+	assert_int_equal(usable, 3 * MiB);
+	assert_int_equal(pc_malloc_usable_size(q), 20 * MiB + PC_PAGE);
+	check(q, len, 3);
+	q[20 * MiB] = 7;
+	/* Inside the mapping but past the block: not a block start, and
+	 * not freeable. */
+	assert_int_equal(huge_free(q + 30 * MiB, &usable), BLOCK_INTERIOR);
+	/* Past the mapping: grows as any block does. */
+	assert_int_equal(huge_realloc(q, 40 * MiB, &out, &usable), BLOCK_LIVE);
+	assert_non_null(out);
+	q = out;
+	check(q, len, 3);
+	assert_int_equal(q[20 * MiB], 7);
+	assert_int_equal(huge_realloc(q, 4 * MiB, &out, &usable), BLOCK_LIVE);
+	assert_ptr_equal(out, q);
+	assert_int_equal(pc_malloc_usable_size(q), 4 * MiB);
+	check(q, len, 3);
+	assert_int_equal(huge_free(q, &usable), BLOCK_LIVE);
+	assert_int_equal(usable, 4 * MiB);
+}
+
+/* Kept mappings go back after their time (at most decay_ms), at once with
+ * decay_ms:0, and past the limits the oldest go first. */
+static void
+test_kept_limits(void **state)
+{
+	(void)state;
+	size_t usable, decay = opt_decay_ms;
+	opt_decay_ms = 1;	/* kept for a millisecond */
+	char *p[6];
+	for (int i = 0; i < 6; i++) {
+		p[i] = huge_alloc((size_t)(i + 1) * MiB, PC_PAGE, &zeroed);
+		assert_non_null(p[i]);
+		p[i][0] = 1;
+	}
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(huge_free(p[i], &usable), BLOCK_LIVE);
+	/* Four slots: the two oldest are unmapped. */
+	assert_int_equal(huge_kept_mapped_bytes(), (3 + 4 + 5 + 6) * MiB);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(huge_free(p[i], &usable), BLOCK_FREED);
+	/* Their time is up: the next tick unmaps them. */
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+	nanosleep(&ts, NULL);
+	huge_keep_tick();
+	assert_int_equal(huge_kept_mapped_bytes(), 0);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(huge_free(p[i], &usable), BLOCK_FREED);
+	/* decay_ms:0 keeps nothing. */
+	opt_decay_ms = 0;
+	char *a = huge_alloc(8 * MiB, PC_PAGE, &zeroed);
+	assert_int_equal(huge_free(a, &usable), BLOCK_LIVE);
+	assert_int_equal(huge_kept_mapped_bytes(), 0);
+	opt_decay_ms = decay;
+	/* At most 256 MiB in all, the oldest out first; 64 MiB with
+	 * background_thread:off (no thread to unmap them when the program
+	 * goes idle). */
+	size_t bg = opt_background_thread;
+	opt_background_thread = 0;
+	a = huge_alloc(65 * MiB, PC_PAGE, &zeroed);
+	assert_int_equal(huge_free(a, &usable), BLOCK_LIVE);
+	assert_int_equal(huge_kept_mapped_bytes(), 0);
+	opt_background_thread = 2;
+	a = huge_alloc(65 * MiB, PC_PAGE, &zeroed);
+	assert_int_equal(huge_free(a, &usable), BLOCK_LIVE);
+	assert_int_equal(huge_kept_mapped_bytes(), 65 * MiB);
+	a = huge_alloc(200 * MiB, PC_PAGE, &zeroed);
+	assert_int_equal(huge_free(a, &usable), BLOCK_LIVE);
+	assert_int_equal(huge_kept_mapped_bytes(), 200 * MiB);
+	a = huge_alloc(257 * MiB, PC_PAGE, &zeroed);
+	assert_int_equal(huge_free(a, &usable), BLOCK_LIVE);
+	assert_int_equal(huge_kept_mapped_bytes(), 200 * MiB);
+	opt_background_thread = bg;
+	huge_keep_release(true);
+}
+
 int
 main(void)
 {
 	pc_free(pc_malloc(1));
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_adopt_threshold_rises),
-		cmocka_unit_test(test_alloc_free),
-		cmocka_unit_test(test_bad_pointers),
-		cmocka_unit_test(test_aligned),
-		cmocka_unit_test(test_resize),
-		cmocka_unit_test(test_adopt),
-		cmocka_unit_test(test_adopt_failures),
-		cmocka_unit_test(test_move_pages_refused),
+		cmocka_unit_test_setup(test_adopt_threshold_rises, no_kept),
+		cmocka_unit_test_setup(test_alloc_free, no_kept),
+		cmocka_unit_test_setup(test_bad_pointers, no_kept),
+		cmocka_unit_test_setup(test_aligned, no_kept),
+		cmocka_unit_test_setup(test_resize, no_kept),
+		cmocka_unit_test_setup(test_adopt, no_kept),
+		cmocka_unit_test_setup(test_adopt_failures, no_kept),
+		cmocka_unit_test_setup(test_move_pages_refused, no_kept),
+		cmocka_unit_test_setup(test_kept_reuse, no_kept),
+		cmocka_unit_test_setup(test_kept_adopt, no_kept),
+		cmocka_unit_test_setup(test_kept_limits, no_kept),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
