@@ -59,6 +59,10 @@ static unsigned huge_freed_next;
 #define HUGE_KEEP_SLOTS	4
 #define HUGE_KEEP_MS	1000
 #define HUGE_KEEP_BYTES	((size_t)256 << 20)
+/* An adopted buffer takes a kept mapping up to this many times its size:
+ * room to grow into (realloc-big adopts 1-4 MiB buffers that become up
+ * to 64 MiB), not a big mapping pinned by a small buffer. */
+#define HUGE_ADOPT_ROOM	32
 static struct {
 	uintptr_t base;
 	size_t mapped;
@@ -218,7 +222,8 @@ kept_remove_at(unsigned k, huge_range_t *out)
 /* Unmap ranges taken out of the kept list (huge_lock not held: unmapping
  * tens of megabytes takes a while).  They were noted as freed ranges
  * while the lock was held, so a stale pointer into them stays a double
- * free. */
+ * free once they are unmapped (while the unmap runs, it reads as a
+ * foreign pointer: reported, left alone, as for any huge block freed). */
 static void
 kept_release(const huge_range_t *r, unsigned n)
 {
@@ -261,14 +266,14 @@ keep_locked(uintptr_t base, size_t mapped, huge_range_t *out)
 	return n;
 }
 
-/* Take the smallest kept mapping of at least `need` bytes whose base is
+/* Take the smallest kept mapping of `need` to `most` bytes whose base is
  * aligned to `align` (huge_lock held); 0 if there is none. */
 static uintptr_t
-kept_take_locked(size_t need, size_t align, size_t *mapped)
+kept_take_locked(size_t need, size_t most, size_t align, size_t *mapped)
 {
 	unsigned best = HUGE_KEEP_SLOTS;
 	for (unsigned k = 0; k < huge_kept_n; k++)
-		if (huge_kept[k].mapped >= need &&
+		if (huge_kept[k].mapped >= need && huge_kept[k].mapped <= most &&
 		    huge_kept[k].base % align == 0 && (best == HUGE_KEEP_SLOTS ||
 		    huge_kept[k].mapped < huge_kept[best].mapped))
 			best = k;
@@ -281,12 +286,12 @@ kept_take_locked(size_t need, size_t align, size_t *mapped)
 }
 
 static uintptr_t
-kept_take(size_t need, size_t align, size_t *mapped)
+kept_take(size_t need, size_t most, size_t align, size_t *mapped)
 {
 	if (__atomic_load_n(&huge_kept_bytes, __ATOMIC_RELAXED) < need)
 		return 0;
 	os_lock(&huge_lock);
-	uintptr_t p = kept_take_locked(need, align, mapped);
+	uintptr_t p = kept_take_locked(need, most, align, mapped);
 	os_unlock(&huge_lock);
 	return p;
 }
@@ -334,7 +339,8 @@ huge_alloc(size_t size, size_t align, bool *zeroed)
 	span_t *s = span_new();
 	if (s == NULL)
 		return NULL;
-	void *p = (void *)kept_take(mapped, PC_MAX(align, PC_PAGE), &have);
+	void *p = (void *)kept_take(mapped, SIZE_MAX, PC_MAX(align, PC_PAGE),
+	    &have);
 	if (p != NULL) {
 		*zeroed = false;
 		/* Much more than asked for: the rest goes back now. */
@@ -369,9 +375,14 @@ huge_adopt(void *p, size_t len, size_t new_size, bool *copied)
 	span_t *s = span_new();
 	if (s == NULL)
 		return NULL;
-	/* A kept mapping: copying the block costs less than the faults
-	 * of the pages it grows into, and those are in already. */
-	void *t = (void *)kept_take(mapped, PC_PAGE, &have);
+	/* A kept mapping: copying the block costs less than the faults of
+	 * the pages it grows into, and those are in already.  One with room
+	 * to grow into at least as much as is copied, and not much bigger
+	 * than the block is to become (HUGE_ADOPT_ROOM): the block keeps the
+	 * whole mapping while it lives. */
+	void *t = mapped > PC_MAX_ALLOC / HUGE_ADOPT_ROOM ? NULL :
+	    (void *)kept_take(PC_MAX(mapped, 2 * len),
+	    mapped * HUGE_ADOPT_ROOM, PC_PAGE, &have);
 	if (t != NULL) {
 		memcpy(t, p, len);
 		if (!huge_register(s, t, have, mapped, HUGE_ADOPTED)) {

@@ -4,10 +4,10 @@
  * (huge_adopt), are mapped directly from the OS.  Realloc resizes them with
  * the OS's remap where it can, so growing a huge buffer never copies.  A
  * freed block's mapping (256 MiB in all, 64 MiB with background_thread:off)
- * is kept, pages and all, for up to a second (less with a shorter
- * decay_ms) to serve the next huge block that fits in it, then unmapped
- * (huge.c, huge_kept); a block so served may have more mapping than size,
- * and grows into it without a system call.
+ * is kept, pages and all, to serve the next huge block that fits in it,
+ * and unmapped by the first tick after a second (less with a shorter
+ * decay_ms) (huge.c, huge_kept); a block so served may have more mapping
+ * than size, and grows into it without a system call.
  *
  * The page map knows a huge block by its first page only (its entry is how
  * free tells huge from large at no cost).  The registry, a sorted array of

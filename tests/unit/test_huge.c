@@ -392,6 +392,33 @@ test_kept_adopt(void **state)
 	check(q, len, 3);
 	assert_int_equal(huge_free(q, &usable), BLOCK_LIVE);
 	assert_int_equal(usable, 4 * MiB);
+	/* Not a mapping more than 32 times the buffer's new size, nor one
+	 * with less room to grow into than what would be copied: those
+	 * blocks are moved, copying nothing. */
+	huge_keep_release(true);
+	k = huge_alloc(128 * MiB, PC_PAGE, &zeroed);
+	k[0] = 1;
+	assert_int_equal(huge_free(k, &usable), BLOCK_LIVE);
+	p = pc_malloc(2 * MiB);
+	len = pc_malloc_usable_size(p);
+	q = huge_adopt(p, len, 3 * MiB, &copied);
+	assert_non_null(q);
+	assert_false(copied);
+	assert_ptr_not_equal(q, k);
+	pc_free(p);
+	assert_int_equal(huge_free(q, &usable), BLOCK_LIVE);
+	huge_keep_release(true);
+	k = huge_alloc(10 * MiB, PC_PAGE, &zeroed);
+	k[0] = 1;
+	assert_int_equal(huge_free(k, &usable), BLOCK_LIVE);
+	p = pc_malloc(6 * MiB);
+	len = pc_malloc_usable_size(p);
+	q = huge_adopt(p, len, 7 * MiB, &copied);
+	assert_non_null(q);
+	assert_false(copied);
+	pc_free(p);
+	assert_int_equal(huge_free(q, &usable), BLOCK_LIVE);
+	huge_keep_release(true);
 }
 
 /* Kept mappings go back after their time (at most decay_ms), at once with
