@@ -219,6 +219,15 @@ kept_remove_at(unsigned k, huge_range_t *out)
 	    huge_kept[0].since_ns + keep_hold_ns() : 0, __ATOMIC_RELAXED);
 }
 
+/* Take the oldest kept mapping out to be unmapped (huge_lock held): from
+ * now on a pointer into it is a freed range, not a kept one. */
+static void
+kept_evict_oldest(huge_range_t *out)
+{
+	kept_remove_at(0, out);
+	freed_remember(out->base, out->base + out->mapped);
+}
+
 /* Unmap ranges taken out of the kept list (huge_lock not held: unmapping
  * tens of megabytes takes a while).  They were noted as freed ranges
  * while the lock was held, so a stale pointer into them stays a double
@@ -248,11 +257,8 @@ keep_locked(uintptr_t base, size_t mapped, huge_range_t *out)
 		return n;
 	}
 	while (huge_kept_n == HUGE_KEEP_SLOTS ||
-	    (huge_kept_n > 0 && huge_kept_bytes + mapped > limit)) {
-		kept_remove_at(0, &out[n]);
-		freed_remember(out[n].base, out[n].base + out[n].mapped);
-		n++;
-	}
+	    (huge_kept_n > 0 && huge_kept_bytes + mapped > limit))
+		kept_evict_oldest(&out[n++]);
 	uint64_t now = os_now_ns();
 	huge_kept[huge_kept_n].base = base;
 	huge_kept[huge_kept_n].mapped = mapped;
@@ -312,11 +318,8 @@ huge_keep_release(bool all)
 	unsigned n = 0;
 	os_lock(&huge_lock);
 	uint64_t now = os_now_ns(), hold = keep_hold_ns();
-	while (huge_kept_n > 0 && (all || now - huge_kept[0].since_ns >= hold)) {
-		kept_remove_at(0, &out[n]);
-		freed_remember(out[n].base, out[n].base + out[n].mapped);
-		n++;
-	}
+	while (huge_kept_n > 0 && (all || now - huge_kept[0].since_ns >= hold))
+		kept_evict_oldest(&out[n++]);
 	os_unlock(&huge_lock);
 	kept_release(out, n);
 }

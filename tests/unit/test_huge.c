@@ -348,6 +348,40 @@ test_kept_reuse(void **state)
 	assert_int_equal(huge_kept_mapped_bytes(), 0);
 }
 
+/* Free a fresh huge block of `size` bytes (its first page touched), so
+ * that its mapping is kept; returns where it was. */
+static char *
+keep_mapping(size_t size)
+{
+	size_t usable;
+	char *k = huge_alloc(size, PC_PAGE, &zeroed);
+	assert_non_null(k);
+	k[0] = 1;
+	assert_int_equal(huge_free(k, &usable), BLOCK_LIVE);
+	return k;
+}
+
+/* A large block of `block` bytes adopted to `grow` bytes with
+ * only a mapping of `kept` bytes kept: moved, not copied into it. */
+static void
+adopt_is_moved(size_t kept, size_t block, size_t grow)
+{
+	size_t usable;
+	huge_keep_release(true);
+	char *k = keep_mapping(kept);
+	char *p = pc_malloc(block);
+	size_t len = pc_malloc_usable_size(p);
+	fill(p, len, 5);
+	char *q = huge_adopt(p, len, grow, &copied);
+	assert_non_null(q);
+	assert_false(copied);
+	assert_ptr_not_equal(q, k);
+	check(q, len, 5);
+	pc_free(p);
+	assert_int_equal(huge_free(q, &usable), BLOCK_LIVE);
+	huge_keep_release(true);
+}
+
 /* A buffer adopted into a kept mapping is copied there, its old pages
  * stay with it (p keeps its contents), and it grows inside the mapping
  * without moving; a shrink gives back the rest. */
@@ -357,9 +391,7 @@ test_kept_adopt(void **state)
 	(void)state;
 	size_t usable;
 	void *out;
-	char *k = huge_alloc(32 * MiB, PC_PAGE, &zeroed);
-	k[32 * MiB - 1] = 1;
-	assert_int_equal(huge_free(k, &usable), BLOCK_LIVE);
+	char *k = keep_mapping(32 * MiB);
 	char *p = pc_malloc(2 * MiB);
 	size_t len = pc_malloc_usable_size(p);
 	fill(p, len, 3);
@@ -395,30 +427,8 @@ test_kept_adopt(void **state)
 	/* Not a mapping more than 32 times the buffer's new size, nor one
 	 * with less room to grow into than what would be copied: those
 	 * blocks are moved, copying nothing. */
-	huge_keep_release(true);
-	k = huge_alloc(128 * MiB, PC_PAGE, &zeroed);
-	k[0] = 1;
-	assert_int_equal(huge_free(k, &usable), BLOCK_LIVE);
-	p = pc_malloc(2 * MiB);
-	len = pc_malloc_usable_size(p);
-	q = huge_adopt(p, len, 3 * MiB, &copied);
-	assert_non_null(q);
-	assert_false(copied);
-	assert_ptr_not_equal(q, k);
-	pc_free(p);
-	assert_int_equal(huge_free(q, &usable), BLOCK_LIVE);
-	huge_keep_release(true);
-	k = huge_alloc(10 * MiB, PC_PAGE, &zeroed);
-	k[0] = 1;
-	assert_int_equal(huge_free(k, &usable), BLOCK_LIVE);
-	p = pc_malloc(6 * MiB);
-	len = pc_malloc_usable_size(p);
-	q = huge_adopt(p, len, 7 * MiB, &copied);
-	assert_non_null(q);
-	assert_false(copied);
-	pc_free(p);
-	assert_int_equal(huge_free(q, &usable), BLOCK_LIVE);
-	huge_keep_release(true);
+	adopt_is_moved(128 * MiB, 2 * MiB, 3 * MiB);	/* > 32 x 3 MiB */
+	adopt_is_moved(10 * MiB, 6 * MiB, 7 * MiB);	/* < 2 x 6 MiB */
 }
 
 /* Kept mappings go back after their time (at most decay_ms), at once with
@@ -450,8 +460,7 @@ test_kept_limits(void **state)
 		assert_int_equal(huge_free(p[i], &usable), BLOCK_FREED);
 	/* decay_ms:0 keeps nothing. */
 	opt_decay_ms = 0;
-	char *a = huge_alloc(8 * MiB, PC_PAGE, &zeroed);
-	assert_int_equal(huge_free(a, &usable), BLOCK_LIVE);
+	(void)keep_mapping(8 * MiB);
 	assert_int_equal(huge_kept_mapped_bytes(), 0);
 	opt_decay_ms = decay;
 	/* At most 256 MiB in all, the oldest out first; 64 MiB with
@@ -459,18 +468,14 @@ test_kept_limits(void **state)
 	 * goes idle). */
 	size_t bg = opt_background_thread;
 	opt_background_thread = 0;
-	a = huge_alloc(65 * MiB, PC_PAGE, &zeroed);
-	assert_int_equal(huge_free(a, &usable), BLOCK_LIVE);
+	(void)keep_mapping(65 * MiB);
 	assert_int_equal(huge_kept_mapped_bytes(), 0);
 	opt_background_thread = 2;
-	a = huge_alloc(65 * MiB, PC_PAGE, &zeroed);
-	assert_int_equal(huge_free(a, &usable), BLOCK_LIVE);
+	(void)keep_mapping(65 * MiB);
 	assert_int_equal(huge_kept_mapped_bytes(), 65 * MiB);
-	a = huge_alloc(200 * MiB, PC_PAGE, &zeroed);
-	assert_int_equal(huge_free(a, &usable), BLOCK_LIVE);
+	(void)keep_mapping(200 * MiB);
 	assert_int_equal(huge_kept_mapped_bytes(), 200 * MiB);
-	a = huge_alloc(257 * MiB, PC_PAGE, &zeroed);
-	assert_int_equal(huge_free(a, &usable), BLOCK_LIVE);
+	(void)keep_mapping(257 * MiB);
 	assert_int_equal(huge_kept_mapped_bytes(), 200 * MiB);
 	opt_background_thread = bg;
 	huge_keep_release(true);
