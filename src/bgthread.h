@@ -3,7 +3,7 @@
  * runs the idle-cache reclaim tick, every arena's decay tick and the kept
  * huge mappings' tick, so memory freed by a program that then goes quiet
  * still goes back to the OS.  opt_background_thread: 0 off, 1 on, 2 auto
- * (started once an arena has held 64 MiB of dirty pages,
+ * (started once a page heap has held 32 MiB of dirty pages,
  * pageheap_dirty_high, or freed huge blocks' kept mappings exceed 64 MiB,
  * huge.h).  Started by init.c, never
  * from a fork handler: a child starts it again on a later slow path.
