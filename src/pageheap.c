@@ -353,25 +353,30 @@ decay_budget(pageheap_t *h, uint64_t now)
 }
 
 /*
- * A free run of DECAY_BIG_RUN_PAGES or more decays after DECAY_BIG_RUN_NS
- * (if decay_ns is longer).  Such a run is most often a big buffer the
- * program is done with (a file read in and parsed), and glibc (its mmap
- * threshold rises to 32 MiB at most), jemalloc (from 8 MiB) and mimalloc
- * give one back at once.  Python's json.load of a 44 MB file frees a
- * 44 MB buffer, parses for seconds, then frees a 44 MB string: with the
- * buffer dirty until decay_ms, the parse peaked at 424 MB RSS against
- * glibc's 380 MB (and json.dumps next at 474 against 424).  A churn that
- * reuses such runs keeps them: the pass's budget (decay_budget) spares
- * pages reused within the last 250 ms.
+ * A free run of DECAY_BIG_RUN_PAGES or more that nothing was freed into
+ * for DECAY_BIG_RUN_NS is due then (if decay_ns is longer).  Such a run is
+ * most often a big buffer the program is done with (a file read in and
+ * parsed), and glibc (its mmap threshold rises to 32 MiB at most),
+ * jemalloc (from 8 MiB) and mimalloc give one back at once.  Python's
+ * json.load of a 44 MB file frees a 44 MB buffer, parses for seconds,
+ * then frees a 44 MB string: with the buffer dirty until decay_ms, the
+ * parse and the json.dumps after it peaked at 461 MB RSS against glibc's
+ * 415 MB.  The time counts from the last free into the run, not from its
+ * page-weighted age (dirty_ns): a block carved from a big run, written
+ * and freed again every few hundred milliseconds would otherwise be
+ * purged with the rest and fault back in, whenever the budget
+ * (decay_budget, which counts the whole heap) had room for the run.
  */
 #define DECAY_BIG_RUN_PAGES ((size_t)32 << (20 - PC_PAGE_SHIFT))
 #define DECAY_BIG_RUN_NS ((uint64_t)1000 * 1000000u)
 
-static uint64_t
-run_decay_ns(const span_t *s, uint64_t decay_ns)
+static bool
+run_due(const span_t *s, uint64_t decay_ns, uint64_t now)
 {
-	return s->npages >= DECAY_BIG_RUN_PAGES ?
-	    PC_MIN(decay_ns, DECAY_BIG_RUN_NS) : decay_ns;
+	if (s->dirty_ns + decay_ns <= now)
+		return true;
+	return s->npages >= DECAY_BIG_RUN_PAGES &&
+	    s->freed_ns + PC_MIN(decay_ns, DECAY_BIG_RUN_NS) <= now;
 }
 
 static size_t
@@ -388,8 +393,7 @@ decay_locked(pageheap_t *h, uint64_t now, bool all)
 		span_t *next;
 		for (span_t *s = h->runs[b]; s != NULL; s = next) {
 			next = s->next;
-			if (!all && (!s->dirty ||
-			    s->dirty_ns + run_decay_ns(s, decay_ns) > now))
+			if (!all && (!s->dirty || !run_due(s, decay_ns, now)))
 				continue;
 			if (budgeted && s->dirty && s->npages > budget)
 				continue;	/* reused lately: keep it */
@@ -644,12 +648,14 @@ merge_dirty(pageheap_t *h, span_t *x, const span_t *y)
 		    y->npages;
 		x->dirty_ns = lo + (uint64_t)((double)(hi - lo) *
 		    (double)hi_pages / (double)(x->npages + y->npages));
+		x->freed_ns = PC_MAX(x->freed_ns, y->freed_ns);
 	} else if (x->dirty) {
 		h->dirty += y->npages;
 	} else if (y->dirty) {
 		h->dirty += x->npages;
 		x->dirty = 1;
 		x->dirty_ns = y->dirty_ns;
+		x->freed_ns = y->freed_ns;
 	}
 }
 
@@ -713,6 +719,7 @@ pages_free_locked(pageheap_t *h, span_t *s, bool dirty)
 	s->dirty_ns = now;
 	if (cold_frees)	/* due at the next pass */
 		s->dirty_ns -= PC_MIN(now, (uint64_t)opt_decay_ms * 1000000u);
+	s->freed_ns = s->dirty_ns;
 	s->sc = 0;
 
 	span_t *keep = s;
@@ -730,7 +737,7 @@ pages_free_locked(pageheap_t *h, span_t *s, bool dirty)
 	merge_right(h, keep);
 	run_insert(h, keep);
 	decay_locked(h, now, false);
-	if (h->dirty > DIRTY_AUTO_THREAD_PAGES)
+	if (h->dirty >= DIRTY_AUTO_THREAD_PAGES)
 		__atomic_store_n(&pageheap_dirty_high, true, __ATOMIC_RELAXED);
 }
 

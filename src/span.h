@@ -65,6 +65,7 @@ typedef struct span {
 	struct region *region;	/* arena region holding it (not huge) */
 	size_t size;		/* huge: usable size */
 	uint32_t *dbg_sizes;	/* slab, debug mode: requested sizes */
+	uint64_t freed_ns;	/* free: when pages were last freed into it */
 } PC_ALIGNED(64) span_t;
 
 _Static_assert(sizeof(span_t) % 64 == 0, "span_t keeps 64-byte alignment");

@@ -95,7 +95,9 @@ child_figures(void)
 
 	for (int i = 0; i < N; i++)
 		free(v[i]);
-	/* decay_ms is ten minutes: the pages stay dirty, and free. */
+	/* decay_ms is ten minutes (a run of 32 MiB or more goes a second
+	 * after its last free, later than this): the pages stay dirty, and
+	 * free. */
 	struct mallinfo2 m2 = mi();
 	DOC_CHECK(m2.uordblks + total - slack <= m1.uordblks, "mallinfo2 "
 	    "uordblks %zu -> %zu after freeing %zu MiB", m1.uordblks,
