@@ -360,8 +360,8 @@ decay_budget(pageheap_t *h, uint64_t now)
  * jemalloc (from 8 MiB) and mimalloc give one back at once.  Python's
  * json.load of a 44 MB file frees a 44 MB buffer, parses for seconds,
  * then frees a 44 MB string: with the buffer dirty until decay_ms, the
- * parse and the json.dumps after it peaked at 461 MB RSS against glibc's
- * 415 MB.  The time counts from the last free into the run, not from its
+ * parse and the json.dumps after it peaked at 461 MiB RSS against glibc's
+ * 415 MiB.  The time counts from the last free into the run, not from its
  * page-weighted age (dirty_ns): a block carved from a big run, written
  * and freed again every few hundred milliseconds would otherwise be
  * purged with the rest and fault back in, whenever the budget
