@@ -39,6 +39,14 @@ bin_nfree_add(bin_t *b, int64_t d)
 	__atomic_store_n(&b->nfree, b->nfree + (uint64_t)d, __ATOMIC_RELAXED);
 }
 
+/* (Read without the lock by arena_bins_idle_trim, a hint.) */
+static void
+bin_nempty_add(bin_t *b, int d)
+{
+	__atomic_store_n(&b->nempty, b->nempty + (unsigned)d,
+	    __ATOMIC_RELAXED);
+}
+
 static void
 bin_append(bin_t *b, span_t *s)
 {
@@ -154,6 +162,7 @@ bin_pop_locked(arena_t *a, unsigned sc, bin_t *b, void **out, unsigned n,
     enum grow grow)
 {
 	unsigned got = 0;
+	span_t *fresh = NULL;	/* made here, never counted as kept */
 	while (got < n) {
 		span_t *s = b->head;
 		if (s == NULL) {
@@ -163,6 +172,7 @@ bin_pop_locked(arena_t *a, unsigned sc, bin_t *b, void **out, unsigned n,
 			s = slab_new(a, sc);
 			if (s == NULL)
 				break;
+			fresh = s;
 			b->nslabs++;
 			b->curslabs++;
 			bin_append(b, s);
@@ -172,8 +182,10 @@ bin_pop_locked(arena_t *a, unsigned sc, bin_t *b, void **out, unsigned n,
 		 * check every pointer): anything else is corruption. */
 		PC_CHECK(s->kind == SPAN_SLAB && s->sc == sc &&
 		    s->arena == arena_index(a), "slab in the wrong bin");
-		if (s == b->empty)
-			b->empty = NULL;
+		if (s != fresh && slab_is_empty(s)) {
+			PC_ASSERT(b->nempty > 0);
+			bin_nempty_add(b, -1);
+		}
 		got += slab_pop(s, out + got, n - got);
 		if (slab_is_full(s))
 			bin_remove(b, s);
@@ -271,6 +283,12 @@ arena_refill(arena_t *a, unsigned sc, void **out, unsigned n)
 	if (got < n)
 		got += bin_refill(a, sc, out + got, n - got, GROW_ALWAYS,
 		    false, NULL);
+	if (got == 0) {
+		/* Out of memory: other bins' kept empty slabs (no lock is
+		 * held here) and every heap's free pages go back, once. */
+		arena_release_all(true);
+		got = bin_refill(a, sc, out, n, GROW_ALWAYS, false, NULL);
+	}
 	return got;
 }
 
@@ -443,8 +461,9 @@ bin_free_locked(arena_t *a, unsigned sc, bin_t *b, const free_run_t *runs,
 		if (was_full)
 			bin_append(b, s);
 		if (slab_is_empty(s)) {
-			if (b->empty == NULL) {
-				b->empty = s;
+			if (b->nempty == 0 || (b->nempty + 1) *
+			    sc_table[sc].npages <= BIN_KEEP_EMPTY_PAGES) {
+				bin_nempty_add(b, 1);
 				continue;
 			}
 			bin_free_slab(b, s);
@@ -520,10 +539,51 @@ arena_release_all(bool bins)
 	return purged + pageheap_purge_all();
 }
 
+/* Free the empty slabs of bin b (lock held) until it keeps `keep`, the
+ * ones nearest the tail first; marks their pages' heaps in other (if
+ * given). */
+static unsigned
+bin_free_empties(bin_t *b, unsigned keep, bool *other)
+{
+	unsigned freed = 0;
+	span_t *prev;
+	for (span_t *s = b->tail; s != NULL && b->nempty > keep; s = prev) {
+		prev = s->prev;
+		if (!slab_is_empty(s))
+			continue;
+		bin_nempty_add(b, -1);
+		if (other != NULL)
+			other[pageheap_index(pageheap_of(s))] = true;
+		bin_free_slab(b, s);
+		freed++;
+	}
+	PC_ASSERT(b->nempty <= keep);
+	return freed;
+}
+
+uint64_t arena_next_idle_trim_ns;
+
+unsigned
+arena_bins_idle_trim(arena_t *a)
+{
+	unsigned freed = 0;
+	for (unsigned c = 0; c < SC_NSMALL; c++) {
+		bin_t *b = &a->bins[c];
+		if (__atomic_load_n(&b->nempty, __ATOMIC_RELAXED) <= 1)
+			continue;
+		os_lock(bin_lock(a, c));
+		if (b->nrefills == b->idle_nrefills)
+			freed += bin_free_empties(b, 1, NULL);
+		b->idle_nrefills = b->nrefills;
+		os_unlock(bin_lock(a, c));
+	}
+	return freed;
+}
+
 size_t
 arena_purge_all(arena_t *a, bool bins)
 {
-	/* The empty slab each bin keeps goes too: it may be all that holds
+	/* The empty slabs each bin keeps go too: one may be all that holds
 	 * a region, and its address space, in place.  Not when the caller
 	 * may hold a bin lock (a refill that ran out of memory).  Its
 	 * pages may belong to another arena's heap: that one is purged too. */
@@ -532,12 +592,7 @@ arena_purge_all(arena_t *a, bool bins)
 		bin_t *b = &a->bins[c];
 		os_lock(bin_lock(a, c));
 		bin_collect_locked(a, c, b);
-		span_t *s = b->empty;
-		if (s != NULL) {
-			b->empty = NULL;
-			other[pageheap_index(pageheap_of(s))] = true;
-			bin_free_slab(b, s);
-		}
+		bin_free_empties(b, 0, other);
 		os_unlock(bin_lock(a, c));
 	}
 	other[arena_index(a)] = true;

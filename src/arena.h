@@ -43,7 +43,10 @@
 typedef struct bin {
 	span_t *head;		/* slabs with free objects; bin_lock */
 	span_t *tail;
-	span_t *empty;		/* one empty slab kept to avoid churn */
+	/* Empty slabs kept in the list (BIN_KEEP_EMPTY_PAGES), and
+	 * nrefills when arena_bins_idle_trim last looked. */
+	unsigned nempty;
+	uint64_t idle_nrefills;
 	/* Free objects in the listed slabs: written under the lock, read
 	 * without it by other arenas' refills (arena_refill). */
 	uint64_t nfree;
@@ -66,6 +69,24 @@ typedef struct bin {
 typedef struct arena {
 	bin_t bins[SC_NSMALL];
 } arena_t;
+
+/*
+ * Empty slabs a bin keeps, in pages (at least one slab, whatever its
+ * size), so that a bin whose slabs empty and fill again does not give
+ * them to its page heap and take them back under the heap's lock.  In a
+ * producer/consumer program every slab a producer fills is emptied by
+ * consumers' frees: with one empty slab kept, xmalloc at 8 threads made
+ * and freed about 480 000 slabs a run (5 000-14 000 waits on the heap
+ * locks), and with 32 pages it took 0.84 of the time for 1.2 MiB more
+ * peak RSS.  Bins that have not refilled since the previous look (at
+ * least BIN_IDLE_TRIM_NS apart, from any thread cache's GC step or the
+ * purging thread, for every arena) give back all but one; so do all bins
+ * when a refill finds no memory, and trim takes them all.  (A program
+ * that stops allocating keeps them until then, as it keeps its dirty
+ * pages without the purging thread.)
+ */
+#define BIN_KEEP_EMPTY_PAGES 32
+#define BIN_IDLE_TRIM_NS ((uint64_t)1000 * 1000000u)
 
 extern arena_t *arenas;
 extern unsigned narenas;
@@ -179,7 +200,7 @@ arena_big_heap(void)
 }
 
 /* Give every dirty free page of a's heaps back to the OS, unmapping wholly
- * free regions; with bins, also the empty slab each bin keeps (the caller
+ * free regions; with bins, also the empty slabs each bin keeps (the caller
  * must hold no bin lock) and the heaps those slabs' pages went back to.
  * Returns the pages purged. */
 size_t arena_purge_all(arena_t *a, bool bins);
@@ -187,11 +208,28 @@ size_t arena_purge_all(arena_t *a, bool bins);
  * pages purged (malloc_trim, and the answer to the OS refusing memory). */
 size_t arena_release_all(bool bins);
 
-/* Purge what a's heaps have decayed, if a pass is due; cheap when none
- * is. */
+/* Give back the extra empty slabs (all but one) of a's bins that have
+ * not refilled since the previous call; returns the slabs given back. */
+unsigned arena_bins_idle_trim(arena_t *a);
+
+/* Purge what a's heaps have decayed, if a pass is due, and trim idle
+ * bins' empty slabs every BIN_IDLE_TRIM_NS; cheap when neither is due. */
+extern uint64_t arena_next_idle_trim_ns;
+
 static PC_INLINE void
 arena_decay_tick(arena_t *a)
 {
+	/* One thread looks at every arena's bins: an arena whose CPU no
+	 * longer allocates gets no tick of its own. */
+	uint64_t now = os_now_ns();
+	uint64_t due = __atomic_load_n(&arena_next_idle_trim_ns,
+	    __ATOMIC_RELAXED);
+	if (now >= due && __atomic_compare_exchange_n(&arena_next_idle_trim_ns,
+	    &due, now + BIN_IDLE_TRIM_NS, false, __ATOMIC_RELAXED,
+	    __ATOMIC_RELAXED)) {
+		for (unsigned i = 0; i < narenas; i++)
+			arena_bins_idle_trim(&arenas[i]);
+	}
 	pageheap_decay_tick(arena_heap(a));
 	if (arena_big(a) != NULL)
 		pageheap_decay_tick(arena_big(a));

@@ -13,7 +13,8 @@
  *    page counts equal the arena's counters;
  *  - a slab's nfree equals the bits set in its bitmap, no bit is set past
  *    its object count, and it is in its bin's list iff it has a free object;
- *  - a bin's count of free objects is the sum of its listed slabs';
+ *  - a bin's count of free objects is the sum of its listed slabs', and
+ *    its count of kept empty slabs is how many of them are empty;
  *  - an object in a thread cache belongs to a slab of that class and is
  *    allocated in the slab's bitmap (not both free and cached), and appears
  *    once.
@@ -189,11 +190,18 @@ check_bins_locked(void)
 		for (unsigned c = 0; c < SC_NSMALL; c++) {
 			const bin_t *b = &arenas[i].bins[c];
 			uint64_t n = 0;
-			for (const span_t *t = b->head; t != NULL; t = t->next)
+			unsigned empty = 0;
+			for (const span_t *t = b->head; t != NULL;
+			    t = t->next) {
 				n += t->nfree;
+				empty += slab_is_empty(t);
+			}
 			if (n != b->nfree)
 				bad += violation("bin's free-object count "
 				    "disagrees with its slabs:", b);
+			if (empty != b->nempty)
+				bad += violation("bin's count of kept empty "
+				    "slabs disagrees with its list:", b);
 		}
 	}
 	return bad;

@@ -1,6 +1,7 @@
 /* Arenas: the bins over the page heaps.  Refill and flush accounting, the
- * empty slab a bin keeps and gives back on purge, and slabs' pages going
- * back to the heap that holds them. */
+ * empty slabs a bin keeps (BIN_KEEP_EMPTY_PAGES) and gives back on purge
+ * or when idle, and slabs' pages going back to the heap that holds
+ * them. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,6 +14,7 @@
 #include "conf.h"
 #include "pageheap.h"
 #include "pagemap.h"
+#include "slab.h"
 #include "pcmalloc.h"
 
 static void
@@ -33,11 +35,65 @@ test_refill_flush(void **state)
 	size_t slabs = a->bins[sc].curslabs;
 	assert_true(slabs >= 600 / sc_table[sc].nobjs);
 	arena_flush(a, sc, objs, got);
-	/* All but one empty slab went back to the page heap. */
-	assert_true(a->bins[sc].curslabs <= 2);
+	/* The empty slabs past BIN_KEEP_EMPTY_PAGES went back to the page
+	 * heap (one partly used slab may remain). */
+	unsigned keep = PC_MAX(BIN_KEEP_EMPTY_PAGES / sc_table[sc].npages, 1u);
+	assert_true(a->bins[sc].curslabs <= keep + 1);
+	assert_true(a->bins[sc].nempty <= keep);
 }
 
-/* A bin keeps one empty slab across a flush (no churn at the edge of a
+/* Empty slabs up to BIN_KEEP_EMPTY_PAGES stay in their bin, at least one
+ * however big; a bin that has not refilled between two looks keeps one,
+ * a busy one keeps them all. */
+static void
+test_empty_slabs_kept_then_trimmed(void **state)
+{
+	(void)state;
+	arena_t *a = &arenas[1];
+	unsigned sc = sc_index(2560);	/* nothing else here uses it */
+	unsigned nobjs = sc_table[sc].nobjs, npages = sc_table[sc].npages;
+	unsigned keep = PC_MAX(BIN_KEEP_EMPTY_PAGES / npages, 1u);
+	assert_true(keep >= 3);
+	unsigned nslabs = keep + 2;
+	void *objs[256];
+	assert_true(nslabs * nobjs <= 256);
+	/* No look from a GC step or the purging thread meanwhile. */
+	uint64_t due = arena_next_idle_trim_ns;
+	arena_next_idle_trim_ns = UINT64_MAX;
+	bin_t *b = &a->bins[sc];
+	assert_int_equal(arena_refill(a, sc, objs, nslabs * nobjs),
+	    nslabs * nobjs);
+	assert_int_equal(b->curslabs, nslabs);
+	assert_int_equal(b->nempty, 0);
+	arena_flush(a, sc, objs, nslabs * nobjs);
+	assert_int_equal(b->nempty, keep);
+	assert_int_equal(b->curslabs, keep);
+	/* A refill takes a kept slab, not a new one. */
+	uint64_t made = b->nslabs;
+	assert_int_equal(arena_refill(a, sc, objs, 1), 1);
+	assert_int_equal(b->nslabs, made);
+	assert_int_equal(b->nempty, keep - 1);
+	arena_flush(a, sc, objs, 1);
+	assert_int_equal(b->nempty, keep);
+	/* The first look notes the refills; a refill between two looks
+	 * keeps them; the next look, with none since, keeps one. */
+	arena_bins_idle_trim(a);
+	assert_int_equal(b->nempty, keep);
+	assert_int_equal(arena_refill(a, sc, objs, 1), 1);
+	arena_flush(a, sc, objs, 1);
+	arena_bins_idle_trim(a);
+	assert_int_equal(b->nempty, keep);
+	arena_bins_idle_trim(a);
+	assert_int_equal(b->nempty, 1);
+	assert_int_equal(b->curslabs, 1);
+	arena_purge_all(a, true);
+	assert_int_equal(b->nempty, 0);
+	assert_int_equal(b->curslabs, 0);
+	arena_next_idle_trim_ns = due;
+	assert_int_equal(pc_check(), 0);
+}
+
+/* A bin keeps an empty slab across a flush (no churn at the edge of a
  * slab) and gives it back to its page heap when the arena is purged. */
 static void
 test_empty_slab_kept_then_purged(void **state)
@@ -52,10 +108,11 @@ test_empty_slab_kept_then_purged(void **state)
 	pageheap_t *h = pageheap_of(s);	/* a's, or one it took from */
 	size_t active = h->active;
 	arena_flush(a, sc, &p, 1);
-	assert_ptr_equal(a->bins[sc].empty, s);
+	assert_true(a->bins[sc].nempty >= 1);
+	assert_true(slab_is_empty(s) && s->in_list);
 	assert_int_equal(h->active, active);	/* still a slab */
 	arena_purge_all(a, true);
-	assert_null(a->bins[sc].empty);
+	assert_int_equal(a->bins[sc].nempty, 0);
 	/* Other bins' empty slabs may go too. */
 	assert_true(h->active <= active - sc_table[sc].npages);
 	assert_int_equal(pageheap_span_at(p)->kind, SPAN_FREE);
@@ -86,7 +143,7 @@ test_slab_pages_from_other_heap(void **state)
 	assert_int_equal(s1->region->heap, 1);
 	void *extra;
 	assert_int_equal(arena_refill(a1, sc, &extra, 1), 1);
-	arena_flush(a1, sc, objs, n);	/* s1 is the bin's kept empty slab */
+	arena_flush(a1, sc, objs, n);	/* s1 is a kept empty slab */
 	arena_purge_all(a1, true);	/* now free pages of heap 1 */
 	arena_flush(a1, sc, &extra, 1);
 	/* Heap 0 has no free pages handed out before (narenas:2 and a
@@ -206,6 +263,7 @@ main(void)
 		cmocka_unit_test(test_slab_pages_from_other_heap),
 		cmocka_unit_test(test_refill_flush),
 		cmocka_unit_test(test_empty_slab_kept_then_purged),
+		cmocka_unit_test(test_empty_slabs_kept_then_trimmed),
 		cmocka_unit_test(test_refill_other_arena_first),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -329,7 +329,7 @@ test_former_slab_untagged(void **state)
 	uintptr_t base = slab->base;
 	size_t np = slab->npages;
 	arena_flush(a, sc, objs, n);
-	arena_purge_all(a, true);	/* the kept empty slab goes too */
+	arena_purge_all(a, true);	/* the kept empty slabs go too */
 	for (size_t i = 0; i < np; i++)
 		assert_int_equal(pagemap_lookup((void *)(base + i * 4096)) &
 		    PM_SC_MASK, 0);
