@@ -212,10 +212,11 @@ size_t arena_release_all(bool bins);
  * not refilled since the previous call; returns the slabs given back. */
 unsigned arena_bins_idle_trim(arena_t *a);
 
-/* Purge what a's heaps have decayed, if a pass is due, and trim idle
- * bins' empty slabs every BIN_IDLE_TRIM_NS; cheap when neither is due. */
+/* When arena_decay_tick next looks at every arena's bins. */
 extern uint64_t arena_next_idle_trim_ns;
 
+/* Purge what a's heaps have decayed, if a pass is due, and trim idle
+ * bins' empty slabs every BIN_IDLE_TRIM_NS; cheap when neither is due. */
 static PC_INLINE void
 arena_decay_tick(arena_t *a)
 {
