@@ -585,8 +585,9 @@ arena_purge_all(arena_t *a, bool bins)
 {
 	/* The empty slabs each bin keeps go too: one may be all that holds
 	 * a region, and its address space, in place.  Not when the caller
-	 * may hold a bin lock (a refill that ran out of memory).  Its
-	 * pages may belong to another arena's heap: that one is purged too. */
+	 * may hold a bin lock (bins false; arena_refill calls this only
+	 * with none held).  Their pages may belong to another arena's
+	 * heap: that one is purged too. */
 	bool other[PC_MAX_ARENAS + 1] = { false };
 	for (unsigned c = 0; bins && c < SC_NSMALL; c++) {
 		bin_t *b = &a->bins[c];

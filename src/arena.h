@@ -76,14 +76,16 @@ typedef struct arena {
  * them to its page heap and take them back under the heap's lock.  In a
  * producer/consumer program every slab a producer fills is emptied by
  * consumers' frees: with one empty slab kept, xmalloc at 8 threads made
- * and freed about 480 000 slabs a run (5 000-14 000 waits on the heap
- * locks), and with 32 pages it took 0.84 of the time for 1.2 MiB more
- * peak RSS.  Bins that have not refilled since the previous look (at
- * least BIN_IDLE_TRIM_NS apart, from any thread cache's GC step or the
- * purging thread, for every arena) give back all but one; so do all bins
- * when a refill finds no memory, and trim takes them all.  (A program
- * that stops allocating keeps them until then, as it keeps its dirty
- * pages without the purging thread.)
+ * and freed 400 000-485 000 slabs a run (5 000-14 000 waits on the heap
+ * locks), and with 32 pages it took 0.83 of the time (0.89 in a later
+ * check) for 1.4 MiB more peak RSS (docs/design.md, "Bins").  Looks at
+ * every arena's bins come at least BIN_IDLE_TRIM_NS apart, from any
+ * thread cache's GC step or the purging thread: a bin that has not
+ * refilled since the last look that found it holding more than one
+ * gives back all but one.  A refill that finds no memory makes every bin
+ * give back all of them, and so does trim.  (Without the purging thread,
+ * a program that stops allocating keeps them, as it keeps its dirty
+ * pages.)
  */
 #define BIN_KEEP_EMPTY_PAGES 32
 #define BIN_IDLE_TRIM_NS ((uint64_t)1000 * 1000000u)
@@ -209,7 +211,8 @@ size_t arena_purge_all(arena_t *a, bool bins);
 size_t arena_release_all(bool bins);
 
 /* Give back the extra empty slabs (all but one) of a's bins that have
- * not refilled since the previous call; returns the slabs given back. */
+ * not refilled since the previous call that found them holding more than
+ * one; returns the slabs given back. */
 unsigned arena_bins_idle_trim(arena_t *a);
 
 /* When arena_decay_tick next looks at every arena's bins. */
