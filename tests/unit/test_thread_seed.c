@@ -4,10 +4,10 @@
  * programs (mimalloc-bench's mleak: 5 000 threads) paid in every thread.
  * After the main thread's first allocation has drawn the process's seed,
  * a seccomp filter traps getrandom; eight threads then allocate, and no
- * trap may fire in them.  (It ran with sampling on, as by default: the
- * test clears PCMALLOC_CONF.)  A plain program, not cmocka: the filter applies to the
- * whole process from then on.  x86-64 Linux only (the trap handler sets
- * the system call's return register).
+ * trap may fire in them.  Sampling must be on, as by default: the test's
+ * ctest registration clears PCMALLOC_CONF.  A plain program, not cmocka:
+ * the filter applies to the whole process from then on.  x86-64 Linux
+ * only (the trap handler sets the system call's return register).
  */
 #define _GNU_SOURCE
 #include <errno.h>
