@@ -436,6 +436,10 @@ prof_ready(void)
 void
 prof_start(void)
 {
+	/* Before the first sample: no allocation then calls the loader
+	 * (stack.c, "Fork against the unwinder's loading"). */
+	if (opt_prof || opt_guard_sample)
+		stack_libc_lookup();
 	if (!opt_prof) {
 		__atomic_store_n(&prof_started, true, __ATOMIC_RELEASE);
 		return;

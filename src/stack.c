@@ -36,11 +36,43 @@ static uint64_t stack_nfp, stack_nfallback;
  * Should the wait not end (a C library that holds the loader's lock
  * across fork handlers would make the loader wait on the fork), the fork
  * goes on after 2 s and the child never calls the unwinder.
+ *
+ * The lookup of the C library's code (stack_libc_lookup) is such a first
+ * call too: dl_iterate_phdr holds the loader's write lock while it runs,
+ * and glibc does not reset that lock in a fork child, so a child forked
+ * in the middle of it hangs at its own next dl_iterate_phdr.  The lookup
+ * is made from the constructor, before sampling starts, so no allocation
+ * makes it; should it not have been, it goes through the same protocol.
  */
 static bool stack_unwinder_loaded;	/* atomic */
 static unsigned stack_loading;		/* atomic: first calls under way */
 static unsigned stack_forking;		/* atomic: prepare handlers running */
 static bool stack_unwinder_cut;		/* a child whose load fork cut */
+
+/*
+ * A first call into the loader (backtrace()'s first, which loads libgcc_s,
+ * or the C library's range, read with dl_iterate_phdr): false without
+ * entering when it would overlap a fork, or in a child whose fork cut one.
+ * A true return must be paired with stack_loader_leave().
+ */
+static bool
+stack_loader_enter(void)
+{
+	if (stack_unwinder_cut)
+		return false;
+	__atomic_fetch_add(&stack_loading, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&stack_forking, __ATOMIC_SEQ_CST) != 0) {
+		__atomic_fetch_sub(&stack_loading, 1, __ATOMIC_SEQ_CST);
+		return false;
+	}
+	return true;
+}
+
+static void
+stack_loader_leave(void)
+{
+	__atomic_fetch_sub(&stack_loading, 1, __ATOMIC_SEQ_CST);
+}
 
 /* backtrace(), or 0 without calling it when its first call would overlap
  * a fork. */
@@ -50,16 +82,11 @@ stack_backtrace(void **buf, int want)
 	if (PC_LIKELY(__atomic_load_n(&stack_unwinder_loaded,
 	    __ATOMIC_ACQUIRE)))
 		return os_backtrace(buf, want);
-	if (stack_unwinder_cut)
+	if (!stack_loader_enter())
 		return 0;
-	__atomic_fetch_add(&stack_loading, 1, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&stack_forking, __ATOMIC_SEQ_CST) != 0) {
-		__atomic_fetch_sub(&stack_loading, 1, __ATOMIC_SEQ_CST);
-		return 0;
-	}
 	int got = os_backtrace(buf, want);
 	__atomic_store_n(&stack_unwinder_loaded, true, __ATOMIC_RELEASE);
-	__atomic_fetch_sub(&stack_loading, 1, __ATOMIC_SEQ_CST);
+	stack_loader_leave();
 	return got;
 }
 
@@ -153,17 +180,30 @@ stack_call_direct(uintptr_t ret)
 #endif
 }
 
+void
+stack_libc_lookup(void)
+{
+	if (__atomic_load_n(&stack_libc_known, __ATOMIC_ACQUIRE) ||
+	    !stack_loader_enter())
+		return;
+	uintptr_t lo, hi;
+	if (os_libc_text(&lo, &hi) != 0)
+		lo = hi = 0;
+	/* Racing threads store the same values. */
+	__atomic_store_n(&stack_libc_lo, lo, __ATOMIC_RELAXED);
+	__atomic_store_n(&stack_libc_hi, hi, __ATOMIC_RELAXED);
+	__atomic_store_n(&stack_libc_known, true, __ATOMIC_RELEASE);
+	stack_loader_leave();
+}
+
 static bool
 stack_is_start(uintptr_t ret)
 {
 	if (!__atomic_load_n(&stack_libc_known, __ATOMIC_ACQUIRE)) {
-		uintptr_t lo, hi;
-		if (os_libc_text(&lo, &hi) != 0)
-			lo = hi = 0;
-		/* Racing threads store the same values. */
-		__atomic_store_n(&stack_libc_lo, lo, __ATOMIC_RELAXED);
-		__atomic_store_n(&stack_libc_hi, hi, __ATOMIC_RELAXED);
-		__atomic_store_n(&stack_libc_known, true, __ATOMIC_RELEASE);
+		stack_libc_lookup();
+		/* Not now (a fork): the fallback decides. */
+		if (!__atomic_load_n(&stack_libc_known, __ATOMIC_ACQUIRE))
+			return false;
 	}
 	uintptr_t lo = __atomic_load_n(&stack_libc_lo, __ATOMIC_RELAXED);
 	uintptr_t hi = __atomic_load_n(&stack_libc_hi, __ATOMIC_RELAXED);

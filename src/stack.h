@@ -50,8 +50,13 @@ void stack_stats_get(stack_stats_t *out);
 /* Whether a frame record may sit at fp (internal; for the tests). */
 bool stack_record_ok(uintptr_t fp, uintptr_t lo, uintptr_t top);
 void stack_init(void);
-/* Fork: the prepare handler waits out a first backtrace() under way in
- * another thread (stack.c says why); first, before any allocator lock. */
+/* Look up where the C library's code lies (dl_iterate_phdr), for the walk:
+ * from the constructor, before sampling starts, outside any lock;
+ * idempotent. */
+void stack_libc_lookup(void);
+/* Fork: the prepare handler waits out a first backtrace() or libc lookup
+ * under way in another thread (stack.c says why); first, before any
+ * allocator lock. */
 void stack_prefork(void);
 void stack_postfork_parent(void);
 void stack_postfork_child(void);
