@@ -9,6 +9,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -57,6 +58,85 @@ child_thread(void *arg)
 	return NULL;
 }
 
+/* If a is in a mapping of code of process pid, print where. */
+static void
+describe_code(pid_t pid, const char *what, unsigned long a)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	FILE *m = a != 0 ? fopen(path, "r") : NULL;
+	while (m != NULL && fgets(line, sizeof(line), m)) {
+		unsigned long lo, hi, off;
+		char perm[8];
+		if (sscanf(line, "%lx-%lx %7s %lx", &lo, &hi, perm, &off) == 4 &&
+		    a >= lo && a < hi) {
+			const char *file = strchr(line, '/');
+			line[strcspn(line, "\n")] = 0;
+			if (perm[2] == 'x')
+				fprintf(stderr, "    %s %#lx: %s+%#lx\n", what, a,
+				    file ? file : "?", a - lo + off);
+			break;
+		}
+	}
+	if (m != NULL)
+		fclose(m);
+}
+
+/* Where a hung child's threads are: each one's system call (202 is futex:
+ * a lock wait), the code its program counter is in and the words of its
+ * stack that point into code (return addresses, most of them; resolve
+ * them with addr2line -e FILE OFFSET), from /proc, so a failure in CI
+ * says more than "hung". */
+static void
+describe_hang(pid_t pid)
+{
+	char path[320], line[512];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/syscall",
+		    (int)pid, e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		if (fgets(line, sizeof(line), f) == NULL)
+			line[0] = 0;
+		fclose(f);
+		line[strcspn(line, "\n")] = 0;
+		fprintf(stderr, "  thread %s: syscall %s\n", e->d_name, line);
+		/* The last two fields are the stack pointer and the program
+		 * counter. */
+		unsigned long sp = 0, pc = 0;
+		char *pc_text = strrchr(line, ' ');
+		if (pc_text != NULL) {
+			pc = strtoul(pc_text + 1, NULL, 16);
+			*pc_text = 0;
+			char *sp_text = strrchr(line, ' ');
+			if (sp_text != NULL)
+				sp = strtoul(sp_text + 1, NULL, 16);
+		}
+		describe_code(pid, "pc", pc);
+		/* Words on the stack that point into code: return
+		 * addresses, most of them, innermost first. */
+		unsigned long words[128];
+		snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+		FILE *mem = sp != 0 ? fopen(path, "r") : NULL;
+		size_t n = 0;
+		if (mem != NULL && fseek(mem, (long)sp, SEEK_SET) == 0)
+			n = fread(words, sizeof(words[0]), 128, mem);
+		if (mem != NULL)
+			fclose(mem);
+		for (size_t i = 0; i < n; i++)
+			describe_code(pid, "stack", words[i]);
+	}
+	closedir(d);
+}
+
 static int
 wait_timeout(pid_t pid)
 {
@@ -68,9 +148,10 @@ wait_timeout(pid_t pid)
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		nanosleep(&ts, NULL);
 	}
+	fprintf(stderr, "child %d hung\n", (int)pid);
+	describe_hang(pid);
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
-	fprintf(stderr, "child %d hung\n", (int)pid);
 	return 99;
 }
 
