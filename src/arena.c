@@ -12,6 +12,7 @@
 arena_t *arenas;
 unsigned narenas;
 os_lock_t *arena_bin_locks;
+unsigned arena_nthreads;
 
 int
 arena_init_all(unsigned n)

@@ -34,6 +34,7 @@
 #define PC_ARENA_H
 
 #include "os.h"
+#include "conf.h"
 #include "locks.h"
 #include "pagemap.h"
 #include "pageheap.h"
@@ -93,6 +94,9 @@ typedef struct arena {
 extern arena_t *arenas;
 extern unsigned narenas;
 extern os_lock_t *arena_bin_locks;	/* locks.h: narenas * SC_NSMALL */
+/* Threads with a cache (atomic; counted by the thread caches' registry,
+ * reclaim.c): arena_choose gives arena 0 to a lone thread. */
+extern unsigned arena_nthreads;
 
 /*
  * An arena's index, its page heap, the big-block heap if it is arena 0,
@@ -130,6 +134,14 @@ bin_lock(const arena_t *a, unsigned sc)
 static PC_INLINE arena_t *
 arena_choose(void)
 {
+	/* One thread, one arena: a single-threaded program moving between
+	 * CPUs would otherwise leave a partly used slab of each class, and
+	 * free pages, in every arena it passed through.  None yet: the first
+	 * thread before its cache (large blocks only, so far); without
+	 * caches the count says nothing. */
+	unsigned n = __atomic_load_n(&arena_nthreads, __ATOMIC_RELAXED);
+	if (n == 1 || (n == 0 && opt_tcache))
+		return &arenas[0];
 	return &arenas[os_cpu() % narenas];
 }
 

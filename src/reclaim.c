@@ -51,6 +51,7 @@
  * (their bins may be half updated).
  */
 #include "reclaim.h"
+#include "arena.h"
 #include "locks.h"
 #include "conf.h"
 #include "os.h"
@@ -70,6 +71,8 @@ static PC_TLS tcache_t *reclaim_home;
 static void
 reclaim_unlink(tcache_t *tc)
 {
+	__atomic_store_n(&arena_nthreads, arena_nthreads - 1,
+	    __ATOMIC_RELAXED);
 	if (tc->live_prev != NULL)
 		tc->live_prev->live_next = tc->live_next;
 	else
@@ -88,6 +91,8 @@ reclaim_register(tcache_t *tc)
 	reclaim_home = tc;
 #endif
 	os_lock(&reclaim_live_lock);
+	__atomic_store_n(&arena_nthreads, arena_nthreads + 1,
+	    __ATOMIC_RELAXED);
 	tc->live_next = reclaim_live;
 	if (reclaim_live != NULL)
 		reclaim_live->live_prev = tc;

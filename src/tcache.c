@@ -383,9 +383,20 @@ tcache_event(tcache_t *tc, unsigned sc)
 		tc->busy[c] = 0;
 	}
 	/* Remote batches left in this CPU's bins by threads of other CPUs,
-	 * for classes no thread here refills any more. */
-	arena_collect(arena_choose());
-	arena_decay_tick(arena_choose());
+	 * for classes no thread here refills any more.  A lone thread works
+	 * in arena 0 only (arena_choose): it looks after every arena, which
+	 * may hold what threads now gone left there. */
+	if (__atomic_load_n(&arena_nthreads, __ATOMIC_RELAXED) <= 1) {
+		arena_decay_tick(&arenas[0]);
+		for (unsigned i = 0; i < narenas; i++) {
+			arena_collect(&arenas[i]);
+			if (i != 0)
+				pageheap_decay_tick(arena_heap(&arenas[i]));
+		}
+	} else {
+		arena_collect(arena_choose());
+		arena_decay_tick(arena_choose());
+	}
 	huge_keep_tick();
 	tcache_reclaim_tick();
 	pc_ensure_services();

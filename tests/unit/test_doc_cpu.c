@@ -4,14 +4,18 @@
  * starts with (taskset, cgroup CPU sets), and a thread's arena is chosen
  * from the CPU it runs on: from glibc's rseq area, or from sched_getcpu
  * when glibc has no rseq registration (GLIBC_TUNABLES=glibc.pthread.rseq=0
- * here).  Catches: arenas counted from the machine's CPUs instead of the
- * mask, and a CPU-id fallback that sends every thread to one arena.
+ * here).  A thread alone (the only one with a thread cache) takes arena 0
+ * on every CPU.  Catches: arenas counted from the machine's CPUs instead
+ * of the mask, a CPU-id fallback that sends every thread to one arena, and
+ * a lone thread spread over every arena it runs on.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <cmocka.h>
 
 #include "doc_common.h"
@@ -35,9 +39,9 @@ mask_count(void)
 }
 
 /* Pinned to each CPU of the mask in turn, a large block (arena_choose())
- * comes from arena cpu % narenas, and only from it. */
+ * comes from arena cpu % narenas (arena 0 if lone), and only from it. */
 static void
-check_cpu_arenas(void)
+check_cpu_arenas(int lone)
 {
 	cpu_set_t all;
 	DOC_CHECK(sched_getaffinity(0, sizeof(all), &all) == 0,
@@ -67,11 +71,12 @@ check_cpu_arenas(void)
 			snprintf(name, sizeof(name), fmt, a);
 			after = doc_stat(name);
 			unsigned long long want = before[a] +
-			    (a == cpu % na ? 1 : 0);
-			DOC_CHECK(after == want, "on CPU %d (%llu arenas): "
+			    (a == (lone ? 0 : cpu % na) ? 1 : 0);
+			DOC_CHECK(after == want, "on CPU %d (%llu arenas%s): "
 			    "arena %u served %llu large blocks, want %llu "
-			    "(rseq %s)", cpu, na, a, after - before[a],
-			    want - before[a], rseq_registered() ? "on" : "off");
+			    "(rseq %s)", cpu, na, lone ? ", one thread" : "",
+			    a, after - before[a], want - before[a],
+			    rseq_registered() ? "on" : "off");
 		}
 		free(p);
 		tried++;
@@ -83,6 +88,34 @@ check_cpu_arenas(void)
 		printf("note: every CPU of the mask maps to arena 0; the CPU "
 		    "id is not really checked here\n");
 	printf("checked %d CPUs\n", tried);
+}
+
+static sem_t other_up, other_done;
+
+static void *
+other_thread(void *arg)
+{
+	(void)arg;
+	free(malloc(1));	/* a thread with a cache from now on */
+	sem_post(&other_up);
+	sem_wait(&other_done);
+	return NULL;
+}
+
+/* Alone, then with a second thread that has a cache. */
+static void
+check_cpu_arenas_both(void)
+{
+	check_cpu_arenas(1);
+	pthread_t t;
+	sem_init(&other_up, 0, 0);
+	sem_init(&other_done, 0, 0);
+	DOC_CHECK(pthread_create(&t, NULL, other_thread, NULL) == 0,
+	    "pthread_create");
+	sem_wait(&other_up);
+	check_cpu_arenas(0);
+	sem_post(&other_done);
+	pthread_join(t, NULL);
 }
 
 static int
@@ -98,11 +131,11 @@ child(const char *mode)
 	} else if (strcmp(mode, "cpu_rseq") == 0) {
 		/* The glibc this was built against may predate rseq. */
 		printf("rseq %s\n", rseq_registered() ? "on" : "absent");
-		check_cpu_arenas();
+		check_cpu_arenas_both();
 	} else if (strcmp(mode, "cpu_fallback") == 0) {
 		DOC_CHECK(!rseq_registered(), "glibc.pthread.rseq=0 did not "
 		    "turn rseq off: the sched_getcpu path is not tested");
-		check_cpu_arenas();
+		check_cpu_arenas_both();
 	} else {
 		DOC_FAIL("unknown mode %s", mode);
 	}

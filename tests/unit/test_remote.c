@@ -484,6 +484,70 @@ test_cross_thread_double_free(void **state)
 	assert_int_equal(pc_check(), 0);
 }
 
+/* ---- A lone thread's arena (arena_choose) --------------------------- */
+
+enum { LN = 2048 };
+static void *lv[LN];
+
+static unsigned long long
+arena1_allocated(void)
+{
+	unsigned long long v = 0;
+	assert_int_equal(pc_stat_get("arena.1.allocated", &v), 0);
+	return v;
+}
+
+/* On CPU b, LN blocks of a class no arena holds free: whether their
+ * refills came from arena 1.  (A refill may take another arena's free
+ * objects, so each call uses a class of its own.) */
+static bool
+cpu_b_refills_from_arena1(size_t size)
+{
+	pin(cpu_b);
+	unsigned long long before = arena1_allocated();
+	for (int i = 0; i < LN; i++)
+		lv[i] = pc_malloc(size);
+	bool grew = arena1_allocated() > before;
+	for (int i = 0; i < LN; i++)
+		pc_free(lv[i]);
+	pin(cpu_a);
+	return grew;
+}
+
+static sem_t lsem_up, lsem_done;
+
+static void *
+second_thread(void *arg)
+{
+	(void)arg;
+	pc_free(pc_malloc(1));	/* has a cache from now on */
+	sem_post(&lsem_up);
+	sem_wait(&lsem_done);
+	return NULL;
+}
+
+/* The only thread with a cache works in arena 0 on every CPU (a program
+ * that moves between CPUs keeps one set of slabs); with a second thread
+ * alive, each CPU has its own arena again; once that thread is gone, the
+ * lone thread is back in arena 0. */
+static void
+test_lone_thread_one_arena(void **state)
+{
+	(void)state;
+	need_two_arenas();
+	assert_false(cpu_b_refills_from_arena1(96));
+	sem_init(&lsem_up, 0, 0);
+	sem_init(&lsem_done, 0, 0);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, second_thread, NULL), 0);
+	sem_wait(&lsem_up);
+	assert_true(cpu_b_refills_from_arena1(160));
+	sem_post(&lsem_done);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_false(cpu_b_refills_from_arena1(224));
+	assert_int_equal(pc_check(), 0);
+}
+
 int
 main(void)
 {
@@ -498,6 +562,7 @@ main(void)
 		cmocka_unit_test(test_runs_through_cache),
 		cmocka_unit_test(test_cross_cpu_free),
 		cmocka_unit_test(test_cross_thread_double_free),
+		cmocka_unit_test(test_lone_thread_one_arena),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
