@@ -27,6 +27,7 @@
 #include "locks.h"
 #include "prof.h"
 #include "stack.h"
+#include "sample.h"
 #include "report.h"
 #include "conf.h"
 #include "os.h"
@@ -438,8 +439,10 @@ prof_start(void)
 {
 	/* Before the first sample: no allocation then calls the loader
 	 * (stack.c, "Fork against the unwinder's loading"). */
-	if (opt_prof || opt_guard_sample)
+	if (opt_prof || opt_guard_sample) {
 		stack_libc_lookup();
+		sample_self_lookup();
+	}
 	if (!opt_prof) {
 		__atomic_store_n(&prof_started, true, __ATOMIC_RELEASE);
 		return;

@@ -162,7 +162,10 @@ sample_gap(sample_thread_t *t)
  * in it at the top of a sample (realloc moving a block calls malloc, not
  * by a tail call) are the allocator's, not the program's, and are dropped.
  * Not when the library is linked into the program (its range would be the
- * program's).  Found once, from the first sample (busy set).
+ * program's).  Found once, from the constructor (sample_self_lookup):
+ * dl_iterate_phdr holds the loader's write lock, which a fork child
+ * inherits held if another thread was inside it (stack.c).  Until then
+ * nothing is dropped.
  */
 static uintptr_t sample_self_lo, sample_self_hi;
 static bool sample_self_known;
@@ -189,13 +192,22 @@ sample_self_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
+void
+sample_self_lookup(void)
+{
+	if (__atomic_load_n(&sample_self_known, __ATOMIC_ACQUIRE) ||
+	    !stack_loader_enter())
+		return;
+	dl_iterate_phdr(sample_self_cb, NULL);
+	__atomic_store_n(&sample_self_known, true, __ATOMIC_RELEASE);
+	stack_loader_leave();
+}
+
 static int
 sample_strip_self(void **frames, int depth)
 {
-	if (!__atomic_load_n(&sample_self_known, __ATOMIC_ACQUIRE)) {
-		dl_iterate_phdr(sample_self_cb, NULL);
-		__atomic_store_n(&sample_self_known, true, __ATOMIC_RELEASE);
-	}
+	if (!__atomic_load_n(&sample_self_known, __ATOMIC_ACQUIRE))
+		return depth;
 	int k = 0;
 	while (k < depth - 1 && (uintptr_t)frames[k] >= sample_self_lo &&
 	    (uintptr_t)frames[k] < sample_self_hi)

@@ -85,6 +85,10 @@ void sample_free(void *p);
  * (huge blocks remapped): the sample follows it. */
 void sample_moved(void *p, void *q);
 
+/* Look up this library's own code, whose frames samples drop: from the
+ * constructor, before the first sample (sample.c says why). */
+void sample_self_lookup(void);
+
 /* How many allocations of `size` bytes one sample stands for when the
  * mean gap is `mean`: 1 / (1 - exp(-size / mean)). */
 double sample_weight(size_t size, size_t mean);

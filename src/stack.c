@@ -37,12 +37,17 @@ static uint64_t stack_nfp, stack_nfallback;
  * across fork handlers would make the loader wait on the fork), the fork
  * goes on after 2 s and the child never calls the unwinder.
  *
- * The lookup of the C library's code (stack_libc_lookup) is such a first
- * call too: dl_iterate_phdr holds the loader's write lock while it runs,
- * and glibc does not reset that lock in a fork child, so a child forked
- * in the middle of it hangs at its own next dl_iterate_phdr.  The lookup
- * is made from the constructor, before sampling starts, so no allocation
- * makes it; should it not have been, it goes through the same protocol.
+ * The lookups of the C library's code (stack_libc_lookup) and of this
+ * library's own (sample_self_lookup) are such first calls too:
+ * dl_iterate_phdr holds the loader's write lock while it runs, and glibc
+ * does not reset that lock in a fork child, so a child forked in the
+ * middle of it hangs at its own next dl_iterate_phdr.  Both are made from
+ * the constructor, before sampling starts, so no allocation makes them;
+ * should the C library's not have been, it goes through the same
+ * protocol.  (A libgcc older than GCC 12, or a C library without
+ * _dl_find_object, unwinds with dl_iterate_phdr at every backtrace():
+ * there a sample taken by a fork child of a process that was unwinding
+ * can still hang.)
  */
 static bool stack_unwinder_loaded;	/* atomic */
 static unsigned stack_loading;		/* atomic: first calls under way */
@@ -55,7 +60,7 @@ static bool stack_unwinder_cut;		/* a child whose load fork cut */
  * entering when it would overlap a fork, or in a child whose fork cut one.
  * A true return must be paired with stack_loader_leave().
  */
-static bool
+bool
 stack_loader_enter(void)
 {
 	if (stack_unwinder_cut)
@@ -68,7 +73,7 @@ stack_loader_enter(void)
 	return true;
 }
 
-static void
+void
 stack_loader_leave(void)
 {
 	__atomic_fetch_sub(&stack_loading, 1, __ATOMIC_SEQ_CST);

@@ -50,6 +50,12 @@ void stack_stats_get(stack_stats_t *out);
 /* Whether a frame record may sit at fp (internal; for the tests). */
 bool stack_record_ok(uintptr_t fp, uintptr_t lo, uintptr_t top);
 void stack_init(void);
+/* Around a first call into the loader (the unwinder's first backtrace(), a
+ * dl_iterate_phdr lookup): false, without entering, when it would overlap
+ * a fork or a fork cut one in this child; a true return is paired with
+ * stack_loader_leave().  stack_prefork waits for those under way. */
+bool stack_loader_enter(void);
+void stack_loader_leave(void);
 /* Look up where the C library's code lies (dl_iterate_phdr), for the walk:
  * from the constructor, before sampling starts, outside any lock;
  * idempotent. */

@@ -9,13 +9,19 @@
  * test's child hung in CI ("child hung" in override_fork).  Now the
  * constructor makes it.
  *
+ * The sampler's lookup of the library's own code (sample.c) was made the
+ * same way, at the process's first sample.
+ *
  * Thread H holds the lock, inside dl_iterate_phdr, until told to go on (or
  * for 10 s).  Meanwhile the main thread captures through a broken frame
- * chain, then forks; the child captures the same way and allocates.  With
- * the lookup made on demand, the main thread waits for H's 10 s (H then
- * reports it) and the child never ends.  The unwinder is loaded first
- * (its first call dlopens libgcc_s, which needs that lock too: a different
- * case, and glibc's own backtrace() has it).
+ * chain and allocates, every allocation a guarded sample
+ * (guard_sample:1, set by ctest), then forks; the child does the same.
+ * The library's calls to dl_iterate_phdr are counted (the test is linked
+ * with --wrap=dl_iterate_phdr): none may come after main() starts.  With
+ * the lookups made on demand, the count is not 0 and the main thread
+ * waits out H's 10 s.  The unwinder is loaded first (its first call
+ * dlopens libgcc_s, which needs that lock too: a different case, and
+ * glibc's own backtrace() has it).
  */
 #include <execinfo.h>
 #include <link.h>
@@ -58,7 +64,22 @@ __asm__(".text\n.globl broken_call\n.type broken_call,%function\n"
 #error "broken_call: x86-64 and AArch64 only"
 #endif
 
-static atomic_int inside, go_on, h_timed_out;
+static atomic_int inside, go_on, h_timed_out, main_started, lib_calls;
+static __thread int is_h;
+
+int __real_dl_iterate_phdr(int (*cb)(struct dl_phdr_info *, size_t, void *),
+    void *arg);
+
+/* Every call to dl_iterate_phdr from the library's objects (linked
+ * statically) and from this file comes here. */
+int
+__wrap_dl_iterate_phdr(int (*cb)(struct dl_phdr_info *, size_t, void *),
+    void *arg)
+{
+	if (atomic_load(&main_started) && !is_h)
+		atomic_fetch_add(&lib_calls, 1);
+	return __real_dl_iterate_phdr(cb, arg);
+}
 
 static int
 hold(struct dl_phdr_info *info, size_t size, void *arg)
@@ -78,6 +99,7 @@ static void *
 h_main(void *arg)
 {
 	(void)arg;
+	is_h = 1;
 	dl_iterate_phdr(hold, NULL);
 	return NULL;
 }
@@ -99,18 +121,19 @@ capture_and_allocate(void)
 	for (int i = 0; i < 100; i++) {
 		if ((intptr_t)broken_call(capture) <= 0)
 			return 1;
-		char *p = malloc((size_t)(i % 50) * 100 + 1);
+		char *p = malloc((size_t)(i % 50) * 80 + 1);
 		if (p == NULL)
 			return 1;
 		p[0] = 1;
 		free(p);
 	}
-	return 0;
+	return atomic_load(&lib_calls) != 0;
 }
 
 int
 main(void)
 {
+	atomic_store(&main_started, 1);
 	void *buf[4];
 	if (backtrace(buf, 4) <= 0)	/* the unwinder, loaded now */
 		return 2;
@@ -148,6 +171,11 @@ main(void)
 	}
 	atomic_store(&go_on, 1);
 	pthread_join(h, NULL);
+	if (atomic_load(&lib_calls) != 0) {
+		fprintf(stderr, "the library called dl_iterate_phdr %d "
+		    "time(s) after main() started\n", atomic_load(&lib_calls));
+		bad = 1;
+	}
 	if (atomic_load(&h_timed_out) && !bad) {
 		fprintf(stderr, "a capture waited for the loader's lock\n");
 		bad = 1;
