@@ -225,7 +225,7 @@ bin_refill(arena_t *a, unsigned sc, void **out, unsigned n, enum grow grow,
  * A refill whose bin runs out takes the free objects of another arena's
  * bin of the class, if one is idle and has plenty, before it makes a new
  * slab.  Frees go to the arena that owns the block's slab, refills to the
- * CPU's: a thread that moves to another CPU (or a server's new thread,
+ * CPU's (arena_choose): a thread that moves to another CPU (or a server's new thread,
  * placed anywhere) frees into one arena and allocates from the other.
  * Without this, the first one's slabs drain to a few live objects each
  * while the second carves new ones, and the live set ends up spread over

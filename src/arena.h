@@ -2,7 +2,8 @@
  * Arenas: one per CPU (by default), each with a bin per size class over a
  * page heap of its own (pageheap.h, same index).  Threads pick the arena
  * of the CPU they run on whenever they refill, so arenas stay mostly
- * CPU-local and their locks mostly uncontended.
+ * CPU-local and their locks mostly uncontended; a lone thread keeps to
+ * arena 0 (arena_choose).
  *
  * A bin holds the slabs of one class that have free objects (bin_lock).
  * A refill whose bin runs out takes the free objects of an idle arena's

@@ -71,8 +71,11 @@ static PC_TLS tcache_t *reclaim_home;
 static void
 reclaim_unlink(tcache_t *tc)
 {
-	__atomic_store_n(&arena_nthreads, arena_nthreads - 1,
-	    __ATOMIC_RELAXED);
+	if (tc->counted) {
+		tc->counted = false;
+		__atomic_store_n(&arena_nthreads, arena_nthreads - 1,
+		    __ATOMIC_RELAXED);
+	}
 	if (tc->live_prev != NULL)
 		tc->live_prev->live_next = tc->live_next;
 	else
@@ -91,6 +94,7 @@ reclaim_register(tcache_t *tc)
 	reclaim_home = tc;
 #endif
 	os_lock(&reclaim_live_lock);
+	tc->counted = true;
 	__atomic_store_n(&arena_nthreads, arena_nthreads + 1,
 	    __ATOMIC_RELAXED);
 	tc->live_next = reclaim_live;
@@ -309,6 +313,22 @@ reclaim_postfork_parent(void)
 PC_COLD void
 reclaim_postfork_child(void)
 {
+	/* Only this thread's cache counts as a thread's (arena_choose): the
+	 * others' stay listed until a pass drops them, or for good where
+	 * passes are compiled out. */
+#if PC_TCACHE_RECLAIM
+	tcache_t *self = reclaim_home;
+#else
+	tcache_t *self = TCACHE_GET();
+#endif
+	unsigned n = 0;
+	for (tcache_t *tc = reclaim_live; tc != NULL; tc = tc->live_next) {
+		if (tc != self && tc->counted)
+			tc->counted = false;
+		n += tc->counted;
+	}
+	if (arena_nthreads != n)
+		arena_nthreads = n;
 #if PC_TCACHE_RECLAIM
 	/* Only this thread survived.  The others' caches become orphans;
 	 * whether each was inside an operation is read now, before a new

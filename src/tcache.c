@@ -165,7 +165,8 @@ tcache_setup(void)
 /*
  * Return runs r[0..k) of class sc, all of arena o's slabs.  With tc (the
  * calling thread's own cache, inside its operation) and an arena that is
- * not this CPU's (`local`), as remote batches from tc's pool: that
+ * not the one it refills from (`local`: arena_choose), as remote batches
+ * from tc's pool: that
  * arena's own threads refill under the bin lock, and a thread of another
  * CPU queueing there would stall them (remote.h).  Without tc, or when the
  * pool is spent, under the bin lock.
@@ -362,6 +363,30 @@ tcache_shrink(tcache_t *tc, tbin_t *b, unsigned sc)
 		tcache_flush_bin(tc, b, sc, b->n - cap);
 }
 
+/* When a lone thread next looks after the other arenas. */
+static uint64_t tcache_next_sweep_ns;
+
+/*
+ * A lone thread works in arena 0 only (arena_choose), so no refill or GC
+ * step of another arena's would collect the remote batches, or decay the
+ * free pages, that threads now gone left there: it does that itself, once
+ * a second at most (every arena's bins at every GC step would cost a
+ * lone thread on a machine of many CPUs more than its own work).
+ */
+static PC_NOINLINE void
+tcache_lone_sweep(void)
+{
+	uint64_t now = os_now_ns();
+	if (now < __atomic_load_n(&tcache_next_sweep_ns, __ATOMIC_RELAXED))
+		return;
+	__atomic_store_n(&tcache_next_sweep_ns, now + (uint64_t)1000000000u,
+	    __ATOMIC_RELAXED);
+	for (unsigned i = 1; i < narenas; i++) {
+		arena_collect(&arenas[i]);
+		pageheap_decay_tick(arena_heap(&arenas[i]));
+	}
+}
+
 /* Runs on slow paths only: decay of the arena's dirty pages and the
  * cache's own GC. */
 static void
@@ -383,20 +408,11 @@ tcache_event(tcache_t *tc, unsigned sc)
 		tc->busy[c] = 0;
 	}
 	/* Remote batches left in this CPU's bins by threads of other CPUs,
-	 * for classes no thread here refills any more.  A lone thread works
-	 * in arena 0 only (arena_choose): it looks after every arena, which
-	 * may hold what threads now gone left there. */
-	if (__atomic_load_n(&arena_nthreads, __ATOMIC_RELAXED) <= 1) {
-		arena_decay_tick(&arenas[0]);
-		for (unsigned i = 0; i < narenas; i++) {
-			arena_collect(&arenas[i]);
-			if (i != 0)
-				pageheap_decay_tick(arena_heap(&arenas[i]));
-		}
-	} else {
-		arena_collect(arena_choose());
-		arena_decay_tick(arena_choose());
-	}
+	 * for classes no thread here refills any more. */
+	arena_collect(arena_choose());
+	arena_decay_tick(arena_choose());
+	if (__atomic_load_n(&arena_nthreads, __ATOMIC_RELAXED) <= 1)
+		tcache_lone_sweep();
 	huge_keep_tick();
 	tcache_reclaim_tick();
 	pc_ensure_services();

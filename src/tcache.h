@@ -124,6 +124,7 @@ typedef struct tcache {
 	struct tcache **tls_slot;	/* the owner's cache pointer */
 	unsigned *in_op_slot;		/* the owner's in_op */
 	uint64_t nslow_seen;	/* nslow at the previous reclaim pass */
+	bool counted;		/* in arena_nthreads (reclaim.c) */
 	bool orphan;		/* owner gone (fork child) */
 	bool orphan_busy;	/* ... inside an operation: leave it */
 	bool fenced;		/* pointed at reclaim_stolen this pass */

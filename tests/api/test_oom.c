@@ -12,6 +12,7 @@
 #include "api_common.h"
 
 #include <sched.h>
+#include <unistd.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <pthread.h>
@@ -86,12 +87,35 @@ move_to(int which)
 		CHILD_FAIL(2, "sched_setaffinity");
 }
 
+/* A thread with a cache that never allocates again: with it alive, the
+ * child's main thread is not alone, so it takes its CPU's arena
+ * (docs/design.md "Arenas": a lone thread keeps to arena 0). */
+static int idle_ready;
+
+static void *
+idle_thread(void *arg)
+{
+	(void)arg;
+	free(malloc(1));
+	__atomic_store_n(&idle_ready, 1, __ATOMIC_RELEASE);
+	for (;;)
+		pause();
+	return NULL;
+}
+
 /* first < 0: stay where the scheduler puts us; otherwise phase 1 runs on
  * cpus[first], phase 2 on the other one and phase 3 on cpus[first]. */
 static void
 oom_child(size_t budget, int first)
 {
 	child_default_signals();
+	if (first >= 0) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, idle_thread, NULL) != 0)
+			CHILD_FAIL(2, "pthread_create");
+		while (!__atomic_load_n(&idle_ready, __ATOMIC_ACQUIRE))
+			sched_yield();
+	}
 	move_to(first);
 	struct rlimit rl;
 	size_t vm = vm_size();

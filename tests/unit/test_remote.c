@@ -10,7 +10,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <sched.h>
 #include <semaphore.h>
 #include <cmocka.h>
@@ -542,9 +545,58 @@ test_lone_thread_one_arena(void **state)
 	assert_int_equal(pthread_create(&t, NULL, second_thread, NULL), 0);
 	sem_wait(&lsem_up);
 	assert_true(cpu_b_refills_from_arena1(160));
+	/* A fork child has one thread: it is alone, though the parent's
+	 * other cache is still listed. */
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(cpu_b_refills_from_arena1(288) ? 1 : 0);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	sem_post(&lsem_done);
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_false(cpu_b_refills_from_arena1(224));
+	assert_int_equal(pc_check(), 0);
+}
+
+/* Blocks of arena 1 (made by a thread of CPU b, now gone) freed by the
+ * lone main thread wait in arena 1's bin as remote batches: nobody
+ * refills there, and the main thread's GC steps collect them (at most a
+ * second later). */
+static void *
+alloc_on_b(void *arg)
+{
+	(void)arg;
+	pin(cpu_b);
+	for (int i = 0; i < XN; i++)
+		xv[i] = pc_malloc(SIZE);
+	return NULL;
+}
+
+static void
+test_lone_thread_collects_other_arenas(void **state)
+{
+	(void)state;
+	need_two_arenas();
+	pin(cpu_a);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, alloc_on_b, NULL), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	for (int i = 0; i < XN; i++)
+		pc_free(xv[i]);
+	bin_t *b1 = &arenas[1].bins[sc_index(SIZE)];
+	assert_true(remote_pending(&b1->remote));
+	struct timespec second = { 1, 100 * 1000 * 1000 };
+	nanosleep(&second, NULL);
+	/* Slow-path events: refills and flushes of another class. */
+	for (int round = 0; round < 8 && remote_pending(&b1->remote);
+	    round++) {
+		for (int i = 0; i < LN; i++)
+			lv[i] = pc_malloc(128);
+		for (int i = 0; i < LN; i++)
+			pc_free(lv[i]);
+	}
+	assert_false(remote_pending(&b1->remote));
 	assert_int_equal(pc_check(), 0);
 }
 
@@ -563,6 +615,7 @@ main(void)
 		cmocka_unit_test(test_cross_cpu_free),
 		cmocka_unit_test(test_cross_thread_double_free),
 		cmocka_unit_test(test_lone_thread_one_arena),
+		cmocka_unit_test(test_lone_thread_collects_other_arenas),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
