@@ -225,8 +225,9 @@ bin_refill(arena_t *a, unsigned sc, void **out, unsigned n, enum grow grow,
  * A refill whose bin runs out takes the free objects of another arena's
  * bin of the class, if one is idle and has plenty, before it makes a new
  * slab.  Frees go to the arena that owns the block's slab, refills to the
- * CPU's (arena_choose): a thread that moves to another CPU (or a server's new thread,
- * placed anywhere) frees into one arena and allocates from the other.
+ * one arena_choose gives (the CPU's, unless the thread is alone): a
+ * thread that moves to another CPU (or a server's new thread, placed
+ * anywhere) frees into one arena and allocates from the other.
  * Without this, the first one's slabs drain to a few live objects each
  * while the second carves new ones, and the live set ends up spread over
  * twice the pages: larson-sized at 1 thread (pcb_larson_sized 1 10
