@@ -132,16 +132,23 @@ bin_lock(const arena_t *a, unsigned sc)
 	return locks_nth(arena_bin_locks, arena_index(a) * SC_NSMALL + sc);
 }
 
+/* Whether the calling thread is the only one with a cache.  None yet: the
+ * first thread before its cache (large blocks only, so far); without
+ * caches the count says nothing. */
+static PC_INLINE bool
+arena_lone(void)
+{
+	unsigned n = __atomic_load_n(&arena_nthreads, __ATOMIC_RELAXED);
+	return n == 1 || (n == 0 && opt_tcache);
+}
+
 static PC_INLINE arena_t *
 arena_choose(void)
 {
 	/* One thread, one arena: a single-threaded program moving between
 	 * CPUs would otherwise leave a partly used slab of each class, and
-	 * free pages, in every arena it passed through.  None yet: the first
-	 * thread before its cache (large blocks only, so far); without
-	 * caches the count says nothing. */
-	unsigned n = __atomic_load_n(&arena_nthreads, __ATOMIC_RELAXED);
-	if (n == 1 || (n == 0 && opt_tcache))
+	 * free pages, in every arena it passed through. */
+	if (arena_lone())
 		return &arenas[0];
 	return &arenas[os_cpu() % narenas];
 }

@@ -411,7 +411,7 @@ tcache_event(tcache_t *tc, unsigned sc)
 	 * for classes no thread here refills any more. */
 	arena_collect(arena_choose());
 	arena_decay_tick(arena_choose());
-	if (__atomic_load_n(&arena_nthreads, __ATOMIC_RELAXED) <= 1)
+	if (arena_lone())
 		tcache_lone_sweep();
 	huge_keep_tick();
 	tcache_reclaim_tick();
