@@ -155,9 +155,10 @@ api_large_aligned(size_t size, size_t align, bool *zeroed)
 		 * multiplying the memory held, for no gain (filling one costs
 		 * far more than the lock); and no slab lands on pages they
 		 * never touched (arena.h). */
-		pageheap_t *h = size >= PC_LARGE_SHARED_MIN ?
-		    arena_big_heap() : arena_heap(arena_choose());
-		p = pageheap_large_alloc(h, size, align, zeroed);
+		p = size >= PC_LARGE_SHARED_MIN ?
+		    pageheap_large_alloc(arena_big_heap(), size, align,
+		    zeroed) :
+		    arena_large_alloc(arena_choose(), size, align, zeroed);
 	}
 	if (p == NULL)
 		errno = ENOMEM;

@@ -221,6 +221,11 @@ arena_big_heap(void)
 	return arena_big(&arenas[0]);
 }
 
+/* A large block (32 KiB < size < PC_LARGE_SHARED_MIN) for arena a: free
+ * pages any arena's heap handed out before, ahead of new memory
+ * (arena.c). */
+void *arena_large_alloc(arena_t *a, size_t size, size_t align, bool *zeroed);
+
 /* Give every dirty free page of a's heaps back to the OS, unmapping wholly
  * free regions; with bins, also the empty slabs each bin keeps (the caller
  * must hold no bin lock) and the heaps those slabs' pages went back to.

@@ -519,16 +519,21 @@ run_find_used(pageheap_t *h, size_t npages)
  * Carve npages pages aligned to align_pages out of the free runs, growing
  * the heap if needed.  The result has kind `kind` and belongs to arena
  * `owner`'s bins or large blocks; its page-map entries are the caller's
- * to set (pages_take).  With reuse_only (align_pages 1), only pages
- * handed out before are taken: NULL rather than touching new memory.
+ * to set (pages_take).  With reuse_only (align_pages 1 for a slab), only
+ * pages handed out before are taken: NULL rather than touching new
+ * memory.  A large block then keeps its own placement (run_find, lowest
+ * address) where that falls on such pages.
  */
 static span_t *
 pages_alloc_locked(pageheap_t *h, size_t npages, size_t align_pages,
     uint8_t kind, unsigned owner, bool reuse_only, bool *zeroed)
 {
 	size_t need = npages + (align_pages > 1 ? align_pages - 1 : 0);
-	span_t *run = reuse_only ? run_find_used(h, need) :
-	    run_find(h, need, kind == SPAN_LARGE);
+	bool large = kind == SPAN_LARGE;
+	span_t *run = reuse_only && !large ? run_find_used(h, need) :
+	    run_find(h, need, large);
+	if (reuse_only && large && run != NULL && run_is_fresh(run, need))
+		run = run_find_used(h, need);
 	if (reuse_only && run == NULL)
 		return NULL;
 	/* Both descriptors we may need, taken before anything changes. */
@@ -811,14 +816,22 @@ large_pages_round(size_t npages)
 	return PC_ALIGN_UP(npages, (size_t)1 << (lg - 4));
 }
 
-void *
-pageheap_large_alloc(pageheap_t *h, size_t size, size_t align,
+size_t
+pageheap_large_pages(size_t size)
+{
+	return large_pages_round(PC_ALIGN_UP(size, PC_PAGE) >> PC_PAGE_SHIFT);
+}
+
+static void *
+large_alloc(pageheap_t *h, size_t size, size_t align, bool reuse_only,
     bool *zeroed)
 {
-	size_t npages = large_pages_round(PC_ALIGN_UP(size, PC_PAGE) >>
-	    PC_PAGE_SHIFT);
+	size_t npages = pageheap_large_pages(size);
 	size_t align_pages = align > PC_PAGE ? align >> PC_PAGE_SHIFT : 1;
-	span_t *s = pages_alloc(h, npages, align_pages, SPAN_LARGE, 0,
+	span_t *s = reuse_only ?
+	    pages_take(h, npages, align_pages, SPAN_LARGE, 0,
+	    pageheap_index(h), true, zeroed) :
+	    pages_alloc(h, npages, align_pages, SPAN_LARGE, 0,
 	    pageheap_index(h), zeroed);
 	if (s == NULL)
 		return NULL;
@@ -829,6 +842,18 @@ pageheap_large_alloc(pageheap_t *h, size_t size, size_t align,
 	__atomic_fetch_add(&h->nlarge_alloc, 1, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&h->large_pages, npages, __ATOMIC_RELAXED);
 	return (void *)s->base;
+}
+
+void *
+pageheap_large_alloc(pageheap_t *h, size_t size, size_t align, bool *zeroed)
+{
+	return large_alloc(h, size, align, false, zeroed);
+}
+
+void *
+pageheap_large_reuse(pageheap_t *h, size_t size, size_t align, bool *zeroed)
+{
+	return large_alloc(h, size, align, true, zeroed);
 }
 
 /*

@@ -108,6 +108,12 @@ void pageheap_slab_free(span_t *s);
 /* Large blocks: whole pages, 32 KiB < size < PC_HUGE_MIN. */
 void *pageheap_large_alloc(pageheap_t *h, size_t size, size_t align,
     bool *zeroed);
+/* The same from pages h handed out before only, else NULL: never grows h
+ * nor touches memory never touched. */
+void *pageheap_large_reuse(pageheap_t *h, size_t size, size_t align,
+    bool *zeroed);
+/* The pages a large block of size bytes takes (rounded, pageheap.c). */
+size_t pageheap_large_pages(size_t size);
 /*
  * Free the large block that starts at p; with purge, its pages go back to
  * the OS at once.  The block is checked under the page lock that frees it,

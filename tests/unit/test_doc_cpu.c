@@ -38,6 +38,13 @@ mask_count(void)
 	return CPU_COUNT(&set);
 }
 
+/* Probe blocks stay live until both checks are done: a large block may
+ * take free pages another arena's heap handed out before (and then
+ * counts as that heap's), so a probe freed would serve the next one. */
+#define PROBE_SIZE (256 * KiB)
+static void *probes[2 * CPU_SETSIZE];
+static int nprobes;
+
 /* Pinned to each CPU of the mask in turn, a large block (arena_choose())
  * comes from arena cpu % narenas (arena 0 if lone), and only from it. */
 static void
@@ -65,8 +72,9 @@ check_cpu_arenas(int lone)
 			snprintf(name, sizeof(name), fmt, a);
 			before[a] = doc_stat(name);
 		}
-		void *p = malloc(64 * KiB);
+		void *p = malloc(PROBE_SIZE);
 		DOC_CHECK(p != NULL, "malloc");
+		probes[nprobes++] = p;
 		for (unsigned a = 0; a < na; a++) {
 			snprintf(name, sizeof(name), fmt, a);
 			after = doc_stat(name);
@@ -78,7 +86,6 @@ check_cpu_arenas(int lone)
 			    a, after - before[a], want - before[a],
 			    rseq_registered() ? "on" : "off");
 		}
-		free(p);
 		tried++;
 		nonzero += cpu % na != 0;
 	}
@@ -116,6 +123,8 @@ check_cpu_arenas_both(void)
 	check_cpu_arenas(0);
 	sem_post(&other_done);
 	pthread_join(t, NULL);
+	while (nprobes > 0)
+		free(probes[--nprobes]);
 }
 
 static int
