@@ -144,14 +144,20 @@ slab_pages(arena_t *a, unsigned sc)
 void *
 arena_large_alloc(arena_t *a, size_t size, size_t align, bool *zeroed)
 {
-	size_t npages = pageheap_large_pages(size);
-	void *p = pageheap_large_reuse(arena_heap(a), size, align, zeroed);
-	pageheap_t *x;
+	/* The hints count the pages an aligned block may skip, too. */
+	size_t npages = pageheap_large_pages(size) +
+	    (align > PC_PAGE ? (align >> PC_PAGE_SHIFT) - 1 : 0);
+	pageheap_t *own = arena_heap(a), *x;
+	void *p = NULL;
+	/* Each heap's lock is taken only where its hint says it may serve:
+	 * a heap with no such pages costs one lock, as before. */
+	if (pageheap_may_reuse(own, npages))
+		p = pageheap_large_reuse(own, size, align, zeroed);
 	for (unsigned i = 1, tries = 0; p == NULL &&
 	    (x = heap_next_reusable(a, npages, &i, &tries)) != NULL;)
 		p = pageheap_large_reuse(x, size, align, zeroed);
 	if (p == NULL)
-		p = pageheap_large_alloc(arena_heap(a), size, align, zeroed);
+		p = pageheap_large_alloc(own, size, align, zeroed);
 	return p;
 }
 

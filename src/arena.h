@@ -11,7 +11,9 @@
  * (arena_refill).
  * A bin takes pages for new slabs from its arena's page heap first, then
  * from pages other heaps have freed (arena.c: slab_pages), and gives an
- * empty slab's pages back to the heap that holds them.  Lock order: bin ->
+ * empty slab's pages back to the heap that holds them.  A large block
+ * under PC_LARGE_SHARED_MIN does the same (arena_large_alloc), and
+ * belongs to the heap it lies in.  Lock order: bin ->
  * page heaps (pageheap.h).  Only one bin lock is held at a time.
  *
  * Blocks freed by threads running on another CPU arrive as remote batches
@@ -213,8 +215,9 @@ void arena_report_misuse(enum misuse what, const char *op, const void *p,
     const span_t *s, unsigned sc, size_t size, const void *caller)
     PC_NOINLINE PC_COLD;
 
-/* Large blocks are the page heap's (pageheap_large_*), from the arena's
- * heap, or (PC_LARGE_SHARED_MIN and up) from arena_big_heap(). */
+/* Large blocks are the page heaps' (pageheap_large_*): from any arena's
+ * heap, its own first (arena_large_alloc), or (PC_LARGE_SHARED_MIN and
+ * up) from arena_big_heap(). */
 static PC_INLINE pageheap_t *
 arena_big_heap(void)
 {

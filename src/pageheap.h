@@ -1,6 +1,7 @@
 /*
  * Page heaps: one per arena, the pages that arena's slabs and large blocks
- * are carved from, and one more (the last) for the large blocks of
+ * are carved from first (and other arenas' too, from pages handed out
+ * before: arena.c), and one more (the last) for the large blocks of
  * PC_LARGE_SHARED_MIN or more of all arenas (arena.h: the big-block
  * heap).  A heap reserves regions from the OS, keeps its free runs in
  * size buckets, merges a freed run with its free neighbours, purges runs

@@ -187,20 +187,35 @@ test_large_pages_from_other_heap(void **state)
 	assert_int_equal(pageheap_span_at(x)->region->heap, 1);
 	memset(x, 1, SIZE);
 	pc_free(x);
-	/* Arena 0 asks: heap 1's freed pages, not heap 0's untouched ones. */
-	bool own = pageheap_may_reuse(arena_heap(a0), npages);
-	char *y = arena_large_alloc(a0, SIZE, 4096, &z);
-	assert_non_null(y);
+	/* The main thread is alone, so malloc asks arena 0: it gets heap
+	 * 1's freed pages, not heap 0's untouched ones. */
+	assert_false(pageheap_may_reuse(arena_heap(a0), npages));
+	char *y = pc_malloc(SIZE);
+	assert_ptr_equal(y, x);
 	span_t *s = pageheap_span_at(y);
-	if (!own) {
-		assert_ptr_equal(y, x);
-		assert_int_equal(s->region->heap, 1);
-		assert_int_equal(s->arena, 1);	/* the heap's, as it lies there */
-		assert_false(z);	/* dirty: calloc must clear it */
-	}
+	assert_int_equal(s->region->heap, 1);
+	assert_int_equal(s->arena, 1);	/* the heap's, as it lies there */
+	assert_int_equal(y[SIZE - 1], 1);	/* not cleared: dirty pages */
+	assert_int_equal(pc_check(), 0);
+	/* Its heap's lock serves it from then on: shrink and grow in
+	 * place, then free it. */
+	assert_ptr_equal(pc_realloc(y, SIZE / 2), y);
+	assert_ptr_equal(pc_realloc(y, SIZE), y);
+	assert_true(pc_malloc_usable_size(y) >= SIZE);
 	assert_int_equal(pc_check(), 0);
 	pc_free(y);
 	assert_int_equal(pageheap_span_at(y)->kind, SPAN_FREE);
+	/* An aligned block too: calloc of the same pages clears them. */
+	void *w = NULL;
+	assert_int_equal(pc_posix_memalign(&w, 64 << 10, SIZE - (64 << 10)),
+	    0);
+	assert_int_equal(pageheap_span_at(w)->region->heap, 1);
+	pc_free(w);
+	char *c = pc_calloc(1, SIZE);
+	assert_ptr_equal(c, x);
+	for (size_t i = 0; i < SIZE; i += 4096)
+		assert_int_equal(c[i], 0);
+	pc_free(c);
 	assert_int_equal(pc_check(), 0);
 }
 

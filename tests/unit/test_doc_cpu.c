@@ -40,7 +40,10 @@ mask_count(void)
 
 /* Probe blocks stay live until both checks are done: a large block may
  * take free pages another arena's heap handed out before (and then
- * counts as that heap's), so a probe freed would serve the next one. */
+ * counts as that heap's), so a probe freed would serve the next one.
+ * The check assumes no heap holds that many free pages handed out before
+ * (nothing else here frees a block so big): 256 KiB rather than 64 KiB
+ * keeps freed slabs' pages out of the way, at 256 KiB per CPU held. */
 #define PROBE_SIZE (256 * KiB)
 static void *probes[2 * CPU_SETSIZE];
 static int nprobes;
