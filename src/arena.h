@@ -253,12 +253,8 @@ arena_decay_tick(arena_t *a)
 {
 	/* One thread looks at every arena's bins: an arena whose CPU no
 	 * longer allocates gets no tick of its own. */
-	uint64_t now = os_now_ns();
-	uint64_t due = __atomic_load_n(&arena_next_idle_trim_ns,
-	    __ATOMIC_RELAXED);
-	if (now >= due && __atomic_compare_exchange_n(&arena_next_idle_trim_ns,
-	    &due, now + BIN_IDLE_TRIM_NS, false, __ATOMIC_RELAXED,
-	    __ATOMIC_RELAXED)) {
+	if (os_due(&arena_next_idle_trim_ns, os_now_ns(), BIN_IDLE_TRIM_NS,
+	    NULL)) {
 		for (unsigned i = 0; i < narenas; i++)
 			arena_bins_idle_trim(&arenas[i]);
 	}

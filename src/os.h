@@ -213,6 +213,23 @@ int os_backtrace(void **frames, int max) PC_NOINLINE;
 /* Monotonic time in nanoseconds. */
 uint64_t os_now_ns(void);
 
+/*
+ * A periodic chore's gate: true, for one caller only, once `now` has
+ * reached the deadline at *next (0: at once), which then moves to now +
+ * period; false otherwise.  A relaxed compare-and-swap: of threads that
+ * find it due together, one wins.  *was, unless was is NULL, gets the
+ * deadline found (0 on the first call ever).
+ */
+static PC_INLINE bool
+os_due(uint64_t *next, uint64_t now, uint64_t period, uint64_t *was)
+{
+	uint64_t due = __atomic_load_n(next, __ATOMIC_RELAXED);
+	if (was != NULL)
+		*was = due;
+	return now >= due && __atomic_compare_exchange_n(next, &due,
+	    now + period, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
 /* 64 unpredictable bits (the OS's random source if it answers without
  * blocking, else what the process was started with, mixed with time). */
 uint64_t os_random(void);

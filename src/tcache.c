@@ -376,11 +376,8 @@ static uint64_t tcache_next_sweep_ns;
 static PC_NOINLINE void
 tcache_lone_sweep(void)
 {
-	uint64_t now = os_now_ns();
-	if (now < __atomic_load_n(&tcache_next_sweep_ns, __ATOMIC_RELAXED))
+	if (!os_due(&tcache_next_sweep_ns, os_now_ns(), 1000000000u, NULL))
 		return;
-	__atomic_store_n(&tcache_next_sweep_ns, now + (uint64_t)1000000000u,
-	    __ATOMIC_RELAXED);
 	for (unsigned i = 1; i < narenas; i++) {
 		arena_collect(&arenas[i]);
 		pageheap_decay_tick(arena_heap(&arenas[i]));
@@ -698,13 +695,10 @@ tcache_reclaim_tick(void)
 	 * hits its cache for that long loses it to a pass, and refills. */
 	uint64_t period = PC_MAX((uint64_t)opt_decay_ms / 2, (uint64_t)1000) *
 	    1000000u;
-	uint64_t now = os_now_ns();
-	uint64_t due = __atomic_load_n(&tcache_next_reclaim_ns,
-	    __ATOMIC_RELAXED);
-	if (now < due || !__atomic_compare_exchange_n(&tcache_next_reclaim_ns,
-	    &due, now + period, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+	uint64_t was;
+	if (!os_due(&tcache_next_reclaim_ns, os_now_ns(), period, &was))
 		return;
-	if (due != 0)	/* the first call only starts the clock */
+	if (was != 0)	/* the first call only starts the clock */
 		tcache_reclaim(true);
 #endif
 }
