@@ -12,8 +12,8 @@
  * A bin takes pages for new slabs from its arena's page heap first, then
  * from pages other heaps have freed (arena.c: slab_pages), and gives an
  * empty slab's pages back to the heap that holds them.  A large block
- * under PC_LARGE_SHARED_MIN does the same (arena_large_alloc), and
- * belongs to the heap it lies in.  Lock order: bin ->
+ * under PC_LARGE_SHARED_MIN does the same (arena_large_alloc), except
+ * for the big-block heap's pages, and belongs to the heap it lies in.  Lock order: bin ->
  * page heaps (pageheap.h).  Only one bin lock is held at a time.
  *
  * Blocks freed by threads running on another CPU arrive as remote batches
