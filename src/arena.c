@@ -144,9 +144,7 @@ slab_pages(arena_t *a, unsigned sc)
 void *
 arena_large_alloc(arena_t *a, size_t size, size_t align, bool *zeroed)
 {
-	/* The hints count the pages an aligned block may skip, too. */
-	size_t npages = pageheap_large_pages(size) +
-	    (align > PC_PAGE ? (align >> PC_PAGE_SHIFT) - 1 : 0);
+	size_t npages = pageheap_large_need(size, align);
 	pageheap_t *own = arena_heap(a), *x;
 	void *p = NULL;
 	/* Each heap's lock is taken only where its hint says it may serve:

@@ -816,18 +816,30 @@ large_pages_round(size_t npages)
 	return PC_ALIGN_UP(npages, (size_t)1 << (lg - 4));
 }
 
-size_t
-pageheap_large_pages(size_t size)
+static size_t
+large_pages(size_t size)
 {
 	return large_pages_round(PC_ALIGN_UP(size, PC_PAGE) >> PC_PAGE_SHIFT);
+}
+
+static size_t
+large_align_pages(size_t align)
+{
+	return align > PC_PAGE ? align >> PC_PAGE_SHIFT : 1;
+}
+
+size_t
+pageheap_large_need(size_t size, size_t align)
+{
+	return large_pages(size) + large_align_pages(align) - 1;
 }
 
 static void *
 large_alloc(pageheap_t *h, size_t size, size_t align, bool reuse_only,
     bool *zeroed)
 {
-	size_t npages = pageheap_large_pages(size);
-	size_t align_pages = align > PC_PAGE ? align >> PC_PAGE_SHIFT : 1;
+	size_t npages = large_pages(size);
+	size_t align_pages = large_align_pages(align);
 	span_t *s = reuse_only ?
 	    pages_take(h, npages, align_pages, SPAN_LARGE, 0,
 	    pageheap_index(h), true, zeroed) :

@@ -113,8 +113,9 @@ void *pageheap_large_alloc(pageheap_t *h, size_t size, size_t align,
  * nor touches memory never touched. */
 void *pageheap_large_reuse(pageheap_t *h, size_t size, size_t align,
     bool *zeroed);
-/* The pages a large block of size bytes takes (rounded, pageheap.c). */
-size_t pageheap_large_pages(size_t size);
+/* The free pages a large block of size bytes aligned to align needs in one
+ * run: its rounded page count, and the pages alignment may skip. */
+size_t pageheap_large_need(size_t size, size_t align);
 /*
  * Free the large block that starts at p; with purge, its pages go back to
  * the OS at once.  The block is checked under the page lock that frees it,

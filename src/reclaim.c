@@ -323,12 +323,10 @@ reclaim_postfork_child(void)
 #endif
 	unsigned n = 0;
 	for (tcache_t *tc = reclaim_live; tc != NULL; tc = tc->live_next) {
-		if (tc != self && tc->counted)
-			tc->counted = false;
+		tc->counted = tc->counted && tc == self;
 		n += tc->counted;
 	}
-	if (arena_nthreads != n)
-		arena_nthreads = n;
+	arena_nthreads = n;
 #if PC_TCACHE_RECLAIM
 	/* Only this thread survived.  The others' caches become orphans;
 	 * whether each was inside an operation is read now, before a new

@@ -406,8 +406,9 @@ tcache_event(tcache_t *tc, unsigned sc)
 	}
 	/* Remote batches left in this CPU's bins by threads of other CPUs,
 	 * for classes no thread here refills any more. */
-	arena_collect(arena_choose());
-	arena_decay_tick(arena_choose());
+	arena_t *a = arena_choose();
+	arena_collect(a);
+	arena_decay_tick(a);
 	if (arena_lone())
 		tcache_lone_sweep();
 	huge_keep_tick();
