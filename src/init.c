@@ -131,7 +131,7 @@ pc_init_slow(void)
 	if (opt_debug)
 		opt_tcache = 0;	/* every small block takes the checked path */
 	sc_init();
-	tcache_key_init();	/* before any thread cache exists */
+	tcache_init();	/* before any thread cache exists */
 	unsigned n = opt_narenas ? (unsigned)opt_narenas : os_ncpus();
 	n = PC_MIN(PC_MAX(n, 1u), PC_MAX_ARENAS);
 	/* Each arena's bins and page heap, and the big-block heap. */

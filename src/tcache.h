@@ -172,8 +172,9 @@ void tcache_free_small(void *p, unsigned sc, const void *caller);
  * block of that slab, as free checks it; reports misuse by `op` if not. */
 bool tcache_block_ok(const void *p, unsigned sc, const char *op,
     const void *caller);
-/* Set tcache_key (init, before any cache exists). */
-void tcache_key_init(void);
+/* Set tcache_key and the bins every new cache starts with (init, after
+ * the classes and options, before any cache exists). */
+void tcache_init(void);
 
 /* Allocate an object of class sc for a request of `size` bytes (the slow
  * path recomputes the class: before init the tables are empty). */

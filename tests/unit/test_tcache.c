@@ -437,6 +437,73 @@ test_first_slots_side_by_side(void **state)
 	run_in_thread(slots_worker);
 }
 
+/*
+ * A cache starts with every bin as the class table says, whether it is new
+ * or another thread's, recycled at that thread's exit with bins grown,
+ * moved to their rooms and counted.  Checked right after the thread's
+ * first malloc (of 48 bytes: that bin has been refilled).
+ */
+static uintptr_t last_cache;	/* the previous worker's cache */
+
+static void *
+fresh_bins_worker(void *arg)
+{
+	pc_free(pc_malloc(48));
+	tcache_t *tc = TCACHE_GET();
+	unsigned used = sc_index(48);
+	bool ok = tc->bin[0].n == 0 && tc->bin[0].cap == 0 &&
+	    tc->bin[0].slots == NULL && tc->bin[0].size_n == 0;
+	void **slot = (void **)(tc + 1);
+	for (unsigned sc = 0; sc < SC_NSMALL; sc++) {
+		const sc_info_t *c = &sc_table[sc];
+		const tbin_t *b = TBIN(tc, sc);
+		size_t lo = sc == 0 ? 0 : sc_table[sc - 1].size + 1;
+		unsigned cap = c->size <= opt_tcache_max ? c->tcache_cap : 0;
+		if (b->cap != cap || b->slots != slot || b->inv != c->inv ||
+		    b->nobjs != c->nobjs || b->shift != c->shift ||
+		    b->size_lo != lo || b->size_n != c->size + 1 - lo ||
+		    (sc != used && (b->n != 0 || b->refilled != 0 ||
+		    b->nrefills != 0))) {
+			print_message("class %u: cap %u n %u refills %llu\n",
+			    sc, (unsigned)b->cap, (unsigned)b->n,
+			    (unsigned long long)b->nrefills);
+			ok = false;
+		}
+		slot += c->tcache_cap;
+	}
+	bool recycled = (uintptr_t)tc == last_cache;
+	last_cache = (uintptr_t)tc;
+	/* Leave the cache grown, moved and counted for the next worker. */
+	grow_rounds(16, 8);
+	if (TBIN(TCACHE_GET(), sc_index(16))->cap <=
+	    sc_table[sc_index(16)].tcache_cap)
+		ok = false;
+	churn_classes(2);
+	*(bool *)arg = recycled;
+	return ok ? (void *)1 : NULL;
+}
+
+static void
+test_recycled_cache_starts_fresh(void **state)
+{
+	(void)state;
+	unsigned recycled = 0;
+	for (int i = 0; i < 4; i++) {
+		bool r = false;
+		pthread_t t;
+		void *ok;
+		assert_int_equal(pthread_create(&t, NULL, fresh_bins_worker,
+		    &r), 0);
+		assert_int_equal(pthread_join(t, &ok), 0);
+		assert_non_null(ok);
+		recycled += r;
+	}
+	/* Caches are recycled last in, first out: another thread may take
+	 * one in between, not every time. */
+	assert_true(recycled >= 1);
+	assert_int_equal(pc_check(), 0);
+}
+
 static void
 test_first_refills_take_few_bytes(void **state)
 {
@@ -770,6 +837,7 @@ main(void)
 		cmocka_unit_test(test_young_thread_refills_few),
 		cmocka_unit_test(test_first_refills_take_few_bytes),
 		cmocka_unit_test(test_first_slots_side_by_side),
+		cmocka_unit_test(test_recycled_cache_starts_fresh),
 		cmocka_unit_test(test_thread_exit_flush),
 		cmocka_unit_test(test_trim_reclaims_idle_cache),
 		cmocka_unit_test(test_idle_pass_needs_two_looks),
