@@ -26,15 +26,19 @@ OS_TLS_DEFINE(tcache_t *, tcache_tls, &tcache_new);
 uintptr_t tcache_key;
 
 /*
- * A new cache's bins, but for where their slots are, and each bin's first
- * slot's index (tcache_first_slots).  The classes and tcache_max are fixed
- * before any cache exists, so every cache, new or recycled, starts as a
- * copy of the same bins.  Setting each bin from the class table took
- * 2 200 instructions a thread under callgrind (a quarter of mleak's, whose
- * threads each make one allocation); the copy and the slots take 1 000.
+ * A new cache's bins, but for where their slots are, and the slots'
+ * layout (tcache_first_slots, tcache_room): each bin's first slot's and
+ * room's index, and the slots of a cache in all.  The classes and
+ * tcache_max are fixed before any cache exists, so every cache, new or
+ * recycled, starts as a copy of the same bins.  Setting each bin from the
+ * class table took 2 200 instructions a thread under callgrind (a quarter
+ * of mleak's, whose threads each make one allocation); the copy and the
+ * slots take 1 000.
  */
 static tbin_t tcache_bins_new[SC_NSMALL + 1];
 static uint32_t tcache_first_slot[SC_NSMALL];
+static uint32_t tcache_room_slot[SC_NSMALL];
+static size_t tcache_nslots;
 
 void
 tcache_init(void)
@@ -58,6 +62,11 @@ tcache_init(void)
 		tcache_first_slot[sc] = slot;
 		slot += c->tcache_cap;
 	}
+	for (unsigned sc = 0; sc < SC_NSMALL; sc++) {
+		tcache_room_slot[sc] = slot;
+		slot += sc_table[sc].tcache_cap_max;
+	}
+	tcache_nslots = slot;
 }
 
 #define tcache_lock locks_global.tcache	/* locks.h */
@@ -66,12 +75,9 @@ static tcache_t *tcache_recycled;	/* tcache_lock */
 static size_t
 tcache_bytes(void)
 {
-	size_t slots = 0;
-	for (unsigned sc = 0; sc < SC_NSMALL; sc++)
-		slots += sc_table[sc].tcache_cap + sc_table[sc].tcache_cap_max;
 	/* Slots past a bin's capacity are never touched: in a fresh
 	 * mapping they cost address space only. */
-	return sizeof(tcache_t) + slots * sizeof(void *);
+	return sizeof(tcache_t) + tcache_nslots * sizeof(void *);
 }
 
 /*
@@ -92,12 +98,7 @@ tcache_first_slots(tcache_t *tc, unsigned sc)
 static void **
 tcache_room(tcache_t *tc, unsigned sc)
 {
-	size_t off = 0;
-	for (unsigned c = 0; c < SC_NSMALL; c++)
-		off += sc_table[c].tcache_cap;
-	for (unsigned c = 0; c < sc; c++)
-		off += sc_table[c].tcache_cap_max;
-	return (void **)(tc + 1) + off;
+	return (void **)(tc + 1) + tcache_room_slot[sc];
 }
 
 static tcache_t *
