@@ -21,6 +21,13 @@ tests="test_dict test_list test_set test_unicode test_bytes test_re
 # at 0.11 s), and our tests never assert on timing.
 timed="-i test_search_anchor_at_beginning
 	-i test_run_with_shell_timeout_and_capture_output"
+# Left out too: test_find_periodic_pattern, whose reference answer is wrong
+# when its random pattern and text both come out empty (-1 where find
+# rightly says 0; CPython issues 105639 and 110160, fixed upstream after
+# the 3.11 test suite Debian ships).  Workers seed random from the OS, so
+# it fails about once in ten thousand runs whatever the allocator: CI saw
+# "AssertionError: -1 != 0" in test_bytes once.
+flaky="-i test_find_periodic_pattern"
 log=$WORK/suite.log
 # The interpreter running the suite, and the workers it starts, really run
 # on pcmalloc: the library is mapped and malloc's blocks are its own.
@@ -47,7 +54,7 @@ PYTHONMALLOC=malloc LD_PRELOAD=$LIB "$PY" "$WORK/check.py" "$LIB" child ||
 	fail "python does not run on pcmalloc under LD_PRELOAD=$LIB"
 # shellcheck disable=SC2086
 if ! PYTHONMALLOC=malloc LD_PRELOAD=$LIB timeout 600 \
-    "$PY" -m test -j2 $timed $tests >"$log" 2>&1; then
+    "$PY" -m test -j2 $timed $flaky $tests >"$log" 2>&1; then
 	tail -40 "$log"
 	fail "CPython's tests failed under pcmalloc"
 fi
