@@ -62,7 +62,8 @@ cmocka_src=$root/${cmocka_src%/}
 # ---- Wine: a quiet, display-less prefix with a persistent server ----------
 unset DISPLAY WAYLAND_DISPLAY
 export WINEPREFIX=${WINEPREFIX:-/tmp/wineprefix-pcmalloc}
-export WINEDEBUG=-all,err+module	# quiet, but names a missing DLL
+export WINEDEBUG=-all,err+module,err+seh	# quiet, but names a missing DLL
+# and an unhandled exception: a crashed test loses its buffered stdout
 export WINEDLLOVERRIDES="mscoree,mshtml="	# never offer Mono or Gecko
 # One run at a time per prefix: each run ends by killing the prefix's
 # server.  Holding the lock, any server still up for it is left over.
