@@ -40,12 +40,18 @@ bin_nfree_add(bin_t *b, int64_t d)
 	__atomic_store_n(&b->nfree, b->nfree + (uint64_t)d, __ATOMIC_RELAXED);
 }
 
-/* (Read without the lock by arena_bins_idle_trim, a hint.) */
+/* b->nempty += d, and a's surplus with it (b's lock held).  (Read
+ * without the lock, as hints: nempty by bins_trim, nsurplus by another
+ * bin's bin_pop_locked.) */
 static void
-bin_nempty_add(bin_t *b, int d)
+bin_nempty_add(arena_t *a, bin_t *b, int d)
 {
-	__atomic_store_n(&b->nempty, b->nempty + (unsigned)d,
-	    __ATOMIC_RELAXED);
+	unsigned old = b->nempty, now = old + (unsigned)d;
+	__atomic_store_n(&b->nempty, now, __ATOMIC_RELAXED);
+	int extra = (now > 1 ? (int)now - 1 : 0) - (old > 1 ? (int)old - 1 : 0);
+	if (extra != 0)
+		__atomic_fetch_add(&a->nsurplus, (unsigned)extra,
+		    __ATOMIC_RELAXED);
 }
 
 static void
@@ -104,9 +110,10 @@ heap_next_reusable(const arena_t *a, size_t npages, unsigned *i,
  * refills emptied are often freed while another CPU's refills need new
  * ones: without this, each arena grows to the whole working set in turn.
  * The slab keeps serving a's bin; its pages go back to their own heap.
+ * Memory never touched only if `untouched` (else NULL).
  */
 static span_t *
-slab_pages(arena_t *a, unsigned sc)
+slab_pages(arena_t *a, unsigned sc, bool untouched)
 {
 	size_t npages = sc_table[sc].npages;
 	uintptr_t tag = (uintptr_t)sc + 1;
@@ -123,7 +130,7 @@ slab_pages(arena_t *a, unsigned sc)
 	pageheap_t *big = arena_big_heap();
 	if (s == NULL && pageheap_may_reuse(big, npages))
 		s = pageheap_slab_alloc(big, npages, tag, arena_index(a), true);
-	if (s == NULL)
+	if (s == NULL && untouched)
 		s = pageheap_slab_alloc(arena_heap(a), npages, tag, arena_index(a), false);
 	return s;
 }
@@ -178,9 +185,9 @@ bin_free_slab(bin_t *b, span_t *s)
 }
 
 static span_t *
-slab_new(arena_t *a, unsigned sc)
+slab_new(arena_t *a, unsigned sc, bool untouched)
 {
-	span_t *s = slab_pages(a, sc);
+	span_t *s = slab_pages(a, sc, untouched);
 	if (s == NULL)
 		return NULL;
 	slab_init(s, sc);
@@ -199,25 +206,34 @@ enum grow {
 };
 
 static bool other_arena_surplus(arena_t *a, unsigned sc);
+static unsigned bins_trim(arena_t *a, bool idle_only);
 
 /* Pop up to n objects of b's slabs into out (bin lock held), with a new
  * slab whenever b has none with free objects as grow says, else stopping
- * there. */
+ * there.  Unless GROW_ALWAYS, a new slab is not made of memory never
+ * touched while a's other bins keep more than one empty slab: *trim is
+ * then set, and the caller has them give those back (no bin lock may be
+ * held meanwhile) before it grows. */
 static unsigned
 bin_pop_locked(arena_t *a, unsigned sc, bin_t *b, void **out, unsigned n,
-    enum grow grow)
+    enum grow grow, bool *trim)
 {
 	unsigned got = 0;
 	span_t *fresh = NULL;	/* made here, never counted as kept */
 	while (got < n) {
 		span_t *s = b->head;
 		if (s == NULL) {
+			PC_ASSERT(b->nempty == 0);	/* all surplus is others' */
 			if (grow == GROW_NEVER || (grow == GROW_UNLESS_OTHER &&
 			    other_arena_surplus(a, sc)))
 				break;
-			s = slab_new(a, sc);
-			if (s == NULL)
+			bool any = grow == GROW_ALWAYS ||
+			    __atomic_load_n(&a->nsurplus, __ATOMIC_RELAXED) == 0;
+			s = slab_new(a, sc, any);
+			if (s == NULL) {
+				*trim = !any;
 				break;
+			}
 			fresh = s;
 			b->nslabs++;
 			b->curslabs++;
@@ -230,7 +246,7 @@ bin_pop_locked(arena_t *a, unsigned sc, bin_t *b, void **out, unsigned n,
 		    s->arena == arena_index(a), "slab in the wrong bin");
 		if (s != fresh && slab_is_empty(s)) {
 			PC_ASSERT(b->nempty > 0);
-			bin_nempty_add(b, -1);
+			bin_nempty_add(a, b, -1);
 		}
 		got += slab_pop(s, out + got, n - got);
 		if (slab_is_full(s))
@@ -242,10 +258,10 @@ bin_pop_locked(arena_t *a, unsigned sc, bin_t *b, void **out, unsigned n,
 }
 
 /* A refill from a's bin; counted (statistics: once per arena_refill) if
- * first. */
+ * first.  *trim as bin_pop_locked sets it. */
 static unsigned
 bin_refill(arena_t *a, unsigned sc, void **out, unsigned n, enum grow grow,
-    bool first, unsigned *peer)
+    bool first, unsigned *peer, bool *trim)
 {
 	bin_t *b = &a->bins[sc];
 	os_lock(bin_lock(a, sc));
@@ -254,7 +270,7 @@ bin_refill(arena_t *a, unsigned sc, void **out, unsigned n, enum grow grow,
 	/* Blocks other CPUs' threads freed here first: in a producer/
 	 * consumer program they are what this refill hands out. */
 	bin_collect_locked(a, sc, b);
-	unsigned got = bin_pop_locked(a, sc, b, out, n, grow);
+	unsigned got = bin_pop_locked(a, sc, b, out, n, grow, trim);
 	if (peer != NULL)
 		*peer = b->peer;
 	os_unlock(bin_lock(a, sc));
@@ -316,25 +332,37 @@ unsigned
 arena_refill(arena_t *a, unsigned sc, void **out, unsigned n)
 {
 	/* One locked pass, as before, unless a's bin runs out while an
-	 * idle arena has free objects to spare. */
+	 * idle arena has free objects to spare, or while a's other bins
+	 * keep empty slabs past their first that a new slab could take. */
 	unsigned peer;
+	bool trim = false;
 	unsigned got = bin_refill(a, sc, out, n, GROW_UNLESS_OTHER, true,
-	    &peer);
+	    &peer, &trim);
 	if (got == n)
 		return got;
 	/* (Or out of memory: the peer may then be any arena, a; a's bin
-	 * is tried again.) */
-	if (peer != arena_index(a))
+	 * is tried again.  Not when the bin stopped to trim: no peer was
+	 * idle, and the bin grows as it did before.) */
+	if (peer != arena_index(a) && !trim)
 		got += bin_refill(&arenas[peer], sc, out + got, n - got,
-		    GROW_NEVER, false, NULL);
-	if (got < n)
+		    GROW_NEVER, false, NULL, &trim);
+	if (got < n) {
+		/* a's bin would grow into new memory: its other bins' extra
+		 * kept slabs go back first, for it to take. */
+		if (trim)
+			bins_trim(a, false);
 		got += bin_refill(a, sc, out + got, n - got, GROW_ALWAYS,
-		    false, NULL);
+		    false, NULL, &trim);
+	}
 	if (got == 0) {
 		/* Out of memory: other bins' kept empty slabs (no lock is
 		 * held here) and every heap's free pages go back, once. */
 		arena_release_all(true);
-		got = bin_refill(a, sc, out, n, GROW_ALWAYS, false, NULL);
+		got = bin_refill(a, sc, out, n, GROW_ALWAYS, false, NULL,
+		    &trim);
+		if (got == 0 && peer != arena_index(a))
+			got = bin_refill(&arenas[peer], sc, out, n,
+			    GROW_NEVER, false, NULL, &trim);
 	}
 	return got;
 }
@@ -510,7 +538,7 @@ bin_free_locked(arena_t *a, unsigned sc, bin_t *b, const free_run_t *runs,
 		if (slab_is_empty(s)) {
 			if (b->nempty == 0 || (b->nempty + 1) *
 			    sc_table[sc].npages <= BIN_KEEP_EMPTY_PAGES) {
-				bin_nempty_add(b, 1);
+				bin_nempty_add(a, b, 1);
 				continue;
 			}
 			bin_free_slab(b, s);
@@ -590,7 +618,7 @@ arena_release_all(bool bins)
  * ones nearest the tail first; marks their pages' heaps in other (if
  * given). */
 static unsigned
-bin_free_empties(bin_t *b, unsigned keep, bool *other)
+bin_free_empties(arena_t *a, bin_t *b, unsigned keep, bool *other)
 {
 	unsigned freed = 0;
 	span_t *prev;
@@ -598,7 +626,7 @@ bin_free_empties(bin_t *b, unsigned keep, bool *other)
 		prev = s->prev;
 		if (!slab_is_empty(s))
 			continue;
-		bin_nempty_add(b, -1);
+		bin_nempty_add(a, b, -1);
 		if (other != NULL)
 			other[pageheap_index(pageheap_of(s))] = true;
 		bin_free_slab(b, s);
@@ -610,8 +638,8 @@ bin_free_empties(bin_t *b, unsigned keep, bool *other)
 
 uint64_t arena_next_idle_trim_ns;
 
-unsigned
-arena_bins_idle_trim(arena_t *a)
+static unsigned
+bins_trim(arena_t *a, bool idle_only)
 {
 	unsigned freed = 0;
 	for (unsigned c = 0; c < SC_NSMALL; c++) {
@@ -619,12 +647,19 @@ arena_bins_idle_trim(arena_t *a)
 		if (__atomic_load_n(&b->nempty, __ATOMIC_RELAXED) <= 1)
 			continue;
 		os_lock(bin_lock(a, c));
-		if (b->nrefills == b->idle_nrefills)
-			freed += bin_free_empties(b, 1, NULL);
-		b->idle_nrefills = b->nrefills;
+		if (!idle_only || b->nrefills == b->idle_nrefills)
+			freed += bin_free_empties(a, b, 1, NULL);
+		if (idle_only)
+			b->idle_nrefills = b->nrefills;
 		os_unlock(bin_lock(a, c));
 	}
 	return freed;
+}
+
+unsigned
+arena_bins_idle_trim(arena_t *a)
+{
+	return bins_trim(a, true);
 }
 
 size_t
@@ -640,7 +675,7 @@ arena_purge_all(arena_t *a, bool bins)
 		bin_t *b = &a->bins[c];
 		os_lock(bin_lock(a, c));
 		bin_collect_locked(a, c, b);
-		bin_free_empties(b, 0, other);
+		bin_free_empties(a, b, 0, other);
 		os_unlock(bin_lock(a, c));
 	}
 	other[arena_index(a)] = true;

@@ -14,7 +14,8 @@
  *  - a slab's nfree equals the bits set in its bitmap, no bit is set past
  *    its object count, and it is in its bin's list iff it has a free object;
  *  - a bin's count of free objects is the sum of its listed slabs', and
- *    its count of kept empty slabs is how many of them are empty;
+ *    its count of kept empty slabs is how many of them are empty; an
+ *    arena's count of kept empty slabs past each bin's first is their sum;
  *  - an object in a thread cache belongs to a slab of that class and is
  *    allocated in the slab's bitmap (not both free and cached), and appears
  *    once.
@@ -187,8 +188,10 @@ check_bins_locked(void)
 {
 	unsigned bad = 0;
 	for (unsigned i = 0; i < narenas; i++) {
+		unsigned surplus = 0;
 		for (unsigned c = 0; c < SC_NSMALL; c++) {
 			const bin_t *b = &arenas[i].bins[c];
+			surplus += b->nempty > 1 ? b->nempty - 1 : 0;
 			uint64_t n = 0;
 			unsigned empty = 0;
 			for (const span_t *t = b->head; t != NULL;
@@ -203,6 +206,9 @@ check_bins_locked(void)
 				bad += violation("bin's count of kept empty "
 				    "slabs disagrees with its list:", b);
 		}
+		if (surplus != arenas[i].nsurplus)
+			bad += violation("arena's count of extra kept empty "
+			    "slabs disagrees with its bins':", &arenas[i]);
 	}
 	return bad;
 }

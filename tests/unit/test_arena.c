@@ -93,6 +93,77 @@ test_empty_slabs_kept_then_trimmed(void **state)
 	assert_int_equal(pc_check(), 0);
 }
 
+/* A refill that would make a slab of memory never touched first has its
+ * arena's other bins give back the empty slabs they keep past one, and
+ * takes those pages: a program that uses one size after another kept each
+ * size's slabs resident while the next grew (the harness's simple).  Last
+ * in main: it holds every heap's reusable pages for a while. */
+static void
+test_growth_takes_kept_slabs_first(void **state)
+{
+	(void)state;
+	arena_t *a = &arenas[1];
+	/* Classes nothing else here uses; y's slab fits in one of x's. */
+	unsigned sx = sc_index(3072), sy = sc_index(1792);
+	unsigned nx = sc_table[sx].nobjs, py = sc_table[sy].npages;
+	assert_true(py <= sc_table[sx].npages);
+	unsigned keep = PC_MAX(BIN_KEEP_EMPTY_PAGES / sc_table[sx].npages, 1u);
+	assert_true(keep >= 3);
+	uint64_t due = arena_next_idle_trim_ns;
+	arena_next_idle_trim_ns = UINT64_MAX;
+	bin_t *bx = &a->bins[sx], *by = &a->bins[sy];
+	unsigned before = a->nsurplus;	/* other bins' (none, as it runs) */
+	void *objs[64];
+	assert_true(keep * nx <= 64);
+	assert_int_equal(arena_refill(a, sx, objs, keep * nx), keep * nx);
+	arena_flush(a, sx, objs, keep * nx);
+	assert_int_equal(bx->nempty, keep);
+	assert_int_equal(a->nsurplus, before + keep - 1);
+	uintptr_t xbase[64];
+	size_t xlen = (size_t)sc_table[sx].npages << PC_PAGE_SHIFT;
+	unsigned nxs = 0;
+	for (const span_t *t = bx->head; t != NULL; t = t->next)
+		xbase[nxs++] = t->base;
+	assert_int_equal(nxs, keep);
+	/* No heap has free pages handed out before that a slab of y could
+	 * take: y's bin would grow into new memory. */
+	static span_t *held[8192];
+	unsigned nheld = 0;
+	for (unsigned i = 0; i < npageheaps; i++) {
+		span_t *t;
+		while ((t = pageheap_slab_alloc(&pageheaps[i], py, sy + 1, 1,
+		    true)) != NULL) {
+			assert_true(nheld < 8192);
+			held[nheld++] = t;
+		}
+	}
+	size_t used = 0;
+	for (unsigned i = 0; i < npageheaps; i++)
+		used += pageheaps[i].used_pages;
+	assert_null(by->head);
+	void *q;
+	assert_int_equal(arena_refill(a, sy, &q, 1), 1);
+	/* x's extra slabs went back, and y's slab is made of their pages. */
+	assert_int_equal(bx->nempty, 1);
+	assert_int_equal(a->nsurplus, 0);
+	uintptr_t yb = pageheap_span_at(q)->base;
+	bool inside = false;
+	for (unsigned i = 0; i < nxs; i++)
+		inside |= yb >= xbase[i] && yb < xbase[i] + xlen;
+	assert_true(inside);
+	size_t after = 0;
+	for (unsigned i = 0; i < npageheaps; i++)
+		after += pageheaps[i].used_pages;
+	assert_int_equal(after, used);
+	arena_flush(a, sy, &q, 1);
+	for (unsigned i = 0; i < nheld; i++)
+		pageheap_slab_free(held[i]);
+	arena_purge_all(a, true);
+	assert_int_equal(a->nsurplus, 0);
+	arena_next_idle_trim_ns = due;
+	assert_int_equal(pc_check(), 0);
+}
+
 /* A bin keeps an empty slab across a flush (no churn at the edge of a
  * slab) and gives it back to its page heap when the arena is purged. */
 static void
@@ -319,6 +390,7 @@ main(void)
 		cmocka_unit_test(test_empty_slab_kept_then_purged),
 		cmocka_unit_test(test_empty_slabs_kept_then_trimmed),
 		cmocka_unit_test(test_refill_other_arena_first),
+		cmocka_unit_test(test_growth_takes_kept_slabs_first),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
