@@ -41,8 +41,8 @@ bin_nfree_add(bin_t *b, int64_t d)
 }
 
 /* b->nempty += d, and a's surplus with it (b's lock held).  (Read
- * without the lock, as hints: nempty by bins_trim, nsurplus by another
- * bin's bin_pop_locked.) */
+ * without the lock, as hints: nempty by bins_trim, nsurplus by
+ * surplus_near and arena_refill.) */
 static void
 bin_nempty_add(arena_t *a, bin_t *b, int d)
 {
@@ -208,12 +208,41 @@ enum grow {
 static bool other_arena_surplus(arena_t *a, unsigned sc);
 static unsigned bins_trim(arena_t *a, bool idle_only);
 
+/*
+ * The arenas whose bins give back the empty slabs they keep past their
+ * first before a's bin grows into memory never touched: a's and the next
+ * HEAP_STEAL_TRIES, whose heaps slab_pages looks at next (their slabs lie
+ * mostly in their own heaps).  A thread moves between CPUs, so the slabs
+ * one arena's bins keep are as much in the way of another arena's growth
+ * as of their own: the harness's thread-churn at 1 thread runs each short
+ * thread on either CPU's arena.  Bounded so that a growing bin takes at
+ * most a few other CPUs' bin locks, and only those of bins that keep more
+ * than one empty slab.
+ */
+static unsigned
+trim_arenas(void)
+{
+	return PC_MIN(narenas, (unsigned)HEAP_STEAL_TRIES + 1);
+}
+
+/* Whether one of those arenas' bins keeps such slabs (a hint: read
+ * without their locks). */
+static bool
+surplus_near(const arena_t *a)
+{
+	for (unsigned i = 0; i < trim_arenas(); i++)
+		if (__atomic_load_n(&arenas[(arena_index(a) + i) %
+		    narenas].nsurplus, __ATOMIC_RELAXED))
+			return true;
+	return false;
+}
+
 /* Pop up to n objects of b's slabs into out (bin lock held), with a new
  * slab whenever b has none with free objects as grow says, else stopping
  * there.  Unless GROW_ALWAYS, a new slab is not made of memory never
- * touched while a's other bins keep more than one empty slab: *trim is
- * then set, and the caller has them give those back (no bin lock may be
- * held meanwhile) before it grows. */
+ * touched while a bin of a or of its next arenas (surplus_near) keeps
+ * more than one empty slab: *trim is then set, and the caller has them
+ * give those back (no bin lock may be held meanwhile) before it grows. */
 static unsigned
 bin_pop_locked(arena_t *a, unsigned sc, bin_t *b, void **out, unsigned n,
     enum grow grow, bool *trim)
@@ -227,8 +256,7 @@ bin_pop_locked(arena_t *a, unsigned sc, bin_t *b, void **out, unsigned n,
 			if (grow == GROW_NEVER || (grow == GROW_UNLESS_OTHER &&
 			    other_arena_surplus(a, sc)))
 				break;
-			bool any = grow == GROW_ALWAYS ||
-			    __atomic_load_n(&a->nsurplus, __ATOMIC_RELAXED) == 0;
+			bool any = grow == GROW_ALWAYS || !surplus_near(a);
 			s = slab_new(a, sc, any);
 			if (s == NULL) {
 				*trim = !any;
@@ -304,7 +332,8 @@ bin_refill(arena_t *a, unsigned sc, void **out, unsigned n, enum grow grow,
  *
  * The other bins' counts are read without their locks (a hint), under
  * ours when it runs out: a refill that finds no idle bin takes one lock,
- * as before; one that does takes ours again for what that bin lacked.
+ * as before (unless it trims first, surplus_near); one that does takes
+ * ours again for what that bin lacked.
  * No two bin locks are ever held together.  Statistics count the refill
  * once, on a's bin; the objects on the bins that gave them.
  */
@@ -332,8 +361,8 @@ unsigned
 arena_refill(arena_t *a, unsigned sc, void **out, unsigned n)
 {
 	/* One locked pass, as before, unless a's bin runs out while an
-	 * idle arena has free objects to spare, or while a's other bins
-	 * keep empty slabs past their first that a new slab could take. */
+	 * idle arena has free objects to spare, or while bins keep empty
+	 * slabs past their first that a new slab could take. */
 	unsigned peer;
 	bool trim = false;
 	unsigned got = bin_refill(a, sc, out, n, GROW_UNLESS_OTHER, true,
@@ -347,10 +376,14 @@ arena_refill(arena_t *a, unsigned sc, void **out, unsigned n)
 		got += bin_refill(&arenas[peer], sc, out + got, n - got,
 		    GROW_NEVER, false, NULL, &trim);
 	if (got < n) {
-		/* a's bin would grow into new memory: its other bins' extra
-		 * kept slabs go back first, for it to take. */
-		if (trim)
-			bins_trim(a, false);
+		/* a's bin would grow into new memory: the extra kept slabs
+		 * of a's and the next arenas' bins go back first, for it to
+		 * take (surplus_near; one lock at a time). */
+		for (unsigned i = 0; trim && i < trim_arenas(); i++) {
+			arena_t *x = &arenas[(arena_index(a) + i) % narenas];
+			if (__atomic_load_n(&x->nsurplus, __ATOMIC_RELAXED))
+				bins_trim(x, false);
+		}
 		got += bin_refill(a, sc, out + got, n - got, GROW_ALWAYS,
 		    false, NULL, &trim);
 	}

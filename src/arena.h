@@ -74,7 +74,7 @@ typedef struct arena {
 	bin_t bins[SC_NSMALL];
 	/* Kept empty slabs past each bin's first, summed over the bins
 	 * (on a line of its own, as bins are aligned): added to under each
-	 * bin's lock, read under another's (arena.c: bin_pop_locked). */
+	 * bin's lock, read without them (arena.c: surplus_near). */
 	unsigned nsurplus;
 } arena_t;
 
@@ -90,11 +90,13 @@ typedef struct arena {
  * every arena's bins come at least BIN_IDLE_TRIM_NS apart, from any
  * thread cache's GC step or the purging thread: a bin that has not
  * refilled since the last look that found it holding more than one
- * gives back all but one.  So does every other bin of the arena when a
- * refill would otherwise make a slab of memory never touched: a program
- * that uses one size after another left each size's kept slabs resident
- * while the next took new pages (the harness's simple: 9.5 MiB peak RSS,
- * 8.7 MiB now).  A refill that finds no memory makes every
+ * gives back all but one.  So does every bin of the arena and of the next
+ * few (arena.c: surplus_near) when a refill would otherwise make a slab
+ * of memory never touched: a program that uses one size after another
+ * left each size's kept slabs resident while the next took new pages (the
+ * harness's simple: 9.5 MiB peak RSS, 8.7 MiB now), and a thread moving
+ * between CPUs grew one arena while the other's bins kept theirs
+ * (thread-churn at 1 thread: 4.3 MiB, 3.9 now).  A refill that finds no memory makes every
  * bin give back all of them, and so does trim.  (Without the purging thread,
  * a program that stops allocating keeps them, as it keeps its dirty
  * pages.)

@@ -93,16 +93,19 @@ test_empty_slabs_kept_then_trimmed(void **state)
 	assert_int_equal(pc_check(), 0);
 }
 
-/* A refill that would make a slab of memory never touched first has its
- * arena's other bins give back the empty slabs they keep past one, and
- * takes those pages: a program that uses one size after another kept each
- * size's slabs resident while the next grew (the harness's simple).  Last
- * in main: it holds every heap's reusable pages for a while. */
+/* A refill that would make a slab of memory never touched first has
+ * every bin give back the empty slabs it keeps past one, and takes those
+ * pages: a program that uses one size after another kept each size's
+ * slabs resident while the next grew (the harness's simple), and a thread
+ * moving between CPUs grew one arena while another's bins kept theirs
+ * (thread-churn at 1 thread).  Here arena 0's bin keeps them and arena 1
+ * grows.  Last in main: it holds every heap's reusable pages for a
+ * while. */
 static void
 test_growth_takes_kept_slabs_first(void **state)
 {
 	(void)state;
-	arena_t *a = &arenas[1];
+	arena_t *a0 = &arenas[0], *a1 = &arenas[1];
 	/* Classes nothing else here uses; y's slab fits in one of x's. */
 	unsigned sx = sc_index(3072), sy = sc_index(1792);
 	unsigned nx = sc_table[sx].nobjs, py = sc_table[sy].npages;
@@ -111,14 +114,20 @@ test_growth_takes_kept_slabs_first(void **state)
 	assert_true(keep >= 3);
 	uint64_t due = arena_next_idle_trim_ns;
 	arena_next_idle_trim_ns = UINT64_MAX;
-	bin_t *bx = &a->bins[sx], *by = &a->bins[sy];
-	unsigned before = a->nsurplus;	/* other bins' (none, as it runs) */
+	bin_t *bx = &a0->bins[sx], *by = &a1->bins[sy];
+	/* Only x's bin keeps extra empty slabs. */
+	arena_purge_all(a0, true);
+	arena_purge_all(a1, true);
+	assert_int_equal(a0->nsurplus, 0);
+	assert_int_equal(a1->nsurplus, 0);
+	assert_null(bx->head);
+	assert_int_equal(bx->nfree, 0);
 	void *objs[64];
 	assert_true(keep * nx <= 64);
-	assert_int_equal(arena_refill(a, sx, objs, keep * nx), keep * nx);
-	arena_flush(a, sx, objs, keep * nx);
+	assert_int_equal(arena_refill(a0, sx, objs, keep * nx), keep * nx);
+	arena_flush(a0, sx, objs, keep * nx);
 	assert_int_equal(bx->nempty, keep);
-	assert_int_equal(a->nsurplus, before + keep - 1);
+	assert_int_equal(a0->nsurplus, keep - 1);
 	uintptr_t xbase[64];
 	size_t xlen = (size_t)sc_table[sx].npages << PC_PAGE_SHIFT;
 	unsigned nxs = 0;
@@ -142,10 +151,11 @@ test_growth_takes_kept_slabs_first(void **state)
 		used += pageheaps[i].used_pages;
 	assert_null(by->head);
 	void *q;
-	assert_int_equal(arena_refill(a, sy, &q, 1), 1);
+	assert_int_equal(arena_refill(a1, sy, &q, 1), 1);
 	/* x's extra slabs went back, and y's slab is made of their pages. */
 	assert_int_equal(bx->nempty, 1);
-	assert_int_equal(a->nsurplus, 0);
+	assert_int_equal(a0->nsurplus, 0);
+	assert_int_equal(a1->nsurplus, 0);
 	uintptr_t yb = pageheap_span_at(q)->base;
 	bool inside = false;
 	for (unsigned i = 0; i < nxs; i++)
@@ -155,11 +165,12 @@ test_growth_takes_kept_slabs_first(void **state)
 	for (unsigned i = 0; i < npageheaps; i++)
 		after += pageheaps[i].used_pages;
 	assert_int_equal(after, used);
-	arena_flush(a, sy, &q, 1);
+	arena_flush(a1, sy, &q, 1);
 	for (unsigned i = 0; i < nheld; i++)
 		pageheap_slab_free(held[i]);
-	arena_purge_all(a, true);
-	assert_int_equal(a->nsurplus, 0);
+	arena_purge_all(a0, true);
+	arena_purge_all(a1, true);
+	assert_int_equal(a0->nsurplus, 0);
 	arena_next_idle_trim_ns = due;
 	assert_int_equal(pc_check(), 0);
 }
