@@ -74,7 +74,8 @@ typedef struct arena {
 	bin_t bins[SC_NSMALL];
 	/* Kept empty slabs past each bin's first, summed over the bins
 	 * (on a line of its own, as bins are aligned): added to under each
-	 * bin's lock, read without them (arena.c: surplus_near). */
+	 * bin's lock, read without them (arena.c: surplus_near,
+	 * arena_refill); pc_check verifies it. */
 	unsigned nsurplus;
 } arena_t;
 
@@ -96,10 +97,10 @@ typedef struct arena {
  * left each size's kept slabs resident while the next took new pages (the
  * harness's simple: 9.5 MiB peak RSS, 8.7 MiB now), and a thread moving
  * between CPUs grew one arena while the other's bins kept theirs
- * (thread-churn at 1 thread: 4.3 MiB, 3.9 now).  A refill that finds no memory makes every
- * bin give back all of them, and so does trim.  (Without the purging thread,
- * a program that stops allocating keeps them, as it keeps its dirty
- * pages.)
+ * (thread-churn at 1 thread: 4.3 MiB, 3.9 now).  A refill that finds no
+ * memory makes every bin give back all of them, and so does trim.
+ * (Without the purging thread, a program that stops allocating keeps
+ * them, as it keeps its dirty pages.)
  */
 #define BIN_KEEP_EMPTY_PAGES 32
 #define BIN_IDLE_TRIM_NS ((uint64_t)1000 * 1000000u)

@@ -182,7 +182,9 @@ check_cache(tcache_t *tc)
 	return bad;
 }
 
-/* Each bin's count of free objects is its listed slabs' (bin locks held). */
+/* Each bin's count of free objects is its listed slabs', its count of kept
+ * empty slabs theirs, and each arena's nsurplus the sum of those past one
+ * (bin locks held). */
 static unsigned
 check_bins_locked(void)
 {
