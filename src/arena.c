@@ -225,14 +225,21 @@ trim_arenas(void)
 	return PC_MIN(narenas, (unsigned)HEAP_STEAL_TRIES + 1);
 }
 
+/* The i-th of them for a (i < trim_arenas()), a itself first. */
+static arena_t *
+trim_arena(const arena_t *a, unsigned i)
+{
+	return &arenas[(arena_index(a) + i) % narenas];
+}
+
 /* Whether one of those arenas' bins keeps such slabs (a hint: read
  * without their locks). */
 static bool
 surplus_near(const arena_t *a)
 {
 	for (unsigned i = 0; i < trim_arenas(); i++)
-		if (__atomic_load_n(&arenas[(arena_index(a) + i) %
-		    narenas].nsurplus, __ATOMIC_RELAXED))
+		if (__atomic_load_n(&trim_arena(a, i)->nsurplus,
+		    __ATOMIC_RELAXED))
 			return true;
 	return false;
 }
@@ -380,7 +387,7 @@ arena_refill(arena_t *a, unsigned sc, void **out, unsigned n)
 		 * of a's and the next arenas' bins go back first, for it to
 		 * take (surplus_near; one lock at a time). */
 		for (unsigned i = 0; trim && i < trim_arenas(); i++) {
-			arena_t *x = &arenas[(arena_index(a) + i) % narenas];
+			arena_t *x = trim_arena(a, i);
 			if (__atomic_load_n(&x->nsurplus, __ATOMIC_RELAXED))
 				bins_trim(x, false);
 		}
