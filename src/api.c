@@ -359,20 +359,28 @@ api_free_outgrown(void *p)
 		api_report_state(API_FREE, st, p, NULL);
 }
 
+/* Whether p lies in a large block (a page run of an arena). */
+static bool
+api_is_large(const void *p)
+{
+	uintptr_t e = pagemap_lookup(p);
+	const span_t *s = pagemap_span(e);
+	return (e & PM_SC_MASK) == 0 && s != NULL && s->kind == SPAN_LARGE;
+}
+
 static void *
 api_move(void *p, size_t old_usable, size_t size)
 {
-	uintptr_t e = pagemap_lookup(p);
-	span_t *s = pagemap_span(e);
-	bool outgrown = (e & PM_SC_MASK) == 0 && s != NULL &&
-	    s->kind == SPAN_LARGE && size > old_usable;
 	/*
 	 * A big buffer that keeps growing (a vector, a string builder, a
 	 * file read in) would be copied, and its new pages faulted in, at
 	 * every move: with a mapping of its own it is remapped instead, as
-	 * glibc's mmap'ed chunks are.  The old pages move with it.
+	 * glibc's mmap'ed chunks are.  The old pages move with it.  (The
+	 * threshold is never below PC_REALLOC_MAP_MIN: a small block's move
+	 * looks nothing up.)
 	 */
-	bool adopt = outgrown && old_usable >= huge_adopt_min();
+	bool adopt = size > old_usable && old_usable >= PC_REALLOC_MAP_MIN &&
+	    old_usable >= huge_adopt_min() && api_is_large(p);
 	if (adopt && huge_count() < PC_REALLOC_MAPS_MAX) {
 		bool copied;
 		void *q = huge_adopt(p, old_usable, size, &copied);
@@ -440,8 +448,11 @@ api_realloc_at(void *p, size_t size, const void *caller)
 	if (PC_LIKELY(tag != 0)) {
 		unsigned sc = tag - 1;
 		/* Checked like free before anything is read or kept: p may be
-		 * inside a block, or freed (in our cache or its slab). */
-		if (!tcache_block_ok(p, sc, "realloc", caller)) {
+		 * inside a block, or freed (in our cache or its slab).  The
+		 * free fast path's checks first; a block they doubt gets the
+		 * full check, which reports. */
+		if (PC_UNLIKELY(!tcache_block_seems_ok(p, e, sc)) &&
+		    !tcache_block_ok(p, sc, "realloc", caller)) {
 			errno = EINVAL;
 			return NULL;
 		}

@@ -239,6 +239,29 @@ tcache_free_ok(const tbin_t *b, const void *p, uintptr_t e)
 	return PC_LIKELY(TCACHE_KEY_WORD(p) != tcache_key);
 }
 
+/*
+ * tcache_free_ok's checks of small block p (page-map entry e, class sc)
+ * without a cache bin, so outside an operation: p starts a block of its
+ * slab, the slab's bitmap does not have it free, and it does not carry
+ * the cache key.  False is a doubt, not a verdict: tcache_block_ok then
+ * decides and reports.
+ */
+static PC_INLINE bool
+tcache_block_seems_ok(const void *p, uintptr_t e, unsigned sc)
+{
+	if (!config_harden)
+		return true;
+	const span_t *s = pagemap_span(e);
+	const sc_info_t *c = &sc_table[sc];
+	uint64_t idx = sc_obj_start((uintptr_t)p - s->base, c->inv, c->shift);
+	if (PC_UNLIKELY(idx >= c->nobjs))
+		return false;
+	uint64_t w = __atomic_load_n(s->bitmap + (idx >> 6), __ATOMIC_RELAXED);
+	if (PC_UNLIKELY((w >> (idx & 63)) & 1))
+		return false;
+	return TCACHE_KEY_WORD(p) != tcache_key;
+}
+
 /* Push p on bin b after tcache_free_ok (inside an operation). */
 static PC_INLINE void
 tcache_push(tbin_t *b, void *p)

@@ -222,6 +222,20 @@ here:
 			return 21;
 		return heap_ok(64, NULL, 0, NULL);
 	}
+	if (strcmp(mode, "realloc_slab_freed") == 0 ||
+	    strcmp(mode, "realloc_slab_freed_move") == 0) {
+		/* Freed and back in its slab, and written after that (the
+		 * cache key gone): only the slab's bitmap has it free. */
+		void *keep = malloc(64), *p = malloc(64);
+		free(p);
+		malloc_trim(0);
+		memset(p, 0, 64);
+		void *q = realloc(p, mode[18] ? 200 : 64);
+		if (q != NULL)
+			return 21;
+		void *live[] = { keep };
+		return heap_ok(64, live, 1, NULL);
+	}
 	if (strcmp(mode, "usable_interior") == 0) {
 		char *p = malloc(64);
 		size_t u = malloc_usable_size(p + 16);
@@ -438,6 +452,8 @@ static void test_stale_free_run(void **s) { (void)s; expect("stale_free_run", "i
 static void test_realloc_interior(void **s) { (void)s; expect("realloc_interior", "pcmalloc: realloc of an interior pointer 0x", true); }
 static void test_realloc_freed(void **s) { (void)s; expect("realloc_freed", "pcmalloc: realloc of a freed block 0x", true); }
 static void test_realloc_freed_move(void **s) { (void)s; expect("realloc_freed_move", "pcmalloc: realloc of a freed block 0x", true); }
+static void test_realloc_slab_freed(void **s) { (void)s; expect("realloc_slab_freed", "pcmalloc: realloc of a freed block 0x", true); }
+static void test_realloc_slab_freed_move(void **s) { (void)s; expect("realloc_slab_freed_move", "pcmalloc: realloc of a freed block 0x", true); }
 static void test_usable_interior(void **s) { (void)s; expect("usable_interior", "pcmalloc: malloc_usable_size of an interior pointer 0x", true); }
 static void test_sized_smaller(void **s) { (void)s; expect("sized_smaller", "with a wrong size 16 (96-byte block)", true); }
 static void test_sized_larger(void **s) { (void)s; expect("sized_larger", "with a wrong size 100 (96-byte block)", true); }
@@ -483,6 +499,8 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_realloc_interior),
 		cmocka_unit_test(test_realloc_freed),
 		cmocka_unit_test(test_realloc_freed_move),
+		cmocka_unit_test(test_realloc_slab_freed),
+		cmocka_unit_test(test_realloc_slab_freed_move),
 		cmocka_unit_test(test_usable_interior),
 		cmocka_unit_test(test_sized_smaller),
 		cmocka_unit_test(test_sized_larger),
