@@ -436,6 +436,7 @@ arena_report_misuse(enum misuse what, const char *op, const void *p,
 	}
 	case MISUSE_FREED:
 	case MISUSE_CACHED:
+	case MISUSE_PENDING:
 		if (is_free) {
 			pc_msg_str(&m, "double free of ");
 		} else {
@@ -447,6 +448,9 @@ arena_report_misuse(enum misuse what, const char *op, const void *p,
 		pc_msg_u64(&m, bsize);
 		pc_msg_str(&m, what == MISUSE_CACHED ?
 		    "-byte block, already in this thread's cache)" :
+		    what == MISUSE_PENDING ?
+		    "-byte block, already freed: waiting in another thread's "
+		    "cache, or on its way back to its slab)" :
 		    "-byte block, free in its slab: freed before, or never "
 		    "allocated)");
 		break;

@@ -456,7 +456,7 @@ tcache_alloc_refill(size_t size)
 			return debug_alloc_small(size, debug_class(size));
 		void *p;
 		if (arena_refill(arena_choose(), sc, &p, 1) == 1)
-			return p;
+			return tcache_unkey(p);
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -548,13 +548,14 @@ tcache_check(tcache_t *tc, const void *p, unsigned sc, const char *op,
 	} else {
 		if (PC_LIKELY(TCACHE_KEY_WORD(p) != tcache_key))
 			return true;
+		/* Every way a block leaves a cache for the program clears
+		 * the key (tcache.h): p is free, waiting in a cache or in a
+		 * remote batch whose blocks are not yet free in the bitmap. */
 		tbin_t *b = TBIN(tc, sc);
 		unsigned i = 0;
 		while (i < b->n && b->slots[i] != p)
 			i++;
-		if (i == b->n)
-			return true;	/* the key was there by chance */
-		what = MISUSE_CACHED;
+		what = i < b->n ? MISUSE_CACHED : MISUSE_PENDING;
 	}
 	arena_report_misuse(what, op, p, s, sc, 0, caller);
 	return false;

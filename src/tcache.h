@@ -70,14 +70,21 @@ typedef struct tbin {
 _Static_assert(sizeof(tbin_t) == 64, "free indexes bins with a shift");
 
 /*
- * Same-thread double frees while both copies sit in the cache: a cached
- * block carries tcache_key (random, never 0, set at init) in its second
- * word, and malloc's cache hit clears that word.  A free that finds the
- * key scans the bin (tcache_free_slow): found means a double free.  The
- * key only ever triggers that scan: a use-after-free write of it, or a
- * program storing it by chance, costs a scan, and cannot make the
- * allocator take or skip any block.  Classes are 16 bytes and up, so the
- * word exists.
+ * Double frees of a block that is not free in its slab's bitmap yet: a
+ * block in a thread cache carries tcache_key (random, never 0, set at
+ * init) in its second word, from its free or its refill, and keeps it in
+ * a remote batch until the owner's bin frees it.  Every way a block goes
+ * back to the program clears that word (malloc's cache hit, the refill's
+ * block, tcache_unkey).  So a free that finds the key is of a free
+ * block (tcache_free_slow): the bin is scanned only to say where it
+ * waits, in this thread's cache or elsewhere (another thread's cache, a
+ * batch), and either is reported before anything changes.  Two threads
+ * must not hand out one block because both cached it.  Only a program
+ * that copied a freed block's bytes into a live one (a use after free)
+ * or stores the random key by chance gets a wrong report.  Two frees of
+ * one block at the same instant may both read the word before either
+ * writes it: those are caught when the second copy reaches the slab.
+ * Classes are 16 bytes and up, so the word exists.
  */
 extern uintptr_t tcache_key PC_HIDDEN;
 #define TCACHE_KEY_WORD(p) (((uintptr_t *)(p))[1])

@@ -112,6 +112,48 @@ free_and_wait(void *arg)
 	return NULL;
 }
 
+/* Frees a block the main thread cached, then allocates one. */
+struct cross_arg {
+	void *p, *got;
+	pthread_barrier_t *bar;
+};
+
+static void *
+free_cached_elsewhere(void *arg)
+{
+	struct cross_arg *a = arg;
+	pthread_barrier_wait(a->bar);	/* p is in the main thread's cache */
+	free(a->p);
+	a->got = malloc(64);
+	pthread_barrier_wait(a->bar);
+	pthread_barrier_wait(a->bar);	/* then exit: flush */
+	return NULL;
+}
+
+/* A thread's last destructor, run after its cache is gone: its blocks
+ * come from the slabs, where earlier cached lives left the key. */
+static pthread_key_t late_key;
+
+static void
+late_destructor(void *v)
+{
+	(void)v;
+	for (int i = 0; i < 300; i++) {
+		void *p = malloc(64);
+		memset(p, 1, 8);	/* not the second word */
+		free(p);
+	}
+}
+
+static void *
+late_thread(void *arg)
+{
+	(void)arg;
+	free(malloc(64));
+	pthread_setspecific(late_key, (void *)1);
+	return NULL;
+}
+
 static int
 small_child(const char *mode)
 {
@@ -298,6 +340,64 @@ here:
 		}
 		return 0;
 	}
+	if (strcmp(mode, "cross_thread_free") == 0) {
+		/* Freed here, then by another thread while it waits in this
+		 * thread's cache: reported at that call, so the two threads
+		 * never both hand it out. */
+		void *keep = malloc(64), *p = malloc(64);
+		free(p);
+		pthread_barrier_t bar;
+		pthread_barrier_init(&bar, NULL, 2);
+		struct cross_arg a = { p, NULL, &bar };
+		pthread_t t;
+		pthread_create(&t, NULL, free_cached_elsewhere, &a);
+		pthread_barrier_wait(&bar);
+		pthread_barrier_wait(&bar);
+		void *mine = malloc(64);
+		if (mine == a.got)
+			return 20;
+		pthread_barrier_wait(&bar);
+		pthread_join(t, NULL);
+		void *live[] = { keep, mine };
+		return heap_ok(64, live, 2, NULL);
+	}
+	if (strcmp(mode, "pending_double") == 0) {
+		/* A block that left this thread's cache in a remote batch
+		 * keeps the key and is not free in its bitmap until its bin
+		 * takes the batch: taken out of the cache raw here, as a
+		 * flush to another arena's bin leaves it. */
+		void *keep = malloc(64), *p = malloc(64);
+		free(p);
+		TCACHE_OP_BEGIN();
+		tbin_t *b = TBIN(TCACHE_GET(), sc_index(64));
+		bool top = b->n > 0 && b->slots[b->n - 1] == p;
+		if (top)
+			b->n--;
+		TCACHE_OP_END();
+		if (!top)
+			return 20;
+		free(p);
+		void *live[] = { keep };
+		return heap_ok(64, live, 1, p);
+	}
+	if (strcmp(mode, "late_destructor") == 0) {
+		/* Blocks that waited in a cache (keyed) go back to their
+		 * slabs, which stay; a thread without a cache then takes
+		 * them one by one and frees them: no report. */
+		enum { N = 300 };
+		void *keep = malloc(64), *v[N];
+		for (int i = 0; i < N; i++)
+			v[i] = malloc(64);
+		for (int i = 0; i < N; i++)
+			free(v[i]);
+		malloc_trim(0);
+		pthread_key_create(&late_key, late_destructor);
+		pthread_t t;
+		pthread_create(&t, NULL, late_thread, NULL);
+		pthread_join(t, NULL);
+		void *live[] = { keep };
+		return heap_ok(64, live, 1, NULL);
+	}
 	if (strcmp(mode, "cross_cached") == 0) {
 		/* The same block in two threads' caches: the second copy is
 		 * caught when it reaches the slab. */
@@ -459,6 +559,19 @@ static void test_sized_smaller(void **s) { (void)s; expect("sized_smaller", "wit
 static void test_sized_larger(void **s) { (void)s; expect("sized_larger", "with a wrong size 100 (96-byte block)", true); }
 static void test_debug_past_end(void **s) { (void)s; expect_conf("debug_past_end", "past the last 80-byte block", true, "debug:true"); }
 static void test_cross_cached(void **s) { (void)s; expect("cross_cached", "pcmalloc: double free of 0x", true); }
+static void test_cross_thread_free(void **s) { (void)s; expect("cross_thread_free", "-byte block, already freed: waiting in another thread's cache", true); }
+static void test_pending_double(void **s) { (void)s; expect("pending_double", "-byte block, already freed: waiting in another thread's cache, or on its way back to its slab)", true); }
+static void
+test_late_destructor(void **state)
+{
+	(void)state;
+	static char err[65536];
+	int st;
+	run_self("late_destructor", NULL, &st, err, sizeof(err));
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || strstr(err, "pcmalloc:"))
+		fail_msg("late_destructor: status %d: %s", st, err);
+}
+
 static void test_two_threads(void **s) { (void)s; expect("two_threads", "pcmalloc: double free of 0x", true); }
 
 static void
@@ -507,6 +620,9 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_sized_right),
 		cmocka_unit_test(test_debug_past_end),
 		cmocka_unit_test(test_cross_cached),
+		cmocka_unit_test(test_cross_thread_free),
+		cmocka_unit_test(test_pending_double),
+		cmocka_unit_test(test_late_destructor),
 		cmocka_unit_test(test_two_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
