@@ -262,9 +262,11 @@ api_usable_size_at(const void *p, const void *caller)
 	uintptr_t e = pagemap_lookup(p);
 	unsigned tag = (unsigned)(e & PM_SC_MASK);
 	if (PC_LIKELY(tag != 0)) {
-		/* Checked like free: an interior pointer's "size" would
-		 * invite writes past its block. */
-		if (!tcache_block_ok(p, tag - 1, "malloc_usable_size", caller))
+		/* Checked like free (quick checks first, as realloc): an
+		 * interior pointer's "size" would invite writes past its
+		 * block. */
+		if (PC_UNLIKELY(!tcache_block_seems_ok(p, e, tag - 1)) &&
+		    !tcache_block_ok(p, tag - 1, "malloc_usable_size", caller))
 			return 0;
 		if (PC_UNLIKELY(opt_debug))
 			return debug_usable_small(p, pagemap_span(e));

@@ -210,7 +210,7 @@ enum misuse {
 	MISUSE_INTERIOR,	/* in a slab, not at the start of an object */
 	MISUSE_FREED,		/* free in its slab's bitmap */
 	MISUSE_CACHED,		/* in the calling thread's cache */
-	MISUSE_PENDING,		/* carries the cache key, not in the caller's
+	MISUSE_PENDING,		/* carries the cache mark, not in the caller's
 				 * cache: in another thread's, or in a batch
 				 * on its way back to its slab */
 	MISUSE_STALE,		/* cached, but its page is no slab of its class */

@@ -209,7 +209,8 @@ flush_group(tcache_t *tc, unsigned local, unsigned o, free_run_t *r,
  * slab: what no longer names a slab of this class is dropped first
  * (arena_flush_runs, or the collection of a remote batch, checks the rest
  * under the bin lock).  Hardened frees let none in but the second copy
- * of a cross-thread double free (tcache_free_ok).
+ * of a double free the mark cannot see (tcache.h: two frees at the same
+ * instant, or a mark overwritten after the first).
  */
 static void
 flush_batch(tcache_t *tc, void **v, unsigned n, unsigned sc)
@@ -428,7 +429,7 @@ tcache_event(tcache_t *tc, unsigned sc)
 }
 
 /* A block leaving the cache, as the fast path's hit does (a block from
- * the slab may carry the key from an earlier stay in a cache). */
+ * the slab may carry the mark from an earlier stay in a cache). */
 static void *
 tcache_unkey(void *p)
 {
@@ -496,7 +497,7 @@ tcache_alloc_refill(size_t size)
 	 * allocated them then flushes them ascending, which extends a run
 	 * with the cheaper test (flush_batch).
 	 *
-	 * Blocks that wait in the cache carry the key like freed ones: a
+	 * Blocks that wait in the cache carry the mark like freed ones: a
 	 * stale pointer whose page a new slab reused, freed while its block
 	 * sits here, would otherwise pass the fast check (a start, and
 	 * allocated in the bitmap) and be cached twice.  One store per
@@ -508,14 +509,14 @@ tcache_alloc_refill(size_t size)
 	for (; i < j; i++, j--) {
 		void *lo = v[i], *hi = v[j];
 		if (config_harden) {
-			TCACHE_KEY_WORD(lo) = tcache_key;
-			TCACHE_KEY_WORD(hi) = tcache_key;
+			TCACHE_KEY_WORD(lo) = TCACHE_KEY_OF(lo);
+			TCACHE_KEY_WORD(hi) = TCACHE_KEY_OF(hi);
 		}
 		v[i] = hi;
 		v[j] = lo;
 	}
 	if (config_harden && i == j)
-		TCACHE_KEY_WORD(v[i]) = tcache_key;
+		TCACHE_KEY_WORD(v[i]) = TCACHE_KEY_OF(v[i]);
 	return tcache_unkey(v[got - 1]);
 }
 
@@ -530,9 +531,10 @@ tcache_alloc_slow(size_t size)
 /*
  * The checks of tcache_free_ok, done exactly, with a report: p (page-map
  * entry of a class sc slab) must start an object of its slab that is
- * allocated in the bitmap and, if it carries the key, not in tc's bin (tc
- * may be a state cache: empty bins).  Inside an operation, so that no
- * reclaim pass flushes tc's bins while we scan them.
+ * allocated in the bitmap and carries no cache mark (tcache.h); a marked
+ * block is looked for in tc's bin (tc may be a state cache: empty bins)
+ * to say where it waits.  Inside an operation, so that no reclaim pass
+ * flushes tc's bins while we scan them.
  */
 static bool
 tcache_check(tcache_t *tc, const void *p, unsigned sc, const char *op,
@@ -546,10 +548,10 @@ tcache_check(tcache_t *tc, const void *p, unsigned sc, const char *op,
 	} else if (slab_obj_is_free(s, idx)) {
 		what = MISUSE_FREED;
 	} else {
-		if (PC_LIKELY(TCACHE_KEY_WORD(p) != tcache_key))
+		if (PC_LIKELY(TCACHE_KEY_WORD(p) != TCACHE_KEY_OF(p)))
 			return true;
 		/* Every way a block leaves a cache for the program clears
-		 * the key (tcache.h): p is free, waiting in a cache or in a
+		 * the mark (tcache.h): p is free, waiting in a cache or in a
 		 * remote batch whose blocks are not yet free in the bitmap. */
 		tbin_t *b = TBIN(tc, sc);
 		unsigned i = 0;
@@ -608,7 +610,7 @@ tcache_free_small(void *p, unsigned sc, const void *caller)
 		b->refilled = 0;
 	}
 	if (config_harden)
-		TCACHE_KEY_WORD(p) = tcache_key;
+		TCACHE_KEY_WORD(p) = TCACHE_KEY_OF(p);
 	b->slots[b->n++] = p;
 }
 

@@ -71,23 +71,31 @@ _Static_assert(sizeof(tbin_t) == 64, "free indexes bins with a shift");
 
 /*
  * Double frees of a block that is not free in its slab's bitmap yet: a
- * block in a thread cache carries tcache_key (random, never 0, set at
- * init) in its second word, from its free or its refill, and keeps it in
- * a remote batch until the owner's bin frees it.  Every way a block goes
- * back to the program clears that word (malloc's cache hit, the refill's
- * block, tcache_unkey).  So a free that finds the key is of a free
- * block (tcache_free_slow): the bin is scanned only to say where it
- * waits, in this thread's cache or elsewhere (another thread's cache, a
- * batch), and either is reported before anything changes.  Two threads
- * must not hand out one block because both cached it.  Only a program
- * that copied a freed block's bytes into a live one (a use after free)
- * or stores the random key by chance gets a wrong report.  Two frees of
- * one block at the same instant may both read the word before either
- * writes it: those are caught when the second copy reaches the slab.
- * Classes are 16 bytes and up, so the word exists.
+ * block in a thread cache carries a mark in its second word, tcache_key
+ * (random, never 0, set at init) xor its own address, from its free or
+ * its refill, and keeps it in a remote batch until the owner's bin frees
+ * it.  Every way a block goes back to the program clears that word
+ * (malloc's cache hit, the refill's block, tcache_unkey).  So a free that
+ * finds the mark is of a free block (tcache_free_slow): the bin is
+ * scanned only to say where it waits, in this thread's cache or elsewhere
+ * (another thread's cache, a batch), and either is reported before
+ * anything changes.  Two threads must not hand out one block because both
+ * cached it.  The address in the mark keeps stale marks out: the pages of
+ * an emptied slab keep its blocks' marks when they become a block of
+ * another size, and a program may move those uninitialized bytes around
+ * (to the second word of another block: no mark there).  Not caught at
+ * the call: two frees of one block at the same instant, which may both
+ * read the word before either writes it, and a double free whose first
+ * free's mark the program overwrote (a use after free); the flush that
+ * brings the second copy to its slab reports it if the block is still
+ * free then.  Classes are 16 bytes and up, so the word exists.
  */
 extern uintptr_t tcache_key PC_HIDDEN;
 #define TCACHE_KEY_WORD(p) (((uintptr_t *)(p))[1])
+/* The mark a free block at p carries: its own address in it, so a copy
+ * of it at another address (stale bytes of an earlier block on the same
+ * pages, moved into a live block by the program) is no mark. */
+#define TCACHE_KEY_OF(p) (tcache_key ^ (uintptr_t)(p))
 
 /* Every TCACHE_GC_EVENTS slow-path events a thread runs a GC step: bins
  * that saw no refill or flush since the previous step give back half of
@@ -218,12 +226,10 @@ tcache_bin_of_tag(unsigned tag)
  * Whether the fast path may cache p, whose page-map entry is e, in bin b
  * (the bin of e's tag): b has room, and (hardened builds) p is the start
  * of an object of its slab that the slab's bitmap says is allocated and
- * that carries no cache key.  Anything else takes the slow path, which
+ * that carries no cache mark.  Anything else takes the slow path, which
  * checks again and reports.  Tag 0 (not a small block) selects the
- * always-full dummy bin: the span is never read for it.  A double free
- * whose first copy sits in another thread's cache passes here; the flush
- * that brings the second copy to the slab reports it (until then both
- * caches may hand the block out).
+ * always-full dummy bin: the span is never read for it.  Only the double
+ * frees the mark cannot see (above) pass here.
  */
 static PC_INLINE bool
 tcache_free_ok(const tbin_t *b, const void *p, uintptr_t e)
@@ -243,14 +249,14 @@ tcache_free_ok(const tbin_t *b, const void *p, uintptr_t e)
 	uint64_t w = __atomic_load_n(bm + (idx >> 6), __ATOMIC_RELAXED);
 	if (PC_UNLIKELY((w >> (idx & 63)) & 1))
 		return false;
-	return PC_LIKELY(TCACHE_KEY_WORD(p) != tcache_key);
+	return PC_LIKELY(TCACHE_KEY_WORD(p) != TCACHE_KEY_OF(p));
 }
 
 /*
  * tcache_free_ok's checks of small block p (page-map entry e, class sc)
  * without a cache bin, so outside an operation: p starts a block of its
  * slab, the slab's bitmap does not have it free, and it does not carry
- * the cache key.  False is a doubt, not a verdict: tcache_block_ok then
+ * the cache mark.  False is a doubt, not a verdict: tcache_block_ok then
  * decides and reports.
  */
 static PC_INLINE bool
@@ -266,7 +272,7 @@ tcache_block_seems_ok(const void *p, uintptr_t e, unsigned sc)
 	uint64_t w = __atomic_load_n(s->bitmap + (idx >> 6), __ATOMIC_RELAXED);
 	if (PC_UNLIKELY((w >> (idx & 63)) & 1))
 		return false;
-	return TCACHE_KEY_WORD(p) != tcache_key;
+	return TCACHE_KEY_WORD(p) != TCACHE_KEY_OF(p);
 }
 
 /* Push p on bin b after tcache_free_ok (inside an operation). */
@@ -274,7 +280,7 @@ static PC_INLINE void
 tcache_push(tbin_t *b, void *p)
 {
 	if (config_harden)
-		TCACHE_KEY_WORD(p) = tcache_key;
+		TCACHE_KEY_WORD(p) = TCACHE_KEY_OF(p);
 	b->slots[b->n++] = p;
 }
 

@@ -1119,7 +1119,7 @@ cached_unkeyed(const void *p)
 	tbin_t *b = TBIN(TCACHE_GET(), tag - 1);	/* state caches: 0 */
 	for (unsigned i = 0; i < b->n; i++)
 		if (b->slots[i] == p)
-			return TCACHE_KEY_WORD(p) != tcache_key;
+			return TCACHE_KEY_WORD(p) != TCACHE_KEY_OF(p);
 	return 0;
 }
 
