@@ -43,8 +43,9 @@ static size_t tcache_nslots;
 void
 tcache_init(void)
 {
-	uintptr_t k = (uintptr_t)os_random();
-	tcache_key = k != 0 ? k : 0x5bd1e995u;
+	/* Odd: a block's address is a multiple of 16, so no mark (key xor
+	 * address) is 0, what malloc leaves in the word. */
+	tcache_key = (uintptr_t)os_random() | 1;
 	tcache_bins_new[0] = (tbin_t){ .slots = NULL };	/* always full */
 	uint32_t slot = 0;
 	for (unsigned sc = 0; sc < SC_NSMALL; sc++) {
@@ -472,7 +473,7 @@ tcache_alloc_refill(size_t size)
 	 * (one that allocates a block or two and exits) would otherwise
 	 * take a whole batch of every class it touches, and flush it all
 	 * back at exit.  And a bin's first refills take few bytes, doubling
-	 * with each: every block refilled is written (its key, below), so
+	 * with each: every block refilled is written (its mark, below), so
 	 * a program that asks for one 2 KiB block would otherwise make
 	 * resident the pages of a batch of them.  /bin/true with an
 	 * argument (it loads the locale) took 152 page faults a run under
@@ -506,17 +507,20 @@ tcache_alloc_refill(size_t size)
 	 */
 	void **v = b->slots;
 	unsigned i = 0, j = got - 1;
+	/* TCACHE_KEY_OF with the key in a register: the stores into the
+	 * blocks could alias tcache_key, which would be loaded again. */
+	uintptr_t key = tcache_key;
 	for (; i < j; i++, j--) {
 		void *lo = v[i], *hi = v[j];
 		if (config_harden) {
-			TCACHE_KEY_WORD(lo) = TCACHE_KEY_OF(lo);
-			TCACHE_KEY_WORD(hi) = TCACHE_KEY_OF(hi);
+			TCACHE_KEY_WORD(lo) = key ^ (uintptr_t)lo;
+			TCACHE_KEY_WORD(hi) = key ^ (uintptr_t)hi;
 		}
 		v[i] = hi;
 		v[j] = lo;
 	}
 	if (config_harden && i == j)
-		TCACHE_KEY_WORD(v[i]) = TCACHE_KEY_OF(v[i]);
+		TCACHE_KEY_WORD(v[i]) = key ^ (uintptr_t)v[i];
 	return tcache_unkey(v[got - 1]);
 }
 

@@ -72,7 +72,7 @@ _Static_assert(sizeof(tbin_t) == 64, "free indexes bins with a shift");
 /*
  * Double frees of a block that is not free in its slab's bitmap yet: a
  * block in a thread cache carries a mark in its second word, tcache_key
- * (random, never 0, set at init) xor its own address, from its free or
+ * (random and odd, set at init) xor its own address, from its free or
  * its refill, and keeps it in a remote batch until the owner's bin frees
  * it.  Every way a block goes back to the program clears that word
  * (malloc's cache hit, the refill's block, tcache_unkey).  So a free that

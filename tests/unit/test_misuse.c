@@ -131,7 +131,7 @@ free_cached_elsewhere(void *arg)
 }
 
 /* A thread's last destructor, run after its cache is gone: its blocks
- * come from the slabs, where earlier cached lives left the key. */
+ * come from the slabs, where earlier cached lives left the mark. */
 static pthread_key_t late_key;
 static bool late_cacheless;
 
@@ -282,7 +282,7 @@ here:
 	if (strcmp(mode, "realloc_slab_freed") == 0 ||
 	    strcmp(mode, "realloc_slab_freed_move") == 0) {
 		/* Freed and back in its slab, and written after that (the
-		 * cache key gone): only the slab's bitmap has it free. */
+		 * cache mark gone): only the slab's bitmap has it free. */
 		void *keep = malloc(64), *p = malloc(64);
 		free(p);
 		malloc_trim(0);
@@ -378,7 +378,7 @@ here:
 	}
 	if (strcmp(mode, "pending_double") == 0) {
 		/* A block that left this thread's cache in a remote batch
-		 * keeps the key and is not free in its bitmap until its bin
+		 * keeps the mark and is not free in its bitmap until its bin
 		 * takes the batch: taken out of the cache raw here, as a
 		 * flush to another arena's bin leaves it. */
 		void *keep = malloc(64), *p = malloc(64);
@@ -396,21 +396,23 @@ here:
 		return heap_ok(64, live, 1, p);
 	}
 	if (strcmp(mode, "moved_mark") == 0) {
-		/* A freed block's mark, copied into the second word of a
-		 * live block (stale bytes moved by the program): that block
-		 * is freed without a report. */
-		void *a = malloc(64), *q = malloc(64);
+		/* A freed block's mark, copied into the second word of live
+		 * blocks (stale bytes moved by the program): they are
+		 * freed, reallocated and measured without a report. */
+		void *a = malloc(64), *q = malloc(64), *r = malloc(64),
+		    *r2 = malloc(64);
 		free(a);
 		uintptr_t mark = ((uintptr_t *)a)[1];
 		if (mark == 0)
 			return 20;
 		((uintptr_t *)q)[1] = mark;
-		free(q);
-		void *r = malloc(64);
-		if (realloc(r, 64) != r || malloc_usable_size(r) != 64)
-			return 22;
 		((uintptr_t *)r)[1] = mark;
+		((uintptr_t *)r2)[1] = mark;
+		free(q);
+		if (realloc(r, 64) != r || malloc_usable_size(r2) != 64)
+			return 22;
 		free(r);
+		free(r2);
 		return heap_ok(64, NULL, 0, NULL);
 	}
 	if (strcmp(mode, "late_destructor") == 0) {
