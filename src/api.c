@@ -265,8 +265,8 @@ api_usable_size_at(const void *p, const void *caller)
 		/* Checked like free (quick checks first, as realloc): an
 		 * interior pointer's "size" would invite writes past its
 		 * block. */
-		if (PC_UNLIKELY(!tcache_block_seems_ok(p, e, tag - 1)) &&
-		    !tcache_block_ok(p, tag - 1, "malloc_usable_size", caller))
+		if (!tcache_block_ok(p, e, tag - 1, "malloc_usable_size",
+		    caller))
 			return 0;
 		if (PC_UNLIKELY(opt_debug))
 			return debug_usable_small(p, pagemap_span(e));
@@ -453,8 +453,7 @@ api_realloc_at(void *p, size_t size, const void *caller)
 		 * inside a block, or freed (in our cache or its slab).  The
 		 * free fast path's checks first; a block they doubt gets the
 		 * full check, which reports. */
-		if (PC_UNLIKELY(!tcache_block_seems_ok(p, e, sc)) &&
-		    !tcache_block_ok(p, sc, "realloc", caller)) {
+		if (!tcache_block_ok(p, e, sc, "realloc", caller)) {
 			errno = EINVAL;
 			return NULL;
 		}

@@ -507,20 +507,20 @@ tcache_alloc_refill(size_t size)
 	 */
 	void **v = b->slots;
 	unsigned i = 0, j = got - 1;
-	/* TCACHE_KEY_OF with the key in a register: the stores into the
+	/* TCACHE_KEY_OF, the key in a register: the stores into the
 	 * blocks could alias tcache_key, which would be loaded again. */
 	uintptr_t key = tcache_key;
 	for (; i < j; i++, j--) {
 		void *lo = v[i], *hi = v[j];
 		if (config_harden) {
-			TCACHE_KEY_WORD(lo) = key ^ (uintptr_t)lo;
-			TCACHE_KEY_WORD(hi) = key ^ (uintptr_t)hi;
+			TCACHE_KEY_WORD(lo) = TCACHE_MARK(key, lo);
+			TCACHE_KEY_WORD(hi) = TCACHE_MARK(key, hi);
 		}
 		v[i] = hi;
 		v[j] = lo;
 	}
 	if (config_harden && i == j)
-		TCACHE_KEY_WORD(v[i]) = key ^ (uintptr_t)v[i];
+		TCACHE_KEY_WORD(v[i]) = TCACHE_MARK(key, v[i]);
 	return tcache_unkey(v[got - 1]);
 }
 
@@ -568,7 +568,7 @@ tcache_check(tcache_t *tc, const void *p, unsigned sc, const char *op,
 }
 
 bool
-tcache_block_ok(const void *p, unsigned sc, const char *op,
+tcache_block_check(const void *p, unsigned sc, const char *op,
     const void *caller)
 {
 	if (!config_harden)

@@ -25,7 +25,7 @@
  * operation opens and closes in one inline function of this header or of
  * api.h (tcache_alloc_sc, tcache_free, api_free, api_free_sized) or in
  * one function of a
- * .c file (tcache_block_ok, verify.c's check of the caller's cache):
+ * .c file (tcache_block_check, verify.c's check of the caller's cache):
  * each opens it first, and leaves either through TCACHE_OP_END or through
  * a tail call of a *_slow function, which is the noinline, cold rest of
  * the operation and closes it as its last act (tcache_alloc_slow,
@@ -95,7 +95,8 @@ extern uintptr_t tcache_key PC_HIDDEN;
 /* The mark a free block at p carries: its own address in it, so a copy
  * of it at another address (stale bytes of an earlier block on the same
  * pages, moved into a live block by the program) is no mark. */
-#define TCACHE_KEY_OF(p) (tcache_key ^ (uintptr_t)(p))
+#define TCACHE_MARK(key, p) ((key) ^ (uintptr_t)(p))
+#define TCACHE_KEY_OF(p) TCACHE_MARK(tcache_key, p)
 
 /* Every TCACHE_GC_EVENTS slow-path events a thread runs a GC step: bins
  * that saw no refill or flush since the previous step give back half of
@@ -183,10 +184,9 @@ void tcache_free_slow(void *p, unsigned sc, const void *caller) PC_NOINLINE;
  * like the fast path (reporting misuse, made by caller), then caches or
  * flushes it. */
 void tcache_free_small(void *p, unsigned sc, const void *caller);
-/* Whether p, whose page-map entry is that of a slab of class sc, is a live
- * block of that slab, as free checks it; reports misuse by `op` if not. */
-bool tcache_block_ok(const void *p, unsigned sc, const char *op,
-    const void *caller);
+/* tcache_block_ok's full check, which reports misuse by `op`. */
+bool tcache_block_check(const void *p, unsigned sc, const char *op,
+    const void *caller) PC_NOINLINE;
 /* Set tcache_key and the bins every new cache starts with (init, after
  * the classes and options, before any cache exists). */
 void tcache_init(void);
@@ -223,6 +223,33 @@ tcache_bin_of_tag(unsigned tag)
 }
 
 /*
+ * The free fast path's checks of small block p (page-map entry e), given
+ * its class's inverse, shift and object count (hardened builds): p starts
+ * an object of its slab, the slab's bitmap says it is allocated, and it
+ * carries no cache mark.  False is a doubt, not a verdict: the slow paths
+ * check again and report.
+ */
+static PC_INLINE bool
+tcache_block_seems_ok(const void *p, uintptr_t e, uint64_t inv,
+    unsigned shift, uint64_t nobjs)
+{
+	if (!config_harden)
+		return true;
+	const span_t *s = pagemap_span(e);
+	uint64_t off = (uintptr_t)p - s->base;
+	uint64_t idx = sc_obj_start(off, inv, shift);
+	if (PC_UNLIKELY(idx >= nobjs))
+		return false;
+	/* Unlocked: see slab_obj_is_free (slab.h) for why this is exact
+	 * for a live block. */
+	const uint64_t *bm = s->bitmap;	/* (folds the offset: GCC 12) */
+	uint64_t w = __atomic_load_n(bm + (idx >> 6), __ATOMIC_RELAXED);
+	if (PC_UNLIKELY((w >> (idx & 63)) & 1))
+		return false;
+	return PC_LIKELY(TCACHE_KEY_WORD(p) != TCACHE_KEY_OF(p));
+}
+
+/*
  * Whether the fast path may cache p, whose page-map entry is e, in bin b
  * (the bin of e's tag): b has room, and (hardened builds) p is the start
  * of an object of its slab that the slab's bitmap says is allocated and
@@ -236,43 +263,22 @@ tcache_free_ok(const tbin_t *b, const void *p, uintptr_t e)
 {
 	if (PC_UNLIKELY(b->n == b->cap))
 		return false;
-	if (!config_harden)
-		return true;
-	const span_t *s = pagemap_span(e);
-	uint64_t off = (uintptr_t)p - s->base;
-	uint64_t idx = sc_obj_start(off, b->inv, b->shift);
-	if (PC_UNLIKELY(idx >= b->nobjs))
-		return false;
-	/* Unlocked: see slab_obj_is_free (slab.h) for why this is exact
-	 * for a live block. */
-	const uint64_t *bm = s->bitmap;	/* (folds the offset: GCC 12) */
-	uint64_t w = __atomic_load_n(bm + (idx >> 6), __ATOMIC_RELAXED);
-	if (PC_UNLIKELY((w >> (idx & 63)) & 1))
-		return false;
-	return PC_LIKELY(TCACHE_KEY_WORD(p) != TCACHE_KEY_OF(p));
+	return tcache_block_seems_ok(p, e, b->inv, b->shift, b->nobjs);
 }
 
 /*
- * tcache_free_ok's checks of small block p (page-map entry e, class sc)
- * without a cache bin, so outside an operation: p starts a block of its
- * slab, the slab's bitmap does not have it free, and it does not carry
- * the cache mark.  False is a doubt, not a verdict: tcache_block_ok then
- * decides and reports.
+ * Whether small block p (page-map entry e, class sc) is live, as free
+ * checks it, outside an operation (realloc, malloc_usable_size): the fast
+ * path's checks with the class's own constants, and the full check when
+ * they doubt it, which decides and reports misuse by `op`.
  */
 static PC_INLINE bool
-tcache_block_seems_ok(const void *p, uintptr_t e, unsigned sc)
+tcache_block_ok(const void *p, uintptr_t e, unsigned sc, const char *op,
+    const void *caller)
 {
-	if (!config_harden)
-		return true;
-	const span_t *s = pagemap_span(e);
 	const sc_info_t *c = &sc_table[sc];
-	uint64_t idx = sc_obj_start((uintptr_t)p - s->base, c->inv, c->shift);
-	if (PC_UNLIKELY(idx >= c->nobjs))
-		return false;
-	uint64_t w = __atomic_load_n(s->bitmap + (idx >> 6), __ATOMIC_RELAXED);
-	if (PC_UNLIKELY((w >> (idx & 63)) & 1))
-		return false;
-	return TCACHE_KEY_WORD(p) != TCACHE_KEY_OF(p);
+	return PC_LIKELY(tcache_block_seems_ok(p, e, c->inv, c->shift,
+	    c->nobjs)) || tcache_block_check(p, sc, op, caller);
 }
 
 /* Push p on bin b after tcache_free_ok (inside an operation). */
