@@ -113,6 +113,7 @@ for type in "${configs[@]}"; do
 		-DCMAKE_TOOLCHAIN_FILE="$root/cmake/mingw-w64-x86_64.cmake" \
 		-DCMAKE_BUILD_TYPE="$type" "${debug[@]}" \
 		-DCMOCKA_SOURCE_DIR="$cmocka_src" -DPCMALLOC_BUILD_TESTS=ON \
+		-DCMAKE_CROSSCOMPILING_EMULATOR="$root/.ci/wine-run" \
 		>/dev/null
 	cmake --build "$dir" -j"$jobs" >/dev/null
 	step "mingw-w64 $type: ctest under wine"
