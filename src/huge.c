@@ -37,7 +37,7 @@ static size_t huge_reg_cap;
  * takes any of its addresses; an arena region that takes them is found
  * by its page-map entries first. */
 #define HUGE_FREED_RING 64
-static struct { uintptr_t lo, hi; } huge_freed[HUGE_FREED_RING];
+static struct { uintptr_t lo, hi; } huge_freed[HUGE_FREED_RING] PC_BIG_BSS;
 static unsigned huge_freed_next;
 
 /*

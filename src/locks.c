@@ -11,7 +11,7 @@ static unsigned nslots, ntaken;
 static bool wiped;		/* slots[] and locks_global both */
 static bool zero_unlocked;	/* an all-zero os_lock_t is unlocked */
 
-locks_global_t locks_global PC_ALIGNED(PC_PAGE) = { {
+locks_global_t locks_global PC_ALIGNED(PC_PAGE) PC_BIG_BSS = { {
 	.init = OS_LOCK_INIT, .base = OS_LOCK_INIT, .pagemap = OS_LOCK_INIT,
 	.huge = OS_LOCK_INIT, .tcache = OS_LOCK_INIT,
 	.reclaim_live = OS_LOCK_INIT, .guard = OS_LOCK_INIT,

@@ -6,7 +6,7 @@
 #include "os.h"
 #include "report.h"
 
-uintptr_t *pagemap_root[PM_ROOT_LEN];
+uintptr_t *pagemap_root[PM_ROOT_LEN] PC_BIG_BSS;
 span_t pagemap_interior;
 #define pagemap_lock locks_global.pagemap	/* locks.h */
 

@@ -56,7 +56,7 @@
 #include "conf.h"
 #include "os.h"
 
-tcache_t reclaim_stolen;
+tcache_t reclaim_stolen PC_BIG_BSS;
 
 /* The registry: caches in use, for passes and statistics. */
 #define reclaim_live_lock locks_global.reclaim_live	/* locks.h */

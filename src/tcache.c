@@ -14,13 +14,21 @@
 #include "reclaim.h"
 #include "slab.h"
 
-/* Zero-capacity caches whose identity is the thread's state (and
- * reclaim_stolen, reclaim.c). */
-static tcache_t tcache_new, tcache_busy, tcache_dead;
+/* Zero-capacity caches whose identity is the thread's state (as is
+ * reclaim_stolen's, reclaim.c).  These three are read-only: nothing may
+ * write them, and in .rodata a thread's first malloc, which reads
+ * tcache_new's bin, reads a page of the library file the loader has most
+ * likely mapped already, not a page of zeros that costs a page fault in
+ * every process.  Each has its own contents (nslow_seen, never read in a
+ * state cache), so that no linker folds identical constants into one
+ * and the states stay apart. */
+static const tcache_t tcache_new, tcache_busy = { .nslow_seen = 1 },
+    tcache_dead = { .nslow_seen = 2 };
+#define TCACHE_STATE(s) ((tcache_t *)&(s))
 #if PC_TCACHE_RECLAIM
-PC_TLS tcache_thread_t tcache_thread = { &tcache_new, 0, 0 };
+PC_TLS tcache_thread_t tcache_thread = { TCACHE_STATE(tcache_new), 0, 0 };
 #else
-OS_TLS_DEFINE(tcache_t *, tcache_tls, &tcache_new);
+OS_TLS_DEFINE(tcache_t *, tcache_tls, TCACHE_STATE(tcache_new));
 #endif
 
 uintptr_t tcache_key;
@@ -35,7 +43,7 @@ uintptr_t tcache_key;
  * of mleak's, whose threads each make one allocation); the copy and the
  * slots take 1 000.
  */
-static tbin_t tcache_bins_new[SC_NSMALL + 1];
+static tbin_t tcache_bins_new[SC_NSMALL + 1] PC_ALIGNED(PC_PAGE) PC_BIG_BSS;
 static uint32_t tcache_first_slot[SC_NSMALL];
 static uint32_t tcache_room_slot[SC_NSMALL];
 static size_t tcache_nslots;
@@ -151,16 +159,16 @@ tcache_setup(void)
 		return NULL;
 	if (pc_ensure_init() != 0 || !pc_hooks_ready || !opt_tcache)
 		return NULL;
-	TCACHE_SET(&tcache_busy);
+	TCACHE_SET(TCACHE_STATE(tcache_busy));
 	tcache_t *tc = tcache_create();
 	if (tc == NULL) {
-		TCACHE_SET(&tcache_new);
+		TCACHE_SET(TCACHE_STATE(tcache_new));
 		return NULL;
 	}
 	/* May allocate (pthread_setspecific for a high key): that nested
 	 * call sees tcache_busy and bypasses the cache. */
 	if (os_thread_exit_arm(tc) != 0) {
-		TCACHE_SET(&tcache_new);
+		TCACHE_SET(TCACHE_STATE(tcache_new));
 		tcache_recycle(tc);
 		return NULL;
 	}
@@ -587,8 +595,8 @@ tcache_free_small(void *p, unsigned sc, const void *caller)
 		tc = tcache_setup();
 	/* Checked once the cache is ours again: a reclaim pass may have
 	 * just flushed a first copy of p out of it. */
-	if (config_harden && !tcache_check(tc != NULL ? tc : &tcache_new, p,
-	    sc, "free", caller))
+	if (config_harden && !tcache_check(tc != NULL ? tc :
+	    TCACHE_STATE(tcache_new), p, sc, "free", caller))
 		return;
 	if (tc == NULL || TBIN(tc, sc)->cap == 0) {
 		if (opt_debug) {
@@ -656,7 +664,7 @@ tcache_thread_exit(void *arg)
 	tcache_t *tc = arg;
 	/* Out of reach of reclaimers first; from then on this thread
 	 * bypasses caches: other destructors may still allocate and free. */
-	reclaim_unregister(tc, &tcache_dead);
+	reclaim_unregister(tc, TCACHE_STATE(tcache_dead));
 	tcache_flush_all(tc);
 	tcache_recycle(tc);
 }
