@@ -48,6 +48,10 @@ def run_one(s, w, t, alloc, preload):
             res = spawn_measured(
                 [w["exe"], os.path.join(WORKLOAD_DIR, "pyalloc.py"),
                  str(s.size(w))], preload, env, timeout=timeout)
+        elif w["kind"] == "shell":
+            res = spawn_measured(
+                ["/bin/sh", os.path.join(WORKLOAD_DIR, "shell.sh"),
+                 str(s.size(w))], preload, aenv, timeout=timeout)
         elif w["kind"] == "sqlite":
             res = spawn_measured([w["exe"], ":memory:"], preload, aenv,
                                  stdin_path=w["sql"], timeout=timeout)

@@ -139,6 +139,11 @@ PROGRAM_WORKLOADS = [
               "(-P 16, random keys), then a deterministic load checked "
               "through the protocol",
          after="real program"),
+    dict(name="shell", kind="shell", mt=False, quick=10, full=40,
+         what="/bin/sh running bench/workloads/shell.sh: rounds of seven "
+              "short commands (sort, sed, tr, wc, awk, grep, cut), each a "
+              "new process that starts the allocator",
+         after="real programs: configure scripts, build steps"),
     dict(name="sqlite", kind="sqlite", mt=False, quick=40000, full=250000,
          what="sqlite3 :memory: building, indexing, grouping, joining, "
               "updating and vacuuming a large table",
@@ -182,7 +187,7 @@ def setup_workloads(s):
     else:
         tlist = [1, 4] if s.quick else [1, 2, 4, 8]
     prepare = dict(python=prepare_python, sqlite=prepare_sqlite,
-                   redis=prepare_redis)
+                   redis=prepare_redis, shell=prepare_shell)
     for w in ws:
         why = prepare[w["kind"]](s, w) if w["kind"] in prepare else None
         if (not why and w.get("optional") and
@@ -206,6 +211,14 @@ def prepare_python(s, w):
                     "/usr/bin/python3") else shutil.which("python3")))
     if not w["exe"]:
         return "no python3 found"
+    return None
+
+
+def prepare_shell(s, w):
+    missing = [p for p in ("sort", "sed", "tr", "wc", "awk", "grep", "cut")
+               if not shutil.which(p)]
+    if missing or not os.path.exists("/bin/sh"):
+        return "missing %s" % ", ".join(missing or ["/bin/sh"])
     return None
 
 
