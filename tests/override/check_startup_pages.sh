@@ -9,15 +9,11 @@
 # tcache_busy, tcache_dead) leaving .rodata (a thread's first malloc reads
 # tcache_new; as zero-filled .bss that read costs a fault, and a write to
 # them would no longer crash).
-set -u
-skip_code=77
-[ -n "${PC_TEST_NO_SKIP:-}" ] && skip_code=1
-LIB=${1:?usage: $0 libpcmalloc.so}
+# shellcheck source=common.sh
+. "$(dirname "$0")/common.sh"	# LIB, need (a skip is a failure under tests/run.sh)
 READELF=${READELF:-readelf}
 NM=${NM:-nm}
-for t in "$READELF" "$NM"; do
-	command -v "$t" >/dev/null || { echo "SKIP: $t not found"; exit $skip_code; }
-done
+need "$READELF" "$NM"
 bad=0
 syms=$("$NM" "$LIB") || { echo "FAIL: nm $LIB"; exit 1; }
 for s in tcache_new tcache_busy tcache_dead; do
@@ -28,8 +24,13 @@ for s in tcache_new tcache_busy tcache_dead; do
 	fi
 done
 sections=$("$READELF" -S -W "$LIB") || { echo "FAIL: readelf -S $LIB"; exit 1; }
-bss=$(printf '%s\n' "$sections" | sed -n 's/.* \.bss *NOBITS *[0-9a-f]* [0-9a-f]* \([0-9a-f]*\) .*/\1/p')
-lbss=$(printf '%s\n' "$sections" | sed -n 's/.* \.lbss *NOBITS *[0-9a-f]* [0-9a-f]* \([0-9a-f]*\) .*/\1/p')
+# The size (hex) of a zero-fill section, empty if there is none.
+nobits_size() {
+	printf '%s\n' "$sections" |
+	    sed -n "s/.* \\$1 *NOBITS *[0-9a-f]* [0-9a-f]* \\([0-9a-f]*\\) .*/\\1/p"
+}
+bss=$(nobits_size .bss)
+lbss=$(nobits_size .lbss)
 comment=$("$READELF" -p .comment "$LIB" 2>/dev/null)
 if [ -z "$bss" ]; then
 	echo "FAIL: no .bss section found"
