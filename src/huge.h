@@ -6,8 +6,9 @@
  * freed block's mapping (256 MiB in all, 64 MiB with background_thread:off)
  * is kept, pages and all, to serve the next huge block that fits in it,
  * and unmapped by the first tick after a second (less with a shorter
- * decay_ms) (huge.c, huge_kept); a block so served may have more mapping
- * than size, and grows into it without a system call.
+ * decay_ms), or once the heap has grown into as many new pages as it
+ * holds (huge.c, huge_kept); a block so served may have more mapping than
+ * size, and grows into it without a system call.
  *
  * The page map knows a huge block by its first page only (its entry is how
  * free tells huge from large at no cost).  The registry, a sorted array of
@@ -51,9 +52,12 @@ void *huge_adopt(void *p, size_t len, size_t new_size, bool *copied);
 /* The smallest block a growing realloc should give to huge_adopt. */
 size_t huge_adopt_min(void);
 
-/* Unmap the kept mappings whose time is up (cheap when none is), or all. */
+/* Unmap the kept mappings whose time is up, or that the heap's growth
+ * has made up for (huge_note_fresh); cheap when none is kept.  Or all. */
 void huge_keep_tick(void);
 void huge_keep_release(bool all);
+/* The heap took `bytes` of pages never touched before (any lock held). */
+void huge_note_fresh(size_t bytes);
 /* Kept bytes past which the purging thread is wanted (bgthread.c). */
 #define HUGE_KEEP_THREAD_BYTES	((size_t)64 << 20)
 

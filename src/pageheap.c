@@ -3,6 +3,7 @@
 #include "pageheap.h"
 #include "base.h"
 #include "conf.h"
+#include "huge.h"
 #include "locks.h"
 #include "pagemap.h"
 #include "report.h"
@@ -478,6 +479,7 @@ region_touch(pageheap_t *h, region_t *r, uintptr_t lo, uintptr_t hi)
 	__atomic_store_n(&h->used_pages, h->used_pages +
 	    ((r->used_hi - r->used_lo - before) >> PC_PAGE_SHIFT),
 	    __ATOMIC_RELAXED);
+	huge_note_fresh(r->used_hi - r->used_lo - before);
 }
 
 /* Would the first npages pages of free run s be pages never touched? */

@@ -481,6 +481,75 @@ test_kept_limits(void **state)
 	huge_keep_release(true);
 }
 
+/* A kept mapping goes once the heap has taken as many pages never touched
+ * before as it holds (huge_note_fresh), at the next tick; the oldest first,
+ * growth noted while none is kept does not count, and a reuse that empties
+ * the list starts the count again.  The page heap's growth and a new huge
+ * mapping count. */
+static void
+test_kept_growth(void **state)
+{
+	(void)state;
+	size_t usable;
+	huge_note_fresh(64 * MiB);	/* nothing kept: not counted */
+	char *k = keep_mapping(8 * MiB);
+	huge_keep_tick();
+	assert_int_equal(huge_kept_mapped_bytes(), 8 * MiB);
+	huge_note_fresh(4 * MiB);
+	huge_keep_tick();
+	assert_int_equal(huge_kept_mapped_bytes(), 8 * MiB);
+	huge_note_fresh(4 * MiB);
+	assert_int_equal(huge_kept_mapped_bytes(), 8 * MiB);	/* at a tick */
+	huge_keep_tick();
+	assert_int_equal(huge_kept_mapped_bytes(), 0);
+	assert_int_equal(huge_free(k, &usable), BLOCK_FREED);
+	/* The oldest first; what is left of the growth counts on.  The
+	 * second block, mapped new while the first was kept, is 8 MiB of
+	 * growth: the first goes, and 4 MiB count against the second. */
+	(void)keep_mapping(4 * MiB);
+	k = keep_mapping(8 * MiB);
+	assert_int_equal(huge_kept_mapped_bytes(), 12 * MiB);
+	huge_keep_tick();
+	assert_int_equal(huge_kept_mapped_bytes(), 8 * MiB);
+	huge_note_fresh(3 * MiB);
+	huge_keep_tick();
+	assert_int_equal(huge_kept_mapped_bytes(), 8 * MiB);
+	huge_note_fresh(1 * MiB);
+	huge_keep_tick();
+	assert_int_equal(huge_kept_mapped_bytes(), 0);
+	/* Taken for a new block: the count starts again at its next keep. */
+	k = keep_mapping(8 * MiB);
+	huge_note_fresh(6 * MiB);
+	char *q = huge_alloc(8 * MiB, PC_PAGE, &zeroed);
+	assert_ptr_equal(q, k);
+	assert_int_equal(huge_free(q, &usable), BLOCK_LIVE);
+	huge_note_fresh(4 * MiB);
+	huge_keep_tick();
+	assert_int_equal(huge_kept_mapped_bytes(), 8 * MiB);
+	/* A new huge mapping is growth (more than the kept one can serve). */
+	q = huge_alloc(16 * MiB, PC_PAGE, &zeroed);
+	assert_non_null(q);
+	assert_ptr_not_equal(q, k);
+	huge_keep_tick();
+	assert_int_equal(huge_kept_mapped_bytes(), 0);
+	assert_int_equal(huge_free(q, &usable), BLOCK_LIVE);	/* kept */
+	/* So are large blocks on pages the page heap never handed out
+	 * (earlier tests left it some that it did: a few blocks more). */
+	assert_int_equal(huge_kept_mapped_bytes(), 16 * MiB);
+	char *big[24];
+	int n = 0;
+	while (n < 24 && huge_kept_mapped_bytes() != 0) {
+		big[n] = pc_malloc(6 * MiB);
+		assert_non_null(big[n]);
+		memset(big[n++], 1, 6 * MiB);
+		huge_keep_tick();
+	}
+	assert_int_equal(huge_kept_mapped_bytes(), 0);
+	assert_true(n >= 3);	/* 16 MiB: not before the third */
+	while (n > 0)
+		pc_free(big[--n]);
+}
+
 int
 main(void)
 {
@@ -497,6 +566,7 @@ main(void)
 		cmocka_unit_test_setup(test_kept_reuse, no_kept),
 		cmocka_unit_test_setup(test_kept_adopt, no_kept),
 		cmocka_unit_test_setup(test_kept_limits, no_kept),
+		cmocka_unit_test_setup(test_kept_growth, no_kept),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
