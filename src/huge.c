@@ -87,19 +87,13 @@ static uint64_t huge_keep_due_ns;	/* atomic: the next expiry, 0 none */
  * it is the buffer the kept mappings are there for.
  *
  * One count for the list, not one for each mapping: huge_fresh_bytes
- * (atomic) is the growth since the list was last empty, less what evicted
- * mappings used up, so a mapping kept later inherits what is left of it.
- * huge_fresh_due (atomic, written under huge_lock) is the oldest's size.
+ * (atomic) is the growth since a mapping was kept into an empty list, less
+ * what the mappings unmapped for it used up, so a mapping kept later
+ * inherits what is left of it (read only while the list is not empty).
+ * huge_fresh_due (atomic, kept_publish) is the oldest's size.
  */
 static size_t huge_fresh_bytes;
 static size_t huge_fresh_due = SIZE_MAX;
-
-static void
-fresh_due_update(void)
-{
-	__atomic_store_n(&huge_fresh_due, huge_kept_n ? huge_kept[0].mapped :
-	    SIZE_MAX, __ATOMIC_RELAXED);
-}
 
 /* Index of the last block whose base is <= a, or huge_reg_n. */
 static size_t
@@ -232,6 +226,17 @@ keep_hold_ns(void)
 	return (uint64_t)PC_MIN(opt_decay_ms, (size_t)HUGE_KEEP_MS) * 1000000u;
 }
 
+/* The list changed (huge_lock held): publish what the unlocked checks of
+ * huge_keep_tick read, the oldest's expiry (0: none kept) and size. */
+static void
+kept_publish(void)
+{
+	__atomic_store_n(&huge_keep_due_ns, huge_kept_n ?
+	    huge_kept[0].since_ns + keep_hold_ns() : 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&huge_fresh_due, huge_kept_n ? huge_kept[0].mapped :
+	    SIZE_MAX, __ATOMIC_RELAXED);
+}
+
 /* Remove kept mapping k (huge_lock held), into *out. */
 static void
 kept_remove_at(unsigned k, huge_range_t *out)
@@ -244,11 +249,7 @@ kept_remove_at(unsigned k, huge_range_t *out)
 	memmove(&huge_kept[k], &huge_kept[k + 1],
 	    (huge_kept_n - k - 1) * sizeof(huge_kept[0]));
 	huge_kept_n--;
-	__atomic_store_n(&huge_keep_due_ns, huge_kept_n ?
-	    huge_kept[0].since_ns + keep_hold_ns() : 0, __ATOMIC_RELAXED);
-	if (huge_kept_n == 0)	/* growth counts from the next keep on */
-		__atomic_store_n(&huge_fresh_bytes, 0, __ATOMIC_RELAXED);
-	fresh_due_update();
+	kept_publish();
 }
 
 /* Take the oldest kept mapping out to be unmapped (huge_lock held): from
@@ -291,20 +292,17 @@ keep_locked(uintptr_t base, size_t mapped, huge_range_t *out)
 	while (huge_kept_n == HUGE_KEEP_SLOTS ||
 	    (huge_kept_n > 0 && huge_kept_bytes + mapped > limit))
 		kept_evict_oldest(&out[n++]);
-	/* Growth noted just as the list emptied counts from here on. */
+	/* Growth counts from here on (and growth noted as the list
+	 * emptied is dropped). */
 	if (huge_kept_n == 0)
 		__atomic_store_n(&huge_fresh_bytes, 0, __ATOMIC_RELAXED);
-	uint64_t now = os_now_ns();
 	huge_kept[huge_kept_n].base = base;
 	huge_kept[huge_kept_n].mapped = mapped;
-	huge_kept[huge_kept_n].since_ns = now;
+	huge_kept[huge_kept_n].since_ns = os_now_ns();
 	huge_kept_n++;
 	__atomic_store_n(&huge_kept_bytes, huge_kept_bytes + mapped,
 	    __ATOMIC_RELAXED);
-	if (huge_kept_n == 1)
-		__atomic_store_n(&huge_keep_due_ns, now + keep_hold_ns(),
-		    __ATOMIC_RELAXED);
-	fresh_due_update();
+	kept_publish();
 	return n;
 }
 
@@ -356,10 +354,10 @@ huge_keep_offset(void)
 	size_t used = 0;
 	while (huge_kept_n > 0 && grown - used >= huge_kept[0].mapped) {
 		used += huge_kept[0].mapped;
-		kept_evict_oldest(&out[n++]);	/* none left: count reset */
+		kept_evict_oldest(&out[n++]);
 	}
-	if (huge_kept_n > 0)	/* growth noted meanwhile stays counted */
-		__atomic_fetch_sub(&huge_fresh_bytes, used, __ATOMIC_RELAXED);
+	/* Growth noted meanwhile stays counted. */
+	__atomic_fetch_sub(&huge_fresh_bytes, used, __ATOMIC_RELAXED);
 	os_unlock(&huge_lock);
 	kept_release(out, n);
 }

@@ -476,10 +476,10 @@ region_touch(pageheap_t *h, region_t *r, uintptr_t lo, uintptr_t hi)
 		r->used_lo = PC_MIN(r->used_lo, lo);
 		r->used_hi = PC_MAX(r->used_hi, hi);
 	}
+	size_t grown = r->used_hi - r->used_lo - before;
 	__atomic_store_n(&h->used_pages, h->used_pages +
-	    ((r->used_hi - r->used_lo - before) >> PC_PAGE_SHIFT),
-	    __ATOMIC_RELAXED);
-	huge_note_fresh(r->used_hi - r->used_lo - before);
+	    (grown >> PC_PAGE_SHIFT), __ATOMIC_RELAXED);
+	huge_note_fresh(grown);
 }
 
 /* Would the first npages pages of free run s be pages never touched? */

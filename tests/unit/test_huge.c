@@ -481,6 +481,15 @@ test_kept_limits(void **state)
 	huge_keep_release(true);
 }
 
+/* The heap grows by `grown` bytes, a tick runs: `kept` bytes stay kept. */
+static void
+grow_and_tick(size_t grown, size_t kept)
+{
+	huge_note_fresh(grown);
+	huge_keep_tick();
+	assert_int_equal(huge_kept_mapped_bytes(), kept);
+}
+
 /* A kept mapping goes once the heap has taken as many pages never touched
  * before as it holds (huge_note_fresh), at the next tick; the oldest first,
  * growth noted while none is kept does not count, and a reuse that empties
@@ -495,9 +504,7 @@ test_kept_growth(void **state)
 	char *k = keep_mapping(8 * MiB);
 	huge_keep_tick();
 	assert_int_equal(huge_kept_mapped_bytes(), 8 * MiB);
-	huge_note_fresh(4 * MiB);
-	huge_keep_tick();
-	assert_int_equal(huge_kept_mapped_bytes(), 8 * MiB);
+	grow_and_tick(4 * MiB, 8 * MiB);
 	huge_note_fresh(4 * MiB);
 	assert_int_equal(huge_kept_mapped_bytes(), 8 * MiB);	/* at a tick */
 	huge_keep_tick();
@@ -511,21 +518,15 @@ test_kept_growth(void **state)
 	assert_int_equal(huge_kept_mapped_bytes(), 12 * MiB);
 	huge_keep_tick();
 	assert_int_equal(huge_kept_mapped_bytes(), 8 * MiB);
-	huge_note_fresh(3 * MiB);
-	huge_keep_tick();
-	assert_int_equal(huge_kept_mapped_bytes(), 8 * MiB);
-	huge_note_fresh(1 * MiB);
-	huge_keep_tick();
-	assert_int_equal(huge_kept_mapped_bytes(), 0);
+	grow_and_tick(3 * MiB, 8 * MiB);
+	grow_and_tick(1 * MiB, 0);
 	/* Taken for a new block: the count starts again at its next keep. */
 	k = keep_mapping(8 * MiB);
 	huge_note_fresh(6 * MiB);
 	char *q = huge_alloc(8 * MiB, PC_PAGE, &zeroed);
 	assert_ptr_equal(q, k);
 	assert_int_equal(huge_free(q, &usable), BLOCK_LIVE);
-	huge_note_fresh(4 * MiB);
-	huge_keep_tick();
-	assert_int_equal(huge_kept_mapped_bytes(), 8 * MiB);
+	grow_and_tick(4 * MiB, 8 * MiB);
 	/* A new huge mapping is growth (more than the kept one can serve). */
 	q = huge_alloc(16 * MiB, PC_PAGE, &zeroed);
 	assert_non_null(q);
