@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "debug.h"
 #include "guard.h"
+#include "nursery.h"
 #include "init.h"
 #include "huge.h"
 #include "sample.h"
@@ -242,6 +243,13 @@ api_free_big(void *p, uintptr_t entry, const void *caller)
 		errno = saved;
 		return;
 	}
+	if (PC_UNLIKELY(nursery_owns(p))) {
+		int st = nursery_free(p);
+		if (st != BLOCK_LIVE)
+			api_report_state(API_FREE, st, p, caller);
+		errno = saved;
+		return;
+	}
 	size_t usable;
 	bool huge;
 	int st = api_free_block(p, entry, &usable, &huge);
@@ -279,7 +287,9 @@ api_usable_size_at(const void *p, const void *caller)
 	span_t *s = pagemap_span(e);
 	size_t usable;
 	int st;
-	if (s == NULL || s->kind == SPAN_HUGE) {
+	if (PC_UNLIKELY(nursery_owns(p))) {
+		st = nursery_block(p, &usable);
+	} else if (s == NULL || s->kind == SPAN_HUGE) {
 		void *q;
 		st = huge_realloc((void *)p, 0, &q, &usable);
 	} else {
@@ -417,6 +427,34 @@ api_move(void *p, size_t old_usable, size_t size)
 	return q;
 }
 
+/*
+ * realloc of a nursery block (nursery.h): kept where the new size has the
+ * same usable size (as a small block is kept in its class, so that
+ * free_sized with either size agrees), else moved, to the nursery again
+ * while it has room.
+ */
+static void *
+api_nursery_realloc(void *p, size_t size, const void *caller)
+{
+	size_t usable;
+	int st = nursery_block(p, &usable);
+	if (st != BLOCK_LIVE) {
+		api_report_state(API_REALLOC, st, p, caller);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (nursery_usable(size) == usable)
+		return p;
+	void *q = api_malloc(size);
+	if (q == NULL)
+		return NULL;
+	memcpy(q, p, PC_MIN(usable, size));
+	st = nursery_free(p);
+	if (st != BLOCK_LIVE)	/* freed by another thread meanwhile */
+		api_report_state(API_FREE, st, p, caller);
+	return q;
+}
+
 void *
 api_realloc_at(void *p, size_t size, const void *caller)
 {
@@ -445,6 +483,8 @@ api_realloc_at(void *p, size_t size, const void *caller)
 		}
 		return q;
 	}
+	if (PC_UNLIKELY(nursery_owns(p)))
+		return api_nursery_realloc(p, size, caller);
 	uintptr_t e = pagemap_lookup(p);
 	unsigned tag = (unsigned)(e & PM_SC_MASK);
 	if (PC_LIKELY(tag != 0)) {
@@ -529,7 +569,9 @@ api_memalign_unsampled(size_t align, size_t size)
 				continue;
 			if (opt_debug)
 				return debug_alloc_small(size, sc);
-			return tcache_alloc(sc_size(sc));
+			/* Not from the nursery: its blocks are only 16-byte
+			 * aligned. */
+			return tcache_alloc_sc_from(sc, sc_size(sc), true);
 		}
 	}
 	bool zeroed;
@@ -673,6 +715,20 @@ api_free_sized_at(void *p, size_t size, size_t align, const void *caller)
 		return;
 	int saved = errno;
 	size_t usable;
+	if (PC_UNLIKELY(nursery_owns(p))) {
+		/* The size must give the block's usable size, as malloc
+		 * would have from it (realloc keeps a block only so). */
+		int st = nursery_block(p, &usable);
+		if (st == BLOCK_LIVE && nursery_usable(size) != usable)
+			arena_report_size(align ? "free_aligned_sized" :
+			    "free_sized", p, size, usable, caller);
+		if (st == BLOCK_LIVE)
+			st = nursery_free(p);
+		if (st != BLOCK_LIVE)
+			api_report_state(API_FREE, st, p, caller);
+		errno = saved;
+		return;
+	}
 	bool huge;
 	int st = api_free_block(p, e, &usable, &huge);
 	if (st != BLOCK_LIVE)

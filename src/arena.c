@@ -407,11 +407,47 @@ arena_refill(arena_t *a, unsigned sc, void **out, unsigned n)
 	return got;
 }
 
+/* A report's end: who called, or where it was found; then abort unless
+ * abort_on_error is off. */
+static void
+misuse_finish(pc_msg_t *m, const void *caller, bool flushed)
+{
+	if (caller != NULL) {
+		pc_msg_str(m, ", called from ");
+		pc_msg_hex(m, (uintptr_t)caller);
+	} else if (flushed) {
+		pc_msg_str(m, ", found when a thread cache was flushed");
+	}
+	pc_msg_write(m);
+	PC_MISUSE_END("heap misuse detected (abort_on_error:false only warns)");
+}
+
+void
+arena_report_size(const char *op, const void *p, size_t size, size_t bsize,
+    const void *caller)
+{
+	pc_msg_t m;
+	pc_msg_start(&m);
+	pc_msg_str(&m, op);
+	pc_msg_str(&m, " of ");
+	pc_msg_hex(&m, (uintptr_t)p);
+	pc_msg_str(&m, " with a wrong size ");
+	pc_msg_u64(&m, size);
+	pc_msg_str(&m, " (");
+	pc_msg_u64(&m, bsize);
+	pc_msg_str(&m, "-byte block)");
+	misuse_finish(&m, caller, false);
+}
+
 void
 arena_report_misuse(enum misuse what, const char *op, const void *p,
     const span_t *s, unsigned sc, size_t size, const void *caller)
 {
 	size_t bsize = sc_table[sc].size;
+	if (what == MISUSE_SIZE) {
+		arena_report_size(op, p, size, bsize, caller);
+		return;
+	}
 	bool is_free = strcmp(op, "free") == 0 ||
 	    strcmp(op, "free_sized") == 0;
 	pc_msg_t m;
@@ -462,25 +498,10 @@ arena_report_misuse(enum misuse what, const char *op, const void *p,
 		pc_msg_str(&m, "-byte blocks (freed twice, or not a block: its "
 		    "page holds no such block now), dropped");
 		break;
-	case MISUSE_SIZE:
-		pc_msg_str(&m, op);
-		pc_msg_str(&m, " of ");
-		pc_msg_hex(&m, (uintptr_t)p);
-		pc_msg_str(&m, " with a wrong size ");
-		pc_msg_u64(&m, size);
-		pc_msg_str(&m, " (");
-		pc_msg_u64(&m, bsize);
-		pc_msg_str(&m, "-byte block)");
+	case MISUSE_SIZE:	/* arena_report_size, above */
 		break;
 	}
-	if (caller != NULL) {
-		pc_msg_str(&m, ", called from ");
-		pc_msg_hex(&m, (uintptr_t)caller);
-	} else if (what != MISUSE_STALE) {
-		pc_msg_str(&m, ", found when a thread cache was flushed");
-	}
-	pc_msg_write(&m);
-	PC_MISUSE_END("heap misuse detected (abort_on_error:false only warns)");
+	misuse_finish(&m, caller, what != MISUSE_STALE);
 }
 
 /*

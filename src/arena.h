@@ -228,6 +228,10 @@ enum misuse {
 void arena_report_misuse(enum misuse what, const char *op, const void *p,
     const span_t *s, unsigned sc, size_t size, const void *caller)
     PC_NOINLINE PC_COLD;
+/* MISUSE_SIZE's report for a block of `bsize` bytes: a small block's, or
+ * a start-up nursery block's (api.c), which is of no class. */
+void arena_report_size(const char *op, const void *p, size_t size,
+    size_t bsize, const void *caller) PC_NOINLINE PC_COLD;
 
 /* Large blocks are the page heaps' (pageheap_large_*): from any arena's
  * heap, its own first (arena_large_alloc), or (PC_LARGE_SHARED_MIN and

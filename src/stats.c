@@ -3,6 +3,7 @@
 
 #include "pcmalloc.h"
 #include "stats.h"
+#include "nursery.h"
 #include "arena.h"
 #include "base.h"
 #include "report.h"
@@ -80,6 +81,12 @@ stats_totals(stats_totals_t *t)
 	t->metadata_guard = base_guard_bytes();
 	t->allocated += t->huge;
 	t->active += t->huge;
+	/* The nursery's pages that blocks were carved from (nursery.h): in
+	 * the library's data, active and mapped as a slab's pages are. */
+	size_t nursery = nursery_active();
+	t->allocated += nursery_allocated();
+	t->active += nursery;
+	t->arena_mapped += nursery;
 	/* Freed huge blocks' kept mappings: dirty pages outside the arenas. */
 	size_t kept = huge_kept_mapped_bytes();
 	t->mapped = t->arena_mapped + t->huge + kept + t->metadata +

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "tcache.h"
+#include "nursery.h"
 #include "locks.h"
 #include "arena.h"
 #include "base.h"
@@ -447,15 +448,21 @@ tcache_unkey(void *p)
 	return p;
 }
 
-/* The work of tcache_alloc_slow, inside its operation. */
+/* The work of tcache_alloc_slow, inside its operation; `packed`: the
+ * block may come from the nursery (nursery.h), unaligned to its class. */
 static void *
-tcache_alloc_refill(size_t size)
+tcache_alloc_refill(size_t size, bool packed)
 {
 	/* The class tables are only valid after init: the fast path's
 	 * class of the very first request may be wrong, so recompute. */
 	if (pc_ensure_init() != 0) {
 		errno = ENOMEM;
 		return NULL;
+	}
+	if (packed && !opt_debug) {
+		void *p = nursery_alloc(size);
+		if (p != NULL)
+			return p;
 	}
 	unsigned sc = sc_index(size);
 	tcache_t *tc = TCACHE_GET();
@@ -535,8 +542,16 @@ tcache_alloc_refill(size_t size)
 void *
 tcache_alloc_slow(size_t size)
 {
-	void *p = tcache_alloc_refill(size);
-	TCACHE_OP_END();	/* opened by tcache_alloc_sc */
+	void *p = tcache_alloc_refill(size, true);
+	TCACHE_OP_END();	/* opened by tcache_alloc_sc_from */
+	return p;
+}
+
+void *
+tcache_alloc_slow_aligned(size_t size)
+{
+	void *p = tcache_alloc_refill(size, false);
+	TCACHE_OP_END();	/* opened by tcache_alloc_sc_from */
 	return p;
 }
 

@@ -29,8 +29,8 @@
  * each opens it first, and leaves either through TCACHE_OP_END or through
  * a tail call of a *_slow function, which is the noinline, cold rest of
  * the operation and closes it as its last act (tcache_alloc_slow,
- * tcache_free_slow, api_free_slow; nothing else is named *_slow in the
- * front end).  Slow paths therefore run inside the operation, and their
+ * tcache_alloc_slow_aligned, tcache_free_slow, api_free_slow; nothing
+ * else is named *_slow in the front end).  Slow paths therefore run inside the operation, and their
  * helpers (tcache_free_small, ...) say so.  Compiled out (PC_TCACHE_RECLAIM
  * 0) where the OS cannot reclaim (os.h: PC_OS_CAN_RECLAIM) and under TSan,
  * which cannot see the fence.
@@ -191,20 +191,33 @@ bool tcache_block_check(const void *p, unsigned sc, const char *op,
  * the classes and options, before any cache exists). */
 void tcache_init(void);
 
+/* tcache_alloc_slow for a block that must be aligned as a slab aligns
+ * its class's blocks (memalign): never from the nursery (nursery.h). */
+void *tcache_alloc_slow_aligned(size_t size) PC_NOINLINE;
+
 /* Allocate an object of class sc for a request of `size` bytes (the slow
- * path recomputes the class: before init the tables are empty). */
+ * path recomputes the class: before init the tables are empty); with
+ * `aligned`, on the class's alignment in a slab (a constant: the choice
+ * of slow path folds away). */
 static PC_INLINE void *
-tcache_alloc_sc(unsigned sc, size_t size)
+tcache_alloc_sc_from(unsigned sc, size_t size, bool aligned)
 {
 	TCACHE_OP_BEGIN();
 	tbin_t *b = TBIN(TCACHE_GET(), sc);
-	if (PC_UNLIKELY(b->n == 0))
-		return tcache_alloc_slow(size);	/* closes the operation */
+	if (PC_UNLIKELY(b->n == 0))	/* the slow path closes the operation */
+		return aligned ? tcache_alloc_slow_aligned(size) :
+		    tcache_alloc_slow(size);
 	void *p = b->slots[--b->n];
 	if (config_harden)
 		TCACHE_KEY_WORD(p) = 0;	/* no longer cached */
 	TCACHE_OP_END();
 	return p;
+}
+
+static PC_INLINE void *
+tcache_alloc_sc(unsigned sc, size_t size)
+{
+	return tcache_alloc_sc_from(sc, size, false);
 }
 
 /* Allocate a small object (size <= SC_SMALL_MAX). */

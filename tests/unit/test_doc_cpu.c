@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "doc_common.h"
+#include "nursery.h"
 
 /* glibc 2.35+: non-zero when glibc registered rseq for its threads. */
 extern const unsigned int __rseq_size __attribute__((weak));
@@ -230,6 +231,8 @@ test_cpu_from_sched_getcpu(void **state)
 int
 main(int argc, char **argv)
 {
+	/* Slab blocks from the first malloc on, not the nursery's. */
+	nursery_close();
 	if (argc > 1)
 		return child(argv[1]);
 	const struct CMUnitTest tests[] = {

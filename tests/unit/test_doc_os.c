@@ -21,6 +21,7 @@
 #include "skip_policy.h"
 
 #include "doc_common.h"
+#include "nursery.h"
 
 /* ---- release and retry --------------------------------------------------- */
 
@@ -227,6 +228,8 @@ test_thp_in_smaps(void **state)
 int
 main(int argc, char **argv)
 {
+	/* Slab blocks from the first malloc on, not the nursery's. */
+	nursery_close();
 	if (argc > 1)
 		return child(argv[1]);
 	const struct CMUnitTest tests[] = {

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "doc_common.h"
+#include "nursery.h"
 
 static void *volatile sink;
 
@@ -209,6 +210,8 @@ test_resident_and_mallinfo2(void **state)
 int
 main(int argc, char **argv)
 {
+	/* Slab blocks from the first malloc on, not the nursery's. */
+	nursery_close();
 	if (argc > 1)
 		return child(argv[1]);
 	const struct CMUnitTest tests[] = {

@@ -22,6 +22,7 @@
 #include "run_self.h"
 #include "debug.h"
 #include "tcache.h"
+#include "nursery.h"
 
 static void *volatile sink;
 
@@ -634,6 +635,8 @@ test_sized_right(void **state)
 int
 main(int argc, char **argv)
 {
+	/* Slab blocks from the first malloc on, not the nursery's. */
+	nursery_close();
 	if (argc > 1)
 		return child(argv[1]);
 	const struct CMUnitTest tests[] = {

@@ -11,6 +11,7 @@
 #include "pagemap.h"
 #include "span.h"
 #include "pcmalloc.h"
+#include "nursery.h"
 
 static span_t fake PC_ALIGNED(64);
 
@@ -73,6 +74,8 @@ test_live_blocks_mapped(void **state)
 int
 main(void)
 {
+	/* Slab blocks from the first malloc on, not the nursery's. */
+	nursery_close();
 	pc_free(pc_malloc(1));
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_set_lookup),

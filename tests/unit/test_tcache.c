@@ -21,6 +21,7 @@
 #include "os.h"
 #include "tcache.h"
 #include "pcmalloc.h"
+#include "nursery.h"
 
 
 static void
@@ -825,6 +826,8 @@ test_fork_orphans_returned(void **state)
 int
 main(void)
 {
+	/* Slab blocks from the first malloc on, not the nursery's. */
+	nursery_close();
 	pc_free(pc_malloc(1));
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lifo),

@@ -1,0 +1,181 @@
+/*
+ * The start-up nursery (nursery.h).
+ *
+ * State: the bump offset, and per granule a length and a live bit.  A
+ * block's length and live bit are written by the thread that carves it,
+ * before malloc returns it; a thread that frees or resizes the block got
+ * the pointer through the program, which orders the two.  The live bit
+ * is cleared by an atomic and, so of two frees racing, one finds it clear.
+ */
+#include "nursery.h"
+#include "conf.h"
+
+#define NURSERY_GRAINS (NURSERY_SIZE / NURSERY_GRAIN)
+/* The longest block, in granules: a length fits 16 bits. */
+#define NURSERY_MAX_GRAINS (NURSERY_MAX / NURSERY_GRAIN)
+
+#if PC_NURSERY
+/* Zero-fill data (compiler.h, PC_BIG_BSS): a page is faulted in when the
+ * bump pointer first reaches it, as a fresh heap's would be. */
+unsigned char nursery_mem[NURSERY_SIZE] PC_BIG_BSS
+    __attribute__((aligned(4096)));
+static uint16_t nursery_len[NURSERY_GRAINS] PC_BIG_BSS;
+static uint64_t nursery_live[NURSERY_GRAINS / 64] PC_BIG_BSS;
+static size_t nursery_top;	/* bytes carved (atomic; may pass the end) */
+static bool nursery_full;	/* used up or closed (atomic) */
+static size_t nursery_live_bytes;	/* (atomic) */
+
+/* The thread the nursery serves: the first to allocate (atomic).  Any
+ * thread-local variable's address names a thread. */
+static PC_TLS char nursery_thread_id;
+static const char *nursery_thread;
+
+void *
+nursery_alloc(size_t size)
+{
+	if (__atomic_load_n(&nursery_full, __ATOMIC_RELAXED))
+		return NULL;
+	if (!opt_nursery) {
+		nursery_close();
+		return NULL;
+	}
+	/* Only the process's first thread, until another one allocates:
+	 * start-up is single-threaded, and a thread served here has no
+	 * cache, so it would not count among the threads that share the
+	 * arenas (arena_nthreads). */
+	const char *me = &nursery_thread_id, *first = NULL;
+	if (!__atomic_compare_exchange_n(&nursery_thread, &first, me, false,
+	    __ATOMIC_RELAXED, __ATOMIC_RELAXED) && first != me) {
+		nursery_close();
+		return NULL;
+	}
+	if (size > NURSERY_MAX)
+		return NULL;
+	size_t n = nursery_usable(size);
+	size_t off = __atomic_fetch_add(&nursery_top, n, __ATOMIC_RELAXED);
+	if (off + n > NURSERY_SIZE) {
+		/* The rest, if any, stays unused: later requests would each
+		 * take this path only to find it too small. */
+		__atomic_store_n(&nursery_full, true, __ATOMIC_RELAXED);
+		return NULL;
+	}
+	size_t g = off / NURSERY_GRAIN;
+	__atomic_store_n(&nursery_len[g], (uint16_t)(n / NURSERY_GRAIN),
+	    __ATOMIC_RELAXED);
+	__atomic_fetch_or(&nursery_live[g / 64], (uint64_t)1 << (g % 64),
+	    __ATOMIC_RELAXED);
+	__atomic_fetch_add(&nursery_live_bytes, n, __ATOMIC_RELAXED);
+	return nursery_mem + off;
+}
+
+/* The granule where the block holding granule g starts, if any block
+ * covers it: blocks are at most NURSERY_MAX_GRAINS long. */
+static bool
+covering_block(size_t g)
+{
+	size_t lo = g >= NURSERY_MAX_GRAINS ? g - NURSERY_MAX_GRAINS + 1 : 0;
+	for (size_t s = g + 1; s-- > lo;) {
+		size_t len = __atomic_load_n(&nursery_len[s], __ATOMIC_RELAXED);
+		if (len != 0)
+			return s + len > g;
+	}
+	return false;
+}
+
+/* The state of p's block; its granule in *gp. */
+static int
+block_state(const void *p, size_t *gp)
+{
+	size_t off = (size_t)((const unsigned char *)p - nursery_mem);
+	size_t g = off / NURSERY_GRAIN;
+	*gp = g;
+	if (off % NURSERY_GRAIN != 0 ||
+	    __atomic_load_n(&nursery_len[g], __ATOMIC_RELAXED) == 0)
+		return covering_block(g) ? BLOCK_INTERIOR : BLOCK_INVALID;
+	uint64_t w = __atomic_load_n(&nursery_live[g / 64], __ATOMIC_RELAXED);
+	return (w >> (g % 64)) & 1 ? BLOCK_LIVE : BLOCK_FREED;
+}
+
+int
+nursery_block(const void *p, size_t *usable)
+{
+	size_t g;
+	int st = block_state(p, &g);
+	if (st == BLOCK_LIVE)
+		*usable = (size_t)__atomic_load_n(&nursery_len[g],
+		    __ATOMIC_RELAXED) * NURSERY_GRAIN;
+	return st;
+}
+
+int
+nursery_free(const void *p)
+{
+	size_t g;
+	int st = block_state(p, &g);
+	if (st != BLOCK_LIVE)
+		return st;
+	uint64_t bit = (uint64_t)1 << (g % 64);
+	uint64_t old = __atomic_fetch_and(&nursery_live[g / 64], ~bit,
+	    __ATOMIC_RELAXED);
+	if (!(old & bit))
+		return BLOCK_FREED;	/* another free won */
+	__atomic_fetch_sub(&nursery_live_bytes,
+	    (size_t)__atomic_load_n(&nursery_len[g], __ATOMIC_RELAXED) *
+	    NURSERY_GRAIN, __ATOMIC_RELAXED);
+	return BLOCK_LIVE;
+}
+
+void
+nursery_close(void)
+{
+	__atomic_store_n(&nursery_full, true, __ATOMIC_RELAXED);
+}
+
+size_t
+nursery_allocated(void)
+{
+	return __atomic_load_n(&nursery_live_bytes, __ATOMIC_RELAXED);
+}
+
+size_t
+nursery_active(void)
+{
+	size_t top = __atomic_load_n(&nursery_top, __ATOMIC_RELAXED);
+	return PC_ALIGN_UP(PC_MIN(top, NURSERY_SIZE), PC_PAGE);
+}
+
+#else	/* !PC_NURSERY: nothing is ever the nursery's */
+
+void
+nursery_close(void)
+{
+}
+
+int
+nursery_block(const void *p, size_t *usable)
+{
+	(void)p;
+	(void)usable;
+	return BLOCK_FOREIGN;
+}
+
+int
+nursery_free(const void *p)
+{
+	(void)p;
+	return BLOCK_FOREIGN;
+}
+
+size_t
+nursery_allocated(void)
+{
+	return 0;
+}
+
+size_t
+nursery_active(void)
+{
+	return 0;
+}
+
+#endif

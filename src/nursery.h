@@ -1,0 +1,100 @@
+/*
+ * The start-up nursery: a process's first small blocks, packed one after
+ * another into a static area, the way glibc's heap packs them, instead of
+ * each size class taking a slab page of its own.
+ *
+ * Why: a short program (/bin/true with an argument, which loads the
+ * locale; a shell's command; a build step) asks for a couple of hundred
+ * blocks of a dozen or more sizes, some 20 KB in all, and exits.  With
+ * slabs, each class it touches faults in a page of blocks, and the bins,
+ * slab descriptors and thread cache behind them fault in their own
+ * metadata pages: 121 page faults a run against glibc's 73, at some 10 us
+ * each on a VM.  The nursery's blocks share pages, and a program that
+ * never leaves it never sets up a thread cache, a bin or a slab.
+ *
+ * What it is: NURSERY_SIZE bytes in the library's zero-fill data,
+ * handed out by an atomic bump pointer in 16-byte granules to requests of
+ * up to NURSERY_MAX bytes, from the refill slow path (tcache.c: a thread
+ * whose bin is empty asks here first, until the nursery is used up).  A
+ * freed block is never handed out again: the nursery serves only the
+ * first NURSERY_SIZE bytes a process asks for, whatever it frees, and then
+ * the slabs take over.  What never returns is at most NURSERY_SIZE.
+ *
+ * Its blocks have page-map entry 0 (the library's data is no region), so
+ * free, realloc and malloc_usable_size reach their slow paths, which ask
+ * nursery_owns() first, as they ask guard_owns(): a subtraction and a
+ * compare, and the fast paths pay nothing.  Each granule has a length (in
+ * granules; 0: no block starts here) and a live bit, so a double free, a
+ * free of a pointer inside a block and a free that was never a block are
+ * all told apart and reported like any other (api.c); since a block is
+ * never reused, a double free is caught however late it comes.
+ *
+ * Not on Windows, where the override sends a pointer of page-map entry 0
+ * to the CRT (override_win.c), nor in debug mode (its blocks have
+ * redzones).
+ */
+#ifndef PC_NURSERY_H
+#define PC_NURSERY_H
+
+#include "config.h"
+#include "span.h"
+
+#ifndef _WIN32
+#define PC_NURSERY 1
+#else
+#define PC_NURSERY 0
+#endif
+
+#define NURSERY_SIZE	((size_t)64 << 10)
+#define NURSERY_MAX	((size_t)4096)
+#define NURSERY_GRAIN	((size_t)16)
+
+#if PC_NURSERY
+extern unsigned char nursery_mem[NURSERY_SIZE] PC_HIDDEN;
+
+static PC_INLINE bool
+nursery_owns(const void *p)
+{
+	return (uintptr_t)p - (uintptr_t)nursery_mem < NURSERY_SIZE;
+}
+
+/* A block of `size` bytes (at most NURSERY_MAX) for the refill slow path,
+ * or NULL once the nursery is used up.  Any thread, no lock. */
+void *nursery_alloc(size_t size);
+#else
+static PC_INLINE bool
+nursery_owns(const void *p)
+{
+	(void)p;
+	return false;
+}
+
+static PC_INLINE void *
+nursery_alloc(size_t size)
+{
+	(void)size;
+	return NULL;
+}
+#endif
+
+/* No more blocks from the nursery (its live blocks stay valid). */
+void nursery_close(void);
+/* For p with nursery_owns(p): BLOCK_LIVE and its usable size, or what p
+ * is instead (BLOCK_FREED, BLOCK_INTERIOR, BLOCK_INVALID). */
+int nursery_block(const void *p, size_t *usable);
+/* Free p if it is a live block (BLOCK_LIVE); else change nothing and say
+ * what p is.  Of two frees of one block at once, one sees BLOCK_FREED. */
+int nursery_free(const void *p);
+/* The usable size a request of `size` bytes gets from the nursery. */
+static PC_INLINE size_t
+nursery_usable(size_t size)
+{
+	return size <= NURSERY_GRAIN ? NURSERY_GRAIN :
+	    PC_ALIGN_UP(size, NURSERY_GRAIN);
+}
+/* Bytes in live nursery blocks (statistics: allocated), and in the pages
+ * blocks were carved from (active). */
+size_t nursery_allocated(void);
+size_t nursery_active(void);
+
+#endif

@@ -1,0 +1,346 @@
+/* The start-up nursery (src/nursery.h): a process's first small blocks are
+ * packed together, are real blocks for free, realloc, malloc_usable_size
+ * and free_sized, are never handed out twice, and every misuse of them is
+ * reported.  Each case runs in a fresh child (run_self), where the
+ * nursery is still open. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <malloc.h>
+#include <signal.h>
+#include <unistd.h>
+#include <pthread.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+
+#include "pcmalloc.h"
+#include "run_self.h"
+#include "nursery.h"
+#include "pagemap.h"
+
+void free_sized(void *p, size_t size);
+
+static void *volatile sink;
+
+/* Exit codes of the children name the failed check. */
+#define CHECK(c, code) do { if (!(c)) { fprintf(stderr, "check %d failed " \
+	"at line %d\n", code, __LINE__); _exit(code); } } while (0)
+
+static unsigned long long
+stat_of(const char *name)
+{
+	unsigned long long v = 0;
+	pc_stat_get(name, &v);
+	return v;
+}
+
+/* Sizes from 1 byte to NURSERY_MAX go one after another, each rounded up
+ * to 16 bytes; their usable sizes say so, they hold what is written, and
+ * they count in the statistics; a request over NURSERY_MAX, and an
+ * aligned one, do not come from the nursery. */
+static int
+child_packed(void)
+{
+	static const size_t sizes[] = { 1, 0, 24, 100, 16, 4096, 33, 700 };
+	void *v[8];
+	unsigned long long before = stat_of("allocated");
+	for (int i = 0; i < 8; i++) {
+		v[i] = malloc(sizes[i]);
+		CHECK(v[i] != NULL && nursery_owns(v[i]), 1);
+		CHECK(pagemap_lookup(v[i]) == 0, 2);
+		CHECK(malloc_usable_size(v[i]) == nursery_usable(sizes[i]), 3);
+		memset(v[i], i + 1, malloc_usable_size(v[i]));
+		if (i > 0)
+			CHECK((char *)v[i] == (char *)v[i - 1] +
+			    nursery_usable(sizes[i - 1]), 4);
+	}
+	size_t sum = 0;
+	for (int i = 0; i < 8; i++) {
+		sum += nursery_usable(sizes[i]);
+		for (size_t j = 0; j < malloc_usable_size(v[i]); j++)
+			CHECK(((unsigned char *)v[i])[j] == i + 1, 5);
+	}
+	CHECK(stat_of("allocated") - before == sum, 6);
+	void *big = malloc(NURSERY_MAX + 1);
+	CHECK(big != NULL && !nursery_owns(big), 7);
+	void *al = aligned_alloc(64, 64);
+	CHECK(al != NULL && !nursery_owns(al) && (uintptr_t)al % 64 == 0, 8);
+	void *c = calloc(10, 10);
+	CHECK(c != NULL && nursery_owns(c), 9);
+	for (int i = 0; i < 100; i++)
+		CHECK(((unsigned char *)c)[i] == 0, 10);
+	unsigned long long mid = stat_of("allocated");
+	for (int i = 0; i < 8; i++)
+		free(v[i]);
+	CHECK(mid - stat_of("allocated") == sum, 11);
+	free(big);
+	free(al);
+	free(c);
+	return 0;
+}
+
+/* The nursery serves its first NURSERY_SIZE bytes, and no block twice:
+ * blocks freed on the way are not handed out again.  Then the slabs. */
+static int
+child_exhaust(void)
+{
+	char *prev = NULL;
+	size_t carved = 0;
+	int n = 0;
+	for (;;) {
+		char *p = malloc(200);
+		CHECK(p != NULL, 1);
+		if (!nursery_owns(p)) {
+			CHECK(pagemap_lookup(p) != 0, 2);	/* a slab's */
+			break;
+		}
+		CHECK(prev == NULL || p > prev, 3);
+		prev = p;
+		carved += 208;
+		CHECK(carved <= NURSERY_SIZE, 4);
+		if (n++ % 2)
+			free(p);
+	}
+	/* What cmocka and libc took first is in there too. */
+	CHECK(carved > NURSERY_SIZE / 2, 5);
+	for (int i = 0; i < 100; i++)
+		CHECK(!nursery_owns(sink = malloc(16)), 6);
+	return 0;
+}
+
+static void *
+other_thread(void *arg)
+{
+	(void)arg;
+	void *p = malloc(32);
+	CHECK(p != NULL && !nursery_owns(p), 20);
+	return p;
+}
+
+/* Another thread's first allocation closes the nursery, for the first
+ * thread too; blocks of either may be freed by the other. */
+static int
+child_thread(void)
+{
+	void *a = malloc(32);
+	CHECK(nursery_owns(a), 1);
+	pthread_t t;
+	void *b;
+	CHECK(pthread_create(&t, NULL, other_thread, NULL) == 0, 2);
+	CHECK(pthread_join(t, &b) == 0, 3);
+	void *c = malloc(32);
+	CHECK(c != NULL && !nursery_owns(c), 4);
+	free(b);
+	free(a);
+	free(c);
+	return 0;
+}
+
+/* A fork child frees and reallocates its parent's nursery blocks. */
+static int
+child_fork(void)
+{
+	char *a = malloc(50), *b = malloc(60);
+	CHECK(nursery_owns(a) && nursery_owns(b), 1);
+	strcpy(a, "nursery");
+	pid_t pid = fork();
+	if (pid == 0) {
+		free(b);
+		a = realloc(a, 5000);
+		_exit(a != NULL && strcmp(a, "nursery") == 0 ? 0 : 9);
+	}
+	int st;
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+	    WEXITSTATUS(st) == 0, 2);
+	free(a);
+	free(b);
+	return 0;
+}
+
+/* realloc: kept for the same usable size, else moved with the contents;
+ * a shrink to another usable size moves too, so that free_sized with the
+ * new size is right. */
+static int
+child_realloc(void)
+{
+	char *p = malloc(20);
+	CHECK(nursery_owns(p), 1);
+	memcpy(p, "0123456789abcdefghi", 20);
+	CHECK(realloc(p, 30) == p, 2);
+	char *q = realloc(p, 3000);
+	CHECK(q != NULL && q != p && memcmp(q, "0123456789abcdefghi", 20) == 0,
+	    3);
+	char *r = realloc(q, 10);
+	CHECK(r != NULL && r != q && memcmp(r, "0123456789", 10) == 0, 4);
+	free_sized(r, 10);
+	char *s = realloc(NULL, 40);
+	CHECK(nursery_owns(s), 5);
+	free_sized(s, 33);	/* 33 and 40 both give 48 */
+	return 0;
+}
+
+/* Misuse: each mode does one wrong thing to a nursery block. */
+static int
+child_misuse(const char *mode)
+{
+	char *p = malloc(64);
+	char *q = malloc(64);
+	CHECK(nursery_owns(p) && nursery_owns(q), 1);
+	if (strcmp(mode, "double") == 0) {
+		free(p);
+		free(p);
+	} else if (strcmp(mode, "interior") == 0) {
+		free(p + 16);
+	} else if (strcmp(mode, "invalid") == 0) {
+		free(q + 64 + 4096);	/* past every block carved */
+	} else if (strcmp(mode, "realloc_freed") == 0) {
+		free(p);
+		CHECK(realloc(p, 100) == NULL, 2);
+	} else if (strcmp(mode, "usable_freed") == 0) {
+		free(p);
+		CHECK(malloc_usable_size(p) == 0, 2);
+	} else if (strcmp(mode, "wrong_size") == 0) {
+		free_sized(p, 16);
+	}
+	/* Warn mode goes on: no block overlaps q, none is p again. */
+	for (int i = 0; i < 50; i++) {
+		char *x = malloc(64);
+		CHECK(x != NULL && x != p && (x + 64 <= q || x >= q + 64), 3);
+	}
+	return 0;
+}
+
+static int
+child_off(void)
+{
+	void *p = malloc(32);
+	CHECK(p != NULL && !nursery_owns(p) && pagemap_lookup(p) != 0, 1);
+	return 0;
+}
+
+static int
+child(const char *mode)
+{
+	if (strcmp(mode, "packed") == 0)
+		return child_packed();
+	if (strcmp(mode, "exhaust") == 0)
+		return child_exhaust();
+	if (strcmp(mode, "thread") == 0)
+		return child_thread();
+	if (strcmp(mode, "fork") == 0)
+		return child_fork();
+	if (strcmp(mode, "realloc") == 0)
+		return child_realloc();
+	if (strcmp(mode, "off") == 0)
+		return child_off();
+	return child_misuse(mode);
+}
+
+static char err[16384];
+
+static void
+expect_exit0(const char *mode, const char *conf)
+{
+	int st;
+	run_self(mode, conf, &st, err, sizeof(err));
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || strstr(err, "pcmalloc"))
+		fail_msg("%s (%s): status 0x%x: %s", mode, conf ? conf : "-",
+		    st, err);
+}
+
+static void
+test_packed(void **state)
+{
+	(void)state;
+	expect_exit0("packed", NULL);
+}
+
+static void
+test_exhaust(void **state)
+{
+	(void)state;
+	expect_exit0("exhaust", NULL);
+}
+
+static void
+test_second_thread_closes(void **state)
+{
+	(void)state;
+	expect_exit0("thread", NULL);
+}
+
+static void
+test_fork_child(void **state)
+{
+	(void)state;
+	expect_exit0("fork", NULL);
+}
+
+static void
+test_realloc_moves(void **state)
+{
+	(void)state;
+	expect_exit0("realloc", NULL);
+}
+
+static void
+test_off(void **state)
+{
+	(void)state;
+	expect_exit0("off", "nursery:off");
+	expect_exit0("off", "debug:on");
+}
+
+/* Reported and aborted by default; reported and survived in warn mode. */
+static void
+expect_misuse(const char *mode, const char *message)
+{
+	int st;
+	run_self(mode, NULL, &st, err, sizeof(err));
+	if (strstr(err, message) == NULL || !WIFSIGNALED(st) ||
+	    WTERMSIG(st) != SIGABRT)
+		fail_msg("%s: status 0x%x, want an abort and \"%s\": %s", mode,
+		    st, message, err);
+	run_self(mode, "abort_on_error:false", &st, err, sizeof(err));
+	if (strstr(err, message) == NULL || !WIFEXITED(st) ||
+	    WEXITSTATUS(st) != 0)
+		fail_msg("%s (warn): status 0x%x, want exit 0 and \"%s\": %s",
+		    mode, st, message, err);
+}
+
+static void
+test_misuse(void **state)
+{
+	(void)state;
+	expect_misuse("double", "pcmalloc: double free of 0x");
+	expect_misuse("interior", "pcmalloc: free of a pointer inside a "
+	    "block, 0x");
+	expect_misuse("invalid", "pcmalloc: free of an invalid pointer 0x");
+	expect_misuse("realloc_freed", "pcmalloc: realloc of a freed block, "
+	    "0x");
+	expect_misuse("usable_freed", "pcmalloc: malloc_usable_size of a "
+	    "freed block, 0x");
+	expect_misuse("wrong_size", "with a wrong size 16 (64-byte block)");
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc > 1)
+		return child(argv[1]);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_packed),
+		cmocka_unit_test(test_exhaust),
+		cmocka_unit_test(test_second_thread_closes),
+		cmocka_unit_test(test_fork_child),
+		cmocka_unit_test(test_realloc_moves),
+		cmocka_unit_test(test_off),
+		cmocka_unit_test(test_misuse),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
