@@ -75,7 +75,8 @@ api_report(const char *what, const void *p, bool misuse, const void *caller)
 		    " (further reports suppressed)" : "");
 }
 
-/* The report for a pointer that the large or huge block check refused. */
+/* The report for a pointer that the large or huge block check, or the
+ * nursery's, refused. */
 enum { API_FREE, API_REALLOC, API_USABLE };
 
 static PC_NOINLINE PC_COLD void
@@ -232,6 +233,28 @@ api_free_block(void *p, uintptr_t entry, size_t *usable, bool *huge)
 	return st;
 }
 
+/*
+ * Free nursery block p (nursery.h), or report what it is instead; with
+ * `sized` (free_sized, free_aligned_sized: `align` not 0), the size must
+ * give the block's usable size as malloc would have (realloc keeps a
+ * block only so), checked where a small block's is (config_harden).
+ */
+static void
+api_nursery_free(void *p, bool sized, size_t size, size_t align,
+    const void *caller)
+{
+	size_t usable;
+	int st = nursery_block(p, &usable);
+	if (st == BLOCK_LIVE && sized && config_harden &&
+	    nursery_usable(size) != usable)
+		arena_report_size(align ? "free_aligned_sized" : "free_sized",
+		    p, size, usable, caller);
+	if (st == BLOCK_LIVE)
+		st = nursery_free(p);
+	if (st != BLOCK_LIVE)
+		api_report_state(API_FREE, st, p, caller);
+}
+
 void
 api_free_big(void *p, uintptr_t entry, const void *caller)
 {
@@ -244,9 +267,7 @@ api_free_big(void *p, uintptr_t entry, const void *caller)
 		return;
 	}
 	if (PC_UNLIKELY(nursery_owns(p))) {
-		int st = nursery_free(p);
-		if (st != BLOCK_LIVE)
-			api_report_state(API_FREE, st, p, caller);
+		api_nursery_free(p, false, 0, 0, caller);
 		errno = saved;
 		return;
 	}
@@ -714,21 +735,12 @@ api_free_sized_at(void *p, size_t size, size_t align, const void *caller)
 	if (p == NULL)
 		return;
 	int saved = errno;
-	size_t usable;
 	if (PC_UNLIKELY(nursery_owns(p))) {
-		/* The size must give the block's usable size, as malloc
-		 * would have from it (realloc keeps a block only so). */
-		int st = nursery_block(p, &usable);
-		if (st == BLOCK_LIVE && nursery_usable(size) != usable)
-			arena_report_size(align ? "free_aligned_sized" :
-			    "free_sized", p, size, usable, caller);
-		if (st == BLOCK_LIVE)
-			st = nursery_free(p);
-		if (st != BLOCK_LIVE)
-			api_report_state(API_FREE, st, p, caller);
+		api_nursery_free(p, true, size, align, caller);
 		errno = saved;
 		return;
 	}
+	size_t usable;
 	bool huge;
 	int st = api_free_block(p, e, &usable, &huge);
 	if (st != BLOCK_LIVE)

@@ -1,11 +1,13 @@
 /*
  * The start-up nursery (nursery.h).
  *
- * State: the bump offset, and per granule a length and a live bit.  A
- * block's length and live bit are written by the thread that carves it,
- * before malloc returns it; a thread that frees or resizes the block got
- * the pointer through the program, which orders the two.  The live bit
- * is cleared by an atomic and, so of two frees racing, one finds it clear.
+ * State: the bump offset, and per granule a length and a live bit.  Only
+ * the owner thread carves (nursery_claim), so the offset needs no
+ * read-modify-write; it is atomic for the statistics' readers.  A block's
+ * length and live bit are written before malloc returns it; a thread that
+ * frees or resizes the block got the pointer through the program, which
+ * orders the two.  The live bit is cleared by an atomic and, so of two
+ * frees racing, one finds it clear.
  */
 #include "nursery.h"
 #include "conf.h"
@@ -21,44 +23,51 @@ unsigned char nursery_mem[NURSERY_SIZE] PC_BIG_BSS
     __attribute__((aligned(4096)));
 static uint16_t nursery_len[NURSERY_GRAINS] PC_BIG_BSS;
 static uint64_t nursery_live[NURSERY_GRAINS / 64] PC_BIG_BSS;
-static size_t nursery_top;	/* bytes carved (atomic; may pass the end) */
+static size_t nursery_top;	/* bytes carved (atomic) */
 static bool nursery_full;	/* used up or closed (atomic) */
 static size_t nursery_live_bytes;	/* (atomic) */
 
-/* The thread the nursery serves: the first to allocate (atomic).  Any
- * thread-local variable's address names a thread. */
+/* The thread the nursery serves (atomic), named by the address of a
+ * thread-local variable: the first to claim it.  A thread started after
+ * that one exited may get the same address, and the nursery with it:
+ * harmless, as the two never run at once. */
 static PC_TLS char nursery_thread_id;
 static const char *nursery_thread;
+
+bool
+nursery_claim(void)
+{
+	if (__atomic_load_n(&nursery_full, __ATOMIC_RELAXED))
+		return false;
+	/* Start-up is single-threaded; and a thread served here has no
+	 * cache, so it would not count among the threads that share the
+	 * arenas (arena_nthreads): a second thread ends it. */
+	const char *me = &nursery_thread_id, *first = NULL;
+	if (__atomic_compare_exchange_n(&nursery_thread, &first, me, false,
+	    __ATOMIC_RELAXED, __ATOMIC_RELAXED) || first == me)
+		return true;
+	nursery_close();
+	return false;
+}
 
 void *
 nursery_alloc(size_t size)
 {
-	if (__atomic_load_n(&nursery_full, __ATOMIC_RELAXED))
-		return NULL;
-	if (!opt_nursery) {
+	if (!opt_nursery || opt_debug) {	/* debug: redzones (debug.c) */
 		nursery_close();
 		return NULL;
 	}
-	/* Only the process's first thread, until another one allocates:
-	 * start-up is single-threaded, and a thread served here has no
-	 * cache, so it would not count among the threads that share the
-	 * arenas (arena_nthreads). */
-	const char *me = &nursery_thread_id, *first = NULL;
-	if (!__atomic_compare_exchange_n(&nursery_thread, &first, me, false,
-	    __ATOMIC_RELAXED, __ATOMIC_RELAXED) && first != me) {
-		nursery_close();
-		return NULL;
-	}
-	if (size > NURSERY_MAX)
+	if (size > NURSERY_MAX || !nursery_claim())
 		return NULL;
 	size_t n = nursery_usable(size);
-	size_t off = __atomic_fetch_add(&nursery_top, n, __ATOMIC_RELAXED);
+	size_t off = __atomic_load_n(&nursery_top, __ATOMIC_RELAXED);
 	if (off + n > NURSERY_SIZE) {
 		/* The rest, if any, stays unused: later requests would each
 		 * take this path only to find it too small. */
-		__atomic_store_n(&nursery_full, true, __ATOMIC_RELAXED);
+		nursery_close();
 		return NULL;
 	}
+	__atomic_store_n(&nursery_top, off + n, __ATOMIC_RELAXED);
 	size_t g = off / NURSERY_GRAIN;
 	__atomic_store_n(&nursery_len[g], (uint16_t)(n / NURSERY_GRAIN),
 	    __ATOMIC_RELAXED);
@@ -141,10 +150,16 @@ size_t
 nursery_active(void)
 {
 	size_t top = __atomic_load_n(&nursery_top, __ATOMIC_RELAXED);
-	return PC_ALIGN_UP(PC_MIN(top, NURSERY_SIZE), PC_PAGE);
+	return PC_ALIGN_UP(top, PC_PAGE);
 }
 
 #else	/* !PC_NURSERY: nothing is ever the nursery's */
+
+bool
+nursery_claim(void)
+{
+	return false;
+}
 
 void
 nursery_close(void)

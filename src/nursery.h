@@ -5,25 +5,29 @@
  *
  * Why: a short program (/bin/true with an argument, which loads the
  * locale; a shell's command; a build step) asks for a couple of hundred
- * blocks of a dozen or more sizes, some 20 KB in all, and exits.  With
- * slabs, each class it touches faults in a page of blocks, and the bins,
- * slab descriptors and thread cache behind them fault in their own
- * metadata pages: 121 page faults a run against glibc's 73, at some 10 us
- * each on a VM.  The nursery's blocks share pages, and a program that
- * never leaves it never sets up a thread cache, a bin or a slab.
+ * blocks of twenty-odd sizes, some 20 KB in all, and exits.  With slabs,
+ * each class it touches faults in a page of blocks, and the bins, slab
+ * descriptors and thread cache behind them fault in their own metadata
+ * pages: 120 page faults a run against glibc's 74, at some 10 us each on
+ * a VM (91 with the nursery).  The nursery's blocks share pages, and a
+ * program that never leaves it never sets up a thread cache, a bin or a
+ * slab.
  *
- * What it is: NURSERY_SIZE bytes in the library's zero-fill data,
- * handed out by an atomic bump pointer in 16-byte granules to requests of
- * up to NURSERY_MAX bytes, from the refill slow path (tcache.c: a thread
- * whose bin is empty asks here first, until the nursery is used up).  A
- * freed block is never handed out again: the nursery serves only the
- * first NURSERY_SIZE bytes a process asks for, whatever it frees, and then
- * the slabs take over.  What never returns is at most NURSERY_SIZE.
+ * What it is: NURSERY_SIZE bytes in the library's zero-fill data, handed
+ * out by a bump pointer in 16-byte granules to requests of up to
+ * NURSERY_MAX bytes, from the refill slow path (tcache.c: a bin that is
+ * empty asks here first), for one thread: the first to allocate, until
+ * the nursery is used up or another thread sets up its cache (its first
+ * small malloc or free; nursery_claim).  A freed block is never handed
+ * out again: the nursery serves only the first NURSERY_SIZE bytes a
+ * process asks for, whatever it frees, and then the slabs take over.
+ * What never returns is at most NURSERY_SIZE.
  *
  * Its blocks have page-map entry 0 (the library's data is no region), so
- * free, realloc and malloc_usable_size reach their slow paths, which ask
- * nursery_owns() first, as they ask guard_owns(): a subtraction and a
- * compare, and the fast paths pay nothing.  Each granule has a length (in
+ * free, realloc, malloc_usable_size and free_sized reach their slow
+ * paths, which ask nursery_owns() (after guard_owns(), and as cheaply: a
+ * subtraction and a compare) before they read the entry's span: the fast
+ * paths pay nothing.  Each granule has a length (in
  * granules; 0: no block starts here) and a live bit, so a double free, a
  * free of a pointer inside a block and a free that was never a block are
  * all told apart and reported like any other (api.c); since a block is
@@ -31,7 +35,7 @@
  *
  * Not on Windows, where the override sends a pointer of page-map entry 0
  * to the CRT (override_win.c), nor in debug mode (its blocks have
- * redzones).
+ * redzones), nor with nursery:off.
  */
 #ifndef PC_NURSERY_H
 #define PC_NURSERY_H
@@ -58,8 +62,9 @@ nursery_owns(const void *p)
 	return (uintptr_t)p - (uintptr_t)nursery_mem < NURSERY_SIZE;
 }
 
-/* A block of `size` bytes (at most NURSERY_MAX) for the refill slow path,
- * or NULL once the nursery is used up.  Any thread, no lock. */
+/* A block of `size` bytes for the refill slow path, or NULL: too big,
+ * the nursery used up or closed, or the caller is not its thread (which
+ * closes it).  No lock. */
 void *nursery_alloc(size_t size);
 #else
 static PC_INLINE bool
@@ -77,6 +82,9 @@ nursery_alloc(size_t size)
 }
 #endif
 
+/* Whether the calling thread is the nursery's while it is open; another
+ * thread closes it (tcache_setup asks: a second thread with a cache). */
+bool nursery_claim(void);
 /* No more blocks from the nursery (its live blocks stay valid). */
 void nursery_close(void);
 /* For p with nursery_owns(p): BLOCK_LIVE and its usable size, or what p

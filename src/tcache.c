@@ -160,6 +160,7 @@ tcache_setup(void)
 		return NULL;
 	if (pc_ensure_init() != 0 || !pc_hooks_ready || !opt_tcache)
 		return NULL;
+	(void)nursery_claim();	/* a second thread: the nursery closes */
 	TCACHE_SET(TCACHE_STATE(tcache_busy));
 	tcache_t *tc = tcache_create();
 	if (tc == NULL) {
@@ -448,10 +449,10 @@ tcache_unkey(void *p)
 	return p;
 }
 
-/* The work of tcache_alloc_slow, inside its operation; `packed`: the
- * block may come from the nursery (nursery.h), unaligned to its class. */
+/* The work of tcache_alloc_slow, inside its operation; `aligned`: on its
+ * class's alignment, so not from the nursery (nursery.h). */
 static void *
-tcache_alloc_refill(size_t size, bool packed)
+tcache_alloc_refill(size_t size, bool aligned)
 {
 	/* The class tables are only valid after init: the fast path's
 	 * class of the very first request may be wrong, so recompute. */
@@ -459,7 +460,7 @@ tcache_alloc_refill(size_t size, bool packed)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (packed && !opt_debug) {
+	if (!aligned) {
 		void *p = nursery_alloc(size);
 		if (p != NULL)
 			return p;
@@ -542,7 +543,7 @@ tcache_alloc_refill(size_t size, bool packed)
 void *
 tcache_alloc_slow(size_t size)
 {
-	void *p = tcache_alloc_refill(size, true);
+	void *p = tcache_alloc_refill(size, false);
 	TCACHE_OP_END();	/* opened by tcache_alloc_sc_from */
 	return p;
 }
@@ -550,7 +551,7 @@ tcache_alloc_slow(size_t size)
 void *
 tcache_alloc_slow_aligned(size_t size)
 {
-	void *p = tcache_alloc_refill(size, false);
+	void *p = tcache_alloc_refill(size, true);
 	TCACHE_OP_END();	/* opened by tcache_alloc_sc_from */
 	return p;
 }

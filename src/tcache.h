@@ -30,8 +30,9 @@
  * a tail call of a *_slow function, which is the noinline, cold rest of
  * the operation and closes it as its last act (tcache_alloc_slow,
  * tcache_alloc_slow_aligned, tcache_free_slow, api_free_slow; nothing
- * else is named *_slow in the front end).  Slow paths therefore run inside the operation, and their
- * helpers (tcache_free_small, ...) say so.  Compiled out (PC_TCACHE_RECLAIM
+ * else is named *_slow in the front end).  Slow paths therefore run
+ * inside the operation, and their helpers (tcache_free_small, ...) say
+ * so.  Compiled out (PC_TCACHE_RECLAIM
  * 0) where the OS cannot reclaim (os.h: PC_OS_CAN_RECLAIM) and under TSan,
  * which cannot see the fence.
  */
@@ -204,7 +205,7 @@ tcache_alloc_sc_from(unsigned sc, size_t size, bool aligned)
 {
 	TCACHE_OP_BEGIN();
 	tbin_t *b = TBIN(TCACHE_GET(), sc);
-	if (PC_UNLIKELY(b->n == 0))	/* the slow path closes the operation */
+	if (PC_UNLIKELY(b->n == 0))	/* closes the operation */
 		return aligned ? tcache_alloc_slow_aligned(size) :
 		    tcache_alloc_slow(size);
 	void *p = b->slots[--b->n];
