@@ -2,12 +2,13 @@
  * The start-up nursery (nursery.h).
  *
  * State: the bump offset, and per granule a length and a live bit.  Only
- * the owner thread carves (nursery_claim), so the offset needs no
- * read-modify-write; it is atomic for the statistics' readers.  A block's
- * length and live bit are written before malloc returns it; a thread that
- * frees or resizes the block got the pointer through the program, which
- * orders the two.  The live bit is cleared by an atomic and, so of two
- * frees racing, one finds it clear.
+ * the owner thread carves (nursery_claim); the offset still moves by a
+ * compare-and-swap, never past the end, so a malloc from a signal handler
+ * that interrupted one (undefined, but done) cannot share its block.  A
+ * block's length and live bit are written before malloc returns it; a
+ * thread that frees or resizes the block got the pointer through the
+ * program, which orders the two.  The live bit is cleared by an atomic
+ * and, so of two frees racing, one finds it clear.
  */
 #include "nursery.h"
 #include "conf.h"
@@ -61,13 +62,15 @@ nursery_alloc(size_t size)
 		return NULL;
 	size_t n = nursery_usable(size);
 	size_t off = __atomic_load_n(&nursery_top, __ATOMIC_RELAXED);
-	if (off + n > NURSERY_SIZE) {
-		/* The rest, if any, stays unused: later requests would each
-		 * take this path only to find it too small. */
-		nursery_close();
-		return NULL;
-	}
-	__atomic_store_n(&nursery_top, off + n, __ATOMIC_RELAXED);
+	do {
+		if (off + n > NURSERY_SIZE) {
+			/* The rest, if any, stays unused: later requests
+			 * would each come here to find it too small. */
+			nursery_close();
+			return NULL;
+		}
+	} while (!__atomic_compare_exchange_n(&nursery_top, &off, off + n,
+	    true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
 	size_t g = off / NURSERY_GRAIN;
 	__atomic_store_n(&nursery_len[g], (uint16_t)(n / NURSERY_GRAIN),
 	    __ATOMIC_RELAXED);
