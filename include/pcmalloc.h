@@ -81,8 +81,9 @@ PCMALLOC_API int   pc_prof_dump(const char *path);
  * nlarge_alloc|nlarge_free|bin_waits|heap_waits>" (arena 0's include the
  * heap of blocks of 1 MiB or more, which all threads share; a large block
  * counts in the arena whose heap it lies in, which is not always the one
- * its thread asked: it may take another heap's free pages; the totals
- * also count the start-up nursery's blocks, which no arena holds).
+ * its thread asked: it may take another heap's free pages; allocated,
+ * active, mapped and resident also count the start-up nursery's blocks,
+ * which no arena holds).
  * Returns 0, or ENOENT for an unknown name.
  */
 PCMALLOC_API void pc_stats_print(void (*write_cb)(void *opaque,

@@ -19,7 +19,7 @@
 
 #if PC_NURSERY
 /* Zero-fill data (compiler.h, PC_BIG_BSS): a page is faulted in when the
- * bump pointer first reaches it, as a fresh heap's would be. */
+ * program first touches a block on it, as a fresh heap's would be. */
 unsigned char nursery_mem[NURSERY_SIZE] PC_BIG_BSS
     __attribute__((aligned(4096)));
 static uint16_t nursery_len[NURSERY_GRAINS] PC_BIG_BSS;

@@ -17,25 +17,28 @@
  * out by a bump pointer in 16-byte granules to requests of up to
  * NURSERY_MAX bytes, from the refill slow path (tcache.c: a bin that is
  * empty asks here first), for one thread: the first to allocate, until
- * the nursery is used up or another thread sets up its cache (its first
- * small malloc or free; nursery_claim).  A freed block is never handed
- * out again: the nursery serves only the first NURSERY_SIZE bytes a
- * process asks for, whatever it frees, and then the slabs take over.
+ * a request does not fit what is left or another thread sets up its
+ * cache (its first small malloc or free; nursery_claim).  A freed block
+ * is never handed out again: the nursery serves at most the first
+ * NURSERY_SIZE bytes of that thread's small requests, whatever it frees,
+ * and then the slabs take over.
  * What never returns is at most NURSERY_SIZE.
  *
  * Its blocks have page-map entry 0 (the library's data is no region), so
- * free, realloc, malloc_usable_size and free_sized reach their slow
- * paths, which ask nursery_owns() (after guard_owns(), and as cheaply: a
- * subtraction and a compare) before they read the entry's span: the fast
- * paths pay nothing.  Each granule has a length (in
- * granules; 0: no block starts here) and a live bit, so a double free, a
- * free of a pointer inside a block and a free that was never a block are
- * all told apart and reported like any other (api.c); since a block is
- * never reused, a double free is caught however late it comes.
+ * free, malloc_usable_size and free_sized reach their slow paths, which
+ * ask nursery_owns() (after guard_owns(), and as cheaply: a subtraction
+ * and a compare) before they read the entry's span: their fast paths pay
+ * nothing.  realloc, which has no fast path, asks it up front.  Each
+ * granule has a length (in granules; 0: no block starts here) and a live
+ * bit, so a double free, a free of a pointer inside a block and a free
+ * that was never a block are all told apart and reported like any other
+ * (api.c); since a block is never reused, a double free is caught however
+ * late it comes.
  *
  * Not on Windows, where the override sends a pointer of page-map entry 0
  * to the CRT (override_win.c), nor in debug mode (its blocks have
- * redzones), nor with nursery:off.
+ * redzones), nor with nursery:off, nor for memalign's small classes
+ * (aligned by their slabs: tcache_alloc_slow_aligned).
  */
 #ifndef PC_NURSERY_H
 #define PC_NURSERY_H
