@@ -527,6 +527,47 @@ test_big_blocks_apart(void **state)
 	assert_int_equal(pc_check(), 0);
 }
 
+/*
+ * A block carved from a dirty free run, on pages no block ever had, is
+ * zero: a freed block merges with its region's untouched rest into one
+ * dirty run, and a block carved past the pages used so far (the region's
+ * used hull) is still known to read as zeros, so calloc does not write
+ * it (git log: a 512 KB calloc after a few large blocks came and went,
+ * 128 page faults).  Pages inside the hull stay "not known".  First in
+ * main: the heap is empty then.
+ */
+static void
+test_fresh_pages_of_dirty_run(void **state)
+{
+	(void)state;
+	pageheap_t *h = arena_heap(&arenas[0]);
+	bool z;
+	char *x = pageheap_large_alloc(h, 16 * 4096, 4096, &z);
+	assert_non_null(x);
+	assert_true(z);
+	memset(x, 1, 16 * 4096);
+	large_free(x, false);
+	span_t *run = pageheap_span_at(x);
+	assert_true(run->dirty && run->npages > 16 + 64);	/* merged */
+	char *y = pageheap_large_alloc(h, 16 * 4096, 4096, &z);
+	assert_ptr_equal(y, x);
+	assert_false(z);	/* x's pages */
+	char *c = pageheap_large_alloc(h, 64 * 4096, 4096, &z);
+	assert_ptr_equal(c, y + 16 * 4096);
+	assert_true(z);		/* past the hull: never handed out */
+	assert_int_equal(resident_pages(c, 64), 0);
+	for (size_t i = 0; i < 64 * 4096; i += 512)
+		assert_int_equal(c[i], 0);
+	large_free(c, false);
+	large_free(y, false);
+	/* Straddling the hull: not known (calloc writes it all). */
+	c = pageheap_large_alloc(h, 64 * 4096, 4096, &z);
+	assert_ptr_equal(c, x);
+	assert_false(z);
+	large_free(c, false);
+	assert_int_equal(pc_check(), 0);
+}
+
 int
 main(void)
 {
@@ -534,6 +575,7 @@ main(void)
 	setenv("PCMALLOC_CONF", "narenas:1,thp:never", 1);
 	pc_free(pc_malloc(1));
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fresh_pages_of_dirty_run),
 		cmocka_unit_test(test_large_coalesce),
 		cmocka_unit_test(test_large_resize),
 		cmocka_unit_test(test_large_grow_exact),
