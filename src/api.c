@@ -333,7 +333,9 @@ api_calloc_unsampled(size_t total)
 {
 	if (PC_LIKELY(total <= SC_SMALL_MAX)) {
 		void *p = tcache_alloc(total);
-		if (p != NULL)
+		/* A nursery block is zero-fill data never handed out before:
+		 * its pages stay untouched until the program writes them. */
+		if (p != NULL && !nursery_owns(p))
 			memset(p, 0, total);
 		return p;
 	}

@@ -1,11 +1,11 @@
 /*
  * The start-up nursery (nursery.h).
  *
- * State: the bump offset, and per granule a length and a live bit.  Only
- * the owner thread carves (nursery_claim); the offset still moves by a
- * compare-and-swap, never past the end, so a malloc from a signal handler
- * that interrupted one (undefined, but done) cannot share its block.  A
- * block's length and live bit are written before malloc returns it; a
+ * State: the bump offset, and per granule a start, an end and a live
+ * bit.  Only the owner thread carves (nursery_claim); the offset still
+ * moves by a compare-and-swap, never past the end, so a malloc from a
+ * signal handler that interrupted one (undefined, but done) cannot share
+ * its block.  A block's bits are written before malloc returns it; a
  * thread that frees or resizes the block got the pointer through the
  * program, which orders the two.  The live bit is cleared by an atomic
  * and, so of two frees racing, one finds it clear.
@@ -14,7 +14,7 @@
 #include "conf.h"
 
 #define NURSERY_GRAINS (NURSERY_SIZE / NURSERY_GRAIN)
-/* The longest block, in granules: a length fits 16 bits. */
+/* The longest block, in granules. */
 #define NURSERY_MAX_GRAINS (NURSERY_MAX / NURSERY_GRAIN)
 
 #if PC_NURSERY
@@ -22,8 +22,19 @@
  * program first touches a block on it, as a fresh heap's would be. */
 unsigned char nursery_mem[NURSERY_SIZE] PC_BIG_BSS
     __attribute__((aligned(4096)));
-static uint16_t nursery_len[NURSERY_GRAINS] PC_BIG_BSS;
-static uint64_t nursery_live[NURSERY_GRAINS / 64] PC_BIG_BSS;
+/*
+ * Per 64 granules, side by side (one page of them covers 170 KiB of
+ * blocks, so a short program's blocks touch one or two): which granules
+ * start a block, which end one, and which start a live block.  A block's
+ * length is the distance to its end bit; each block's bits are written by
+ * its own carve, so they never depend on a neighbour's being done.  (A
+ * 16-bit length per granule took 1/8 of the blocks' size: 8 pages to
+ * fault in for perl's 240 KB of start-up blocks.)
+ */
+typedef struct {
+	uint64_t start, end, live;
+} nursery_word_t;
+static nursery_word_t nursery_bits[NURSERY_GRAINS / 64] PC_BIG_BSS;
 static size_t nursery_top;	/* bytes carved (atomic) */
 static bool nursery_full;	/* used up or closed (atomic) */
 static size_t nursery_live_bytes;	/* (atomic) */
@@ -51,9 +62,23 @@ nursery_claim(void)
 	return false;
 }
 
+static void
+bit_set(uint64_t *w, size_t g)
+{
+	__atomic_fetch_or(w, (uint64_t)1 << (g % 64), __ATOMIC_RELAXED);
+}
+
+static bool
+bit_get(const uint64_t *w, size_t g)
+{
+	return (__atomic_load_n(w, __ATOMIC_RELAXED) >> (g % 64)) & 1;
+}
+
 void *
 nursery_alloc(size_t size)
 {
+	if (PC_UNLIKELY(__atomic_load_n(&nursery_full, __ATOMIC_RELAXED)))
+		return NULL;
 	if (!opt_nursery || opt_debug) {	/* debug: redzones (debug.c) */
 		nursery_close();
 		return NULL;
@@ -71,41 +96,44 @@ nursery_alloc(size_t size)
 		}
 	} while (!__atomic_compare_exchange_n(&nursery_top, &off, off + n,
 	    true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
-	size_t g = off / NURSERY_GRAIN;
-	__atomic_store_n(&nursery_len[g], (uint16_t)(n / NURSERY_GRAIN),
-	    __ATOMIC_RELAXED);
-	__atomic_fetch_or(&nursery_live[g / 64], (uint64_t)1 << (g % 64),
-	    __ATOMIC_RELAXED);
+	size_t g = off / NURSERY_GRAIN, last = g + n / NURSERY_GRAIN - 1;
+	bit_set(&nursery_bits[g / 64].start, g);
+	bit_set(&nursery_bits[last / 64].end, last);
+	bit_set(&nursery_bits[g / 64].live, g);
 	__atomic_fetch_add(&nursery_live_bytes, n, __ATOMIC_RELAXED);
 	return nursery_mem + off;
 }
 
-/* The granule where the block holding granule g starts, if any block
- * covers it: blocks are at most NURSERY_MAX_GRAINS long. */
-static bool
-covering_block(size_t g)
+/* The length in granules of the block that starts at granule g: up to
+ * its end bit, at most NURSERY_MAX_GRAINS on. */
+static size_t
+block_grains(size_t g)
 {
-	size_t lo = g >= NURSERY_MAX_GRAINS ? g - NURSERY_MAX_GRAINS + 1 : 0;
-	for (size_t s = g + 1; s-- > lo;) {
-		size_t len = __atomic_load_n(&nursery_len[s], __ATOMIC_RELAXED);
-		if (len != 0)
-			return s + len > g;
+	for (size_t e = g; e < g + NURSERY_MAX_GRAINS && e < NURSERY_GRAINS;) {
+		uint64_t w = __atomic_load_n(&nursery_bits[e / 64].end,
+		    __ATOMIC_RELAXED) >> (e % 64);
+		if (w != 0)
+			return e + (size_t)__builtin_ctzll(w) - g + 1;
+		e = (e / 64 + 1) * 64;
 	}
-	return false;
+	return 0;	/* not reached for a carved block */
 }
 
-/* The state of p's block; its granule in *gp. */
+/* The state of p's block; its granule in *gp.  Blocks are carved side
+ * by side from the start: below the top, every granule is in one. */
 static int
 block_state(const void *p, size_t *gp)
 {
 	size_t off = (size_t)((const unsigned char *)p - nursery_mem);
 	size_t g = off / NURSERY_GRAIN;
 	*gp = g;
-	if (off % NURSERY_GRAIN != 0 ||
-	    __atomic_load_n(&nursery_len[g], __ATOMIC_RELAXED) == 0)
-		return covering_block(g) ? BLOCK_INTERIOR : BLOCK_INVALID;
-	uint64_t w = __atomic_load_n(&nursery_live[g / 64], __ATOMIC_RELAXED);
-	return (w >> (g % 64)) & 1 ? BLOCK_LIVE : BLOCK_FREED;
+	if (off >= __atomic_load_n(&nursery_top, __ATOMIC_RELAXED))
+		return BLOCK_INVALID;
+	if (off % NURSERY_GRAIN != 0 || !bit_get(&nursery_bits[g / 64].start,
+	    g))
+		return BLOCK_INTERIOR;
+	return bit_get(&nursery_bits[g / 64].live, g) ? BLOCK_LIVE :
+	    BLOCK_FREED;
 }
 
 int
@@ -114,8 +142,7 @@ nursery_block(const void *p, size_t *usable)
 	size_t g;
 	int st = block_state(p, &g);
 	if (st == BLOCK_LIVE)
-		*usable = (size_t)__atomic_load_n(&nursery_len[g],
-		    __ATOMIC_RELAXED) * NURSERY_GRAIN;
+		*usable = block_grains(g) * NURSERY_GRAIN;
 	return st;
 }
 
@@ -127,12 +154,11 @@ nursery_free(const void *p)
 	if (st != BLOCK_LIVE)
 		return st;
 	uint64_t bit = (uint64_t)1 << (g % 64);
-	uint64_t old = __atomic_fetch_and(&nursery_live[g / 64], ~bit,
+	uint64_t old = __atomic_fetch_and(&nursery_bits[g / 64].live, ~bit,
 	    __ATOMIC_RELAXED);
 	if (!(old & bit))
 		return BLOCK_FREED;	/* another free won */
-	__atomic_fetch_sub(&nursery_live_bytes,
-	    (size_t)__atomic_load_n(&nursery_len[g], __ATOMIC_RELAXED) *
+	__atomic_fetch_sub(&nursery_live_bytes, block_grains(g) *
 	    NURSERY_GRAIN, __ATOMIC_RELAXED);
 	return BLOCK_LIVE;
 }

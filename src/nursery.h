@@ -29,8 +29,8 @@
  * ask nursery_owns() (after guard_owns(), and as cheaply: a subtraction
  * and a compare) before they read the entry's span: their fast paths pay
  * nothing.  realloc, which has no fast path, asks it up front.  Each
- * granule has a length (in granules; 0: no block starts here) and a live
- * bit, so a double free, a free of a pointer inside a block and a free
+ * granule has three bits (a block starts here, ends here, is live), so
+ * a double free, a free of a pointer inside a block and a free
  * that was never a block are all told apart and reported like any other
  * (api.c); since a block is never reused, a double free is caught however
  * late it comes.
@@ -52,7 +52,7 @@
 #define PC_NURSERY 0
 #endif
 
-#define NURSERY_SIZE	((size_t)64 << 10)
+#define NURSERY_SIZE	((size_t)256 << 10)
 #define NURSERY_MAX	((size_t)4096)
 #define NURSERY_GRAIN	((size_t)16)
 

@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <cmocka.h>
 
@@ -40,16 +41,20 @@ stat_of(const char *name)
 }
 
 /* Sizes from 1 byte to NURSERY_MAX go one after another, each rounded up
- * to 16 bytes; their usable sizes say so, they hold what is written, and
- * they count in the statistics; a request over NURSERY_MAX, and an
- * aligned one, do not come from the nursery. */
+ * to 16 bytes; their usable sizes say so (blocks that start and end in
+ * different words of the nursery's bitmaps too: 1030 and 1024 bytes are
+ * 65 and 64 granules), they hold what is written, and they count in the
+ * statistics; a request over NURSERY_MAX, and an aligned one, do not come
+ * from the nursery. */
+#define NPACKED 12
 static int
 child_packed(void)
 {
-	static const size_t sizes[] = { 1, 0, 24, 100, 16, 4096, 33, 700 };
-	void *v[8];
+	static const size_t sizes[NPACKED] = { 1, 0, 24, 100, 16, 4096, 33,
+	    700, NURSERY_MAX, 1030, 1024, NURSERY_MAX - 1 };
+	void *v[NPACKED];
 	unsigned long long before = stat_of("allocated");
-	for (int i = 0; i < 8; i++) {
+	for (int i = 0; i < NPACKED; i++) {
 		v[i] = malloc(sizes[i]);
 		CHECK(v[i] != NULL && nursery_owns(v[i]), 1);
 		CHECK(pagemap_lookup(v[i]) == 0, 2);
@@ -60,7 +65,7 @@ child_packed(void)
 			    nursery_usable(sizes[i - 1]), 4);
 	}
 	size_t sum = 0;
-	for (int i = 0; i < 8; i++) {
+	for (int i = 0; i < NPACKED; i++) {
 		sum += nursery_usable(sizes[i]);
 		for (size_t j = 0; j < malloc_usable_size(v[i]); j++)
 			CHECK(((unsigned char *)v[i])[j] == i + 1, 5);
@@ -75,7 +80,7 @@ child_packed(void)
 	for (int i = 0; i < 100; i++)
 		CHECK(((unsigned char *)c)[i] == 0, 10);
 	unsigned long long mid = stat_of("allocated");
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < NPACKED; i++)
 		free(v[i]);
 	CHECK(mid - stat_of("allocated") == sum, 11);
 	free(big);
@@ -196,6 +201,10 @@ child_misuse(const char *mode)
 		free(p);
 	} else if (strcmp(mode, "interior") == 0) {
 		free(p + 16);
+	} else if (strcmp(mode, "interior_big") == 0) {
+		char *b = malloc(NURSERY_MAX);
+		CHECK(nursery_owns(b), 2);
+		free(b + NURSERY_MAX - 16);	/* its last granule */
 	} else if (strcmp(mode, "invalid") == 0) {
 		free(q + 64 + 4096);	/* past every block carved */
 	} else if (strcmp(mode, "realloc_freed") == 0) {
@@ -211,6 +220,47 @@ child_misuse(const char *mode)
 	for (int i = 0; i < 50; i++) {
 		char *x = malloc(64);
 		CHECK(x != NULL && x != p && (x + 64 <= q || x >= q + 64), 3);
+	}
+	return 0;
+}
+
+/* calloc of a nursery block writes nothing: zero-fill data never handed
+ * out before is zero, and pages the program does not touch stay out of
+ * memory (mincore), as a fresh heap's do under glibc's calloc. */
+static int
+child_calloc(void)
+{
+	enum { N = 6 };		/* blocks side by side: 24 KiB, 5 whole pages */
+	unsigned char *c[N];
+	for (int i = 0; i < N; i++) {
+		c[i] = calloc(1, NURSERY_MAX);
+		CHECK(c[i] != NULL && nursery_owns(c[i]), 1);
+		CHECK(i == 0 || c[i] == c[i - 1] + NURSERY_MAX, 6);
+	}
+	long pg = sysconf(_SC_PAGESIZE);
+	uintptr_t lo = ((uintptr_t)c[0] + (uintptr_t)pg - 1) &
+	    ~(uintptr_t)(pg - 1);
+	uintptr_t hi = ((uintptr_t)c[0] + N * NURSERY_MAX) &
+	    ~(uintptr_t)(pg - 1);
+	CHECK(hi - lo >= 4 * (uintptr_t)pg, 3);
+	unsigned char vec[16];
+	CHECK(mincore((void *)lo, hi - lo, vec) == 0, 4);
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	char thp[128] = "";
+	if (f != NULL) {
+		if (fgets(thp, sizeof(thp), f) == NULL)
+			thp[0] = 0;
+		fclose(f);
+	}
+	/* (With THP always, a neighbour's fault may map a huge page.) */
+	if (strstr(thp, "[always]") == NULL)
+		for (size_t i = 0; i < (hi - lo) / (uintptr_t)pg; i++)
+			CHECK(!(vec[i] & 1), 5);
+	for (int k = 0; k < N; k++) {
+		for (size_t i = 0; i < NURSERY_MAX; i += 512)
+			CHECK(c[k][i] == 0, 2);	/* (reads map the zero page) */
+		c[k][100] = 7;
+		free(c[k]);
 	}
 	return 0;
 }
@@ -238,6 +288,8 @@ child(const char *mode)
 		return child_realloc();
 	if (strcmp(mode, "off") == 0)
 		return child_off();
+	if (strcmp(mode, "calloc") == 0)
+		return child_calloc();
 	return child_misuse(mode);
 }
 
@@ -289,6 +341,13 @@ test_realloc_moves(void **state)
 }
 
 static void
+test_calloc_untouched(void **state)
+{
+	(void)state;
+	expect_exit0("calloc", NULL);
+}
+
+static void
 test_off(void **state)
 {
 	(void)state;
@@ -320,6 +379,8 @@ test_misuse(void **state)
 	expect_misuse("double", "pcmalloc: double free of 0x");
 	expect_misuse("interior", "pcmalloc: free of a pointer inside a "
 	    "block, 0x");
+	expect_misuse("interior_big", "pcmalloc: free of a pointer inside a "
+	    "block, 0x");
 	expect_misuse("invalid", "pcmalloc: free of an invalid pointer 0x");
 	expect_misuse("realloc_freed", "pcmalloc: realloc of a freed block, "
 	    "0x");
@@ -339,6 +400,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_second_thread_closes),
 		cmocka_unit_test(test_fork_child),
 		cmocka_unit_test(test_realloc_moves),
+		cmocka_unit_test(test_calloc_untouched),
 		cmocka_unit_test(test_off),
 		cmocka_unit_test(test_misuse),
 	};
