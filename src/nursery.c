@@ -87,6 +87,11 @@ nursery_alloc(size_t size)
 		return NULL;
 	size_t n = nursery_usable(size);
 	size_t off = __atomic_load_n(&nursery_top, __ATOMIC_RELAXED);
+	if (off >= NURSERY_CHURN_MIN && (off - __atomic_load_n(
+	    &nursery_live_bytes, __ATOMIC_RELAXED)) * 2 > off) {
+		nursery_close();	/* churning: slabs reuse, we do not */
+		return NULL;
+	}
 	do {
 		if (off + n > NURSERY_SIZE) {
 			/* The rest, if any, stays unused: later requests

@@ -18,10 +18,12 @@
  * NURSERY_MAX bytes, from the refill slow path (tcache.c: a bin that is
  * empty asks here first), for one thread: the first to allocate, until
  * a request does not fit what is left or another thread sets up its
- * cache (its first small malloc or free; nursery_claim).  A freed block
- * is never handed out again: the nursery serves at most the first
- * NURSERY_SIZE bytes of that thread's small requests, whatever it frees,
- * and then the slabs take over.
+ * cache (its first small malloc or free; nursery_claim), or the program
+ * has freed more than half of what it took, from NURSERY_CHURN_MIN on (a
+ * program that frees what it allocates gets no reuse here; slabs give
+ * it).  A freed block is never handed out again: the nursery serves at
+ * most the first NURSERY_SIZE bytes of that thread's small requests, and
+ * then the slabs take over.
  * What never returns is at most NURSERY_SIZE.
  *
  * Its blocks have page-map entry 0 (the library's data is no region), so
@@ -55,6 +57,9 @@
 #define NURSERY_SIZE	((size_t)256 << 10)
 #define NURSERY_MAX	((size_t)4096)
 #define NURSERY_GRAIN	((size_t)16)
+/* Past this many bytes carved, the nursery closes once the program has
+ * freed more than half of them (nursery.c). */
+#define NURSERY_CHURN_MIN	((size_t)64 << 10)
 
 #if PC_NURSERY
 extern unsigned char nursery_mem[NURSERY_SIZE] PC_HIDDEN;

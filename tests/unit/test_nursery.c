@@ -108,13 +108,36 @@ child_exhaust(void)
 		prev = p;
 		carved += 208;
 		CHECK(carved <= NURSERY_SIZE, 4);
-		if (n++ % 2)
+		if (n++ % 3 == 0)	/* under half: not churning */
 			free(p);
 	}
 	/* What cmocka and libc took first is in there too. */
 	CHECK(carved > NURSERY_SIZE / 2, 5);
 	for (int i = 0; i < 100; i++)
 		CHECK(!nursery_owns(sink = malloc(16)), 6);
+	return 0;
+}
+
+/* A program that frees what it takes from the nursery (a loop of malloc
+ * and free) gets no reuse there: once NURSERY_CHURN_MIN bytes are carved
+ * and more than half of them freed, the nursery closes and the slabs
+ * serve it. */
+static int
+child_churn(void)
+{
+	size_t carved = 0;
+	for (;;) {
+		char *p = malloc(200);
+		CHECK(p != NULL, 1);
+		if (!nursery_owns(p))
+			break;
+		carved += 208;
+		CHECK(carved <= NURSERY_CHURN_MIN + 4096, 2);
+		free(p);
+	}
+	CHECK(carved >= NURSERY_CHURN_MIN / 2, 3);
+	for (int i = 0; i < 100; i++)
+		CHECK(!nursery_owns(sink = malloc(16)), 4);
 	return 0;
 }
 
@@ -280,6 +303,8 @@ child(const char *mode)
 		return child_packed();
 	if (strcmp(mode, "exhaust") == 0)
 		return child_exhaust();
+	if (strcmp(mode, "churn") == 0)
+		return child_churn();
 	if (strcmp(mode, "thread") == 0)
 		return child_thread();
 	if (strcmp(mode, "fork") == 0)
@@ -317,6 +342,13 @@ test_exhaust(void **state)
 {
 	(void)state;
 	expect_exit0("exhaust", NULL);
+}
+
+static void
+test_churn_closes(void **state)
+{
+	(void)state;
+	expect_exit0("churn", NULL);
 }
 
 static void
@@ -397,6 +429,7 @@ main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_packed),
 		cmocka_unit_test(test_exhaust),
+		cmocka_unit_test(test_churn_closes),
 		cmocka_unit_test(test_second_thread_closes),
 		cmocka_unit_test(test_fork_child),
 		cmocka_unit_test(test_realloc_moves),
