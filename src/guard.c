@@ -492,7 +492,10 @@ guard_free(void *p, const void *caller)
 		os_lock(&guard_lock);
 	}
 	s->state = SLOT_FREED;
-	os_purge((void *)page, PC_PAGE);
+	/* A guarded block reads as zeros (sample.c): locked memory keeps
+	 * its bytes through a purge, so they are cleared by hand. */
+	if (!os_purge((void *)page, PC_PAGE))
+		memset((void *)page, 0, PC_PAGE);
 	os_protect((void *)page, PC_PAGE, false);
 	uint32_t i = (uint32_t)(s - guard.slots);
 	guard.queue[(guard.head + guard.count) % guard.nslots] = i;

@@ -37,7 +37,9 @@
 /*
  * Memory.  os_reserve returns readable, writable, zero-filled memory of
  * `size` bytes aligned to `align` (a power of two, at least a page), or NULL.
- * os_purge gives the pages back to the OS; they read as zero afterwards.
+ * os_purge gives the pages back to the OS; they read as zero afterwards,
+ * unless it returns false: the OS kept them, contents and all (Linux:
+ * memory locked by mlock or mlockall, where MADV_DONTNEED fails).
  * os_remap grows a region from os_reserve: in place when `target` is NULL,
  * otherwise by moving its pages onto `target` (a region of new_size bytes
  * from os_reserve, which it replaces) without copying.  It returns the
@@ -51,7 +53,7 @@ void *os_reserve_near(size_t size, size_t align, void *hint);
  * one os_release spanning both). */
 bool  os_can_merge_reservations(void);
 void  os_release(void *p, size_t size);
-void  os_purge(void *p, size_t size);
+bool  os_purge(void *p, size_t size);
 /*
  * How many of the first pages of [p, p + size) (p page aligned) are
  * resident, looking at min(size's pages, max_pages, OS_RESIDENT_MAX)

@@ -145,10 +145,13 @@ os_release_tail(void *p, size_t old_size, size_t new_size)
 		munmap((char *)p + new_size, old_size - new_size);
 }
 
-void
+bool
 os_purge(void *p, size_t size)
 {
-	madvise(p, size, MADV_DONTNEED);
+	int saved = errno;
+	bool ok = madvise(p, size, MADV_DONTNEED) == 0;
+	errno = saved;
+	return ok;
 }
 
 size_t

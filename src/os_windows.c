@@ -201,11 +201,11 @@ os_release_tail(void *p, size_t old_size, size_t new_size)
  * to take again; should it not be, keep trying rather than leave
  * inaccessible pages in a free run.
  */
-void
+bool
 os_purge(void *p, size_t size)
 {
 	if (size == 0)
-		return;
+		return true;
 	DWORD saved = GetLastError();
 	os_decommit(p, size);
 	char *a = p, *end = a + size;
@@ -225,6 +225,7 @@ os_purge(void *p, size_t size)
 		Sleep(1);
 	}
 	SetLastError(saved);
+	return true;	/* decommitted pages come back zero */
 }
 
 /* Windows tells a page's residency only through the working-set query

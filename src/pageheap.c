@@ -416,7 +416,14 @@ decay_locked(pageheap_t *h, uint64_t now, bool all)
 			}
 			if (!s->dirty)
 				continue;
-			os_purge((void *)s->base, s->npages << PC_PAGE_SHIFT);
+			if (!os_purge((void *)s->base, s->npages <<
+			    PC_PAGE_SHIFT)) {
+				/* Locked memory: still dirty, still its old
+				 * bytes (calloc must write it). */
+				__atomic_store_n(&h->npurged, h->npurged -
+				    s->npages, __ATOMIC_RELEASE);
+				continue;
+			}
 			s->dirty = 0;
 			h->dirty -= s->npages;
 		}
@@ -797,8 +804,8 @@ large_clean(pageheap_t *h, const span_t *s)
 	if (r < LARGE_CLEAN_MIN_RESIDENT || r == OS_RESIDENT_UNKNOWN ||
 	    r > looked / LARGE_CLEAN_DENSE_DIV)
 		return;
-	os_purge(lo, n << PC_PAGE_SHIFT);
-	__atomic_fetch_add(&h->nclean_purged, r, __ATOMIC_RELAXED);
+	if (os_purge(lo, n << PC_PAGE_SHIFT))
+		__atomic_fetch_add(&h->nclean_purged, r, __ATOMIC_RELAXED);
 }
 
 /*
@@ -969,15 +976,16 @@ pageheap_large_free(void *p, bool purge, size_t *usable)
 	if (s == NULL)
 		return st;
 	*usable = s->npages << PC_PAGE_SHIFT;
+	bool purged = false;
 	if (purge) {
 		s->sc = LARGE_DYING;
 		os_unlock(pageheap_lock(h));
-		os_purge((void *)s->base, s->npages << PC_PAGE_SHIFT);
+		purged = os_purge((void *)s->base, s->npages << PC_PAGE_SHIFT);
 		os_lock(pageheap_lock(h));
 	}
 	h->nlarge_free++;
 	__atomic_fetch_sub(&h->large_pages, s->npages, __ATOMIC_RELAXED);
-	pages_free_locked(h, s, !purge);
+	pages_free_locked(h, s, !purged);	/* locked memory: dirty */
 	os_unlock(pageheap_lock(h));
 	return BLOCK_LIVE;
 }
