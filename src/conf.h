@@ -30,7 +30,7 @@
 	X(background_thread, 2,	0,	2,		"off|on|auto",	"purging thread: off, on, auto (once a heap has much to give back)") \
 	X(thp,		0,	0,	2,		"default|always|never", "huge pages: default, always, never") \
 	X(large_clean,	0,	0,	1,		CONF_BOOL,	"purge leftover resident pages inside large blocks as they are handed out") \
-	X(nursery,	1,	0,	1,		CONF_BOOL,	"pack the first thread's first 64 KiB of small blocks together (start-up)") \
+	X(nursery,	1,	0,	1,		CONF_BOOL,	"pack the first thread's first 256 KiB of small blocks together (start-up; closes when it frees most)") \
 	X(stats_print,	0,	0,	1,		CONF_BOOL,	"print statistics at exit") \
 	X(debug,	0,	0,	1,		CONF_BOOL,	"junk-fill freed blocks, redzones (slow)") \
 	X(guard_sample,	67108864, 0, (size_t)1 << 40, CONF_SIZE, "mean bytes allocated between guarded samples; 0 = off, 1 = every eligible allocation") \
