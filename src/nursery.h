@@ -57,7 +57,7 @@
 #define NURSERY_SIZE	((size_t)256 << 10)
 #define NURSERY_MAX	((size_t)4096)
 #define NURSERY_GRAIN	((size_t)16)
-/* Past this many bytes carved, the nursery closes once the program has
+/* From this many bytes carved on, the nursery closes once the program has
  * freed more than half of them (nursery.c). */
 #define NURSERY_CHURN_MIN	((size_t)64 << 10)
 
