@@ -380,6 +380,21 @@ run_due(const span_t *s, uint64_t decay_ns, uint64_t now)
 	    s->freed_ns + PC_MIN(decay_ns, DECAY_BIG_RUN_NS) <= now;
 }
 
+/* Count dirty run s as purged (its pages are about to leave h->dirty):
+ * in the pass's total and budget, and in the statistics first, so that
+ * they, read unlocked, never see pages gone from dirty and not yet
+ * purged. */
+static void
+decay_count(pageheap_t *h, const span_t *s, bool budgeted, size_t *budget,
+    size_t *purged)
+{
+	*purged += s->npages;
+	if (budgeted)
+		*budget -= s->npages;
+	__atomic_store_n(&h->npurged, h->npurged + s->npages,
+	    __ATOMIC_RELEASE);
+}
+
 static size_t
 decay_locked(pageheap_t *h, uint64_t now, bool all)
 {
@@ -398,32 +413,21 @@ decay_locked(pageheap_t *h, uint64_t now, bool all)
 				continue;
 			if (budgeted && s->dirty && s->npages > budget)
 				continue;	/* reused lately: keep it */
-			if (s->dirty) {
-				purged += s->npages;
-				if (budgeted)
-					budget -= s->npages;
-				/* Counted before dirty falls: statistics read
-				 * unlocked never see pages gone from dirty
-				 * and not yet purged. */
-				__atomic_store_n(&h->npurged, h->npurged +
-				    s->npages, __ATOMIC_RELEASE);
-			}
 			/* A region that stayed wholly free goes back whole:
 			 * address space too. */
 			if (span_is_whole_region(s)) {
+				if (s->dirty)
+					decay_count(h, s, budgeted, &budget,
+					    &purged);
 				region_release_locked(h, s);
 				continue;
 			}
-			if (!s->dirty)
+			/* Locked memory refuses (os_purge): the run stays
+			 * dirty, its old bytes kept, and calloc writes it. */
+			if (!s->dirty || !os_purge((void *)s->base, s->npages <<
+			    PC_PAGE_SHIFT))
 				continue;
-			if (!os_purge((void *)s->base, s->npages <<
-			    PC_PAGE_SHIFT)) {
-				/* Locked memory: still dirty, still its old
-				 * bytes (calloc must write it). */
-				__atomic_store_n(&h->npurged, h->npurged -
-				    s->npages, __ATOMIC_RELEASE);
-				continue;
-			}
+			decay_count(h, s, budgeted, &budget, &purged);
 			s->dirty = 0;
 			h->dirty -= s->npages;
 		}
