@@ -105,4 +105,5 @@ locks_postfork_child(void)
 	    &locks_global.prof, &locks_global.prof_poll };
 	for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++)
 		os_lock_init(g[i]);
+	locks_global.stack_forking = 0;
 }

@@ -34,6 +34,11 @@ typedef union {
 	struct {
 		os_lock_t init, base, pagemap, huge, tcache, reclaim_live,
 		    guard, prof, prof_poll;
+		/* Not a lock, but written around every fork like one
+		 * (stack.c): on this page the parent's write after fork is
+		 * no copy-on-write fault, and a child finds it 0 (wiped,
+		 * or cleared with the locks: locks_postfork_child). */
+		unsigned stack_forking;
 	};
 	char page[PC_PAGE];
 } locks_global_t;

@@ -323,10 +323,16 @@ reclaim_postfork_child(void)
 #endif
 	unsigned n = 0;
 	for (tcache_t *tc = reclaim_live; tc != NULL; tc = tc->live_next) {
-		tc->counted = tc->counted && tc == self;
-		n += tc->counted;
+		bool counted = tc->counted && tc == self;
+		/* Written only if it changes: the child's first write to a
+		 * page it shares with the parent copies the page (a
+		 * single-threaded parent changes nothing here). */
+		if (tc->counted != counted)
+			tc->counted = counted;
+		n += counted;
 	}
-	arena_nthreads = n;
+	if (arena_nthreads != n)
+		arena_nthreads = n;
 #if PC_TCACHE_RECLAIM
 	/* Only this thread survived.  The others' caches become orphans;
 	 * whether each was inside an operation is read now, before a new

@@ -7,6 +7,7 @@
 #include "stack.h"
 #include "compiler.h"
 #include "os.h"
+#include "locks.h"
 
 /* The top (highest address) of the calling thread's stack; 0 until this
  * thread's first capture looked it up, 1 if the OS could not say (then
@@ -51,7 +52,8 @@ static uint64_t stack_nfp, stack_nfallback;
  */
 static bool stack_unwinder_loaded;	/* atomic */
 static unsigned stack_loading;		/* atomic: first calls under way */
-static unsigned stack_forking;		/* atomic: prepare handlers running */
+/* atomic: prepare handlers running (on the locks' page, locks.h) */
+#define stack_forking locks_global.stack_forking
 static bool stack_unwinder_cut;		/* a child whose load fork cut */
 
 /*
@@ -65,8 +67,11 @@ stack_loader_enter(void)
 {
 	if (stack_unwinder_cut)
 		return false;
-	__atomic_fetch_add(&stack_loading, 1, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&stack_forking, __ATOMIC_SEQ_CST) != 0) {
+	/* One first call at a time: another one under way may also be, in
+	 * a fork child whose handler has not run yet, one that the fork cut
+	 * (there stack_forking already reads 0: its page is wiped). */
+	if (__atomic_fetch_add(&stack_loading, 1, __ATOMIC_SEQ_CST) != 0 ||
+	    __atomic_load_n(&stack_forking, __ATOMIC_SEQ_CST) != 0) {
 		__atomic_fetch_sub(&stack_loading, 1, __ATOMIC_SEQ_CST);
 		return false;
 	}
@@ -119,7 +124,8 @@ stack_postfork_child(void)
 		stack_unwinder_cut = true;
 		stack_loading = 0;
 	}
-	stack_forking = 0;
+	/* stack_forking: zero in a child, wiped with the locks' page or
+	 * cleared with them (locks_postfork_child). */
 }
 
 /*

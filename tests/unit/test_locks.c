@@ -187,9 +187,11 @@ parent_faults_per_fork(unsigned n)
 /* Each first write to a page parent and child share is a copy-on-write
  * fault (25 us each on this machine).  With the locks wiped in the child,
  * the parent's handler unlocks them without one; copied, each page of
- * locks costs one.  The parent still faults on a page or two of its own
- * (the C library's fork, this loop's stack): 2 or 3, as under glibc's
- * malloc. */
+ * locks costs one.  The parent still faults on two pages of its own (the
+ * C library's fork, this loop's stack), as under glibc's malloc (the
+ * fork-time flag of stack.c, when it sat in the library's data, made it
+ * 3; one run of a Debug build here also took 3 with it moved, so the
+ * bound stays at 3). */
 static void
 test_fork_writes_no_shared_lock_page(void **state)
 {
@@ -209,7 +211,7 @@ test_fork_writes_no_shared_lock_page(void **state)
 	double wiped = parent_faults_per_fork(40);
 	print_message("parent page faults per fork: %.1f (locks copied "
 	    "%.1f)\n", wiped, copied);
-	assert_true(wiped <= 6.0);
+	assert_true(wiped <= 3.0);
 	/* The test sees the faults: narenas:8 (CMakeLists.txt) puts the
 	 * copied locks on 9 pages. */
 	assert_true(copied >= wiped + 6.0);
