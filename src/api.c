@@ -333,10 +333,15 @@ api_calloc_unsampled(size_t total)
 {
 	if (PC_LIKELY(total <= SC_SMALL_MAX)) {
 		void *p = tcache_alloc(total);
-		/* A nursery block is zero-fill data never handed out before:
-		 * its pages stay untouched until the program writes them. */
-		if (p != NULL && !nursery_owns(p))
-			memset(p, 0, total);
+		/* A nursery block is zero-fill data, but for what blocks
+		 * given back at the top left there: its pages stay untouched
+		 * until the program writes them. */
+		if (p != NULL) {
+			if (PC_LIKELY(!nursery_owns(p)))
+				memset(p, 0, total);
+			else
+				nursery_calloc_clear(p, total);
+		}
 		return p;
 	}
 	bool zeroed;
@@ -453,7 +458,8 @@ api_move(void *p, size_t old_usable, size_t size)
 /*
  * realloc of a nursery block (nursery.h): kept where the new size has the
  * same usable size (as a small block is kept in its class, so that
- * free_sized with either size agrees), else moved, to the nursery again
+ * free_sized with either size agrees), resized in place if it is the
+ * last block carved (nursery_resize), else moved, to the nursery again
  * while it has room.
  */
 static void *
@@ -466,7 +472,7 @@ api_nursery_realloc(void *p, size_t size, const void *caller)
 		errno = EINVAL;
 		return NULL;
 	}
-	if (nursery_usable(size) == usable)
+	if (nursery_usable(size) == usable || nursery_resize(p, usable, size))
 		return p;
 	void *q = api_malloc(size);
 	if (q == NULL)

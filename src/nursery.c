@@ -10,6 +10,8 @@
  * program, which orders the two.  The live bit is cleared by an atomic
  * and, so of two frees racing, one finds it clear.
  */
+#include <string.h>
+
 #include "nursery.h"
 #include "conf.h"
 
@@ -38,6 +40,9 @@ static nursery_word_t nursery_bits[NURSERY_GRAINS / 64] PC_BIG_BSS;
 static size_t nursery_top;	/* bytes carved (atomic) */
 static bool nursery_full;	/* used up or closed (atomic) */
 static size_t nursery_live_bytes;	/* (atomic) */
+/* Above the top, bytes below this offset may hold a given-back block's
+ * data; the rest was never handed out and reads as zeros (atomic). */
+static size_t nursery_dirty_end;
 
 /* The thread the nursery serves (atomic), named by the address of a
  * thread-local variable: the first to claim it.  A thread started after
@@ -66,6 +71,46 @@ static void
 bit_set(uint64_t *w, size_t g)
 {
 	__atomic_fetch_or(w, (uint64_t)1 << (g % 64), __ATOMIC_RELAXED);
+}
+
+static void
+bit_clear(uint64_t *w, size_t g)
+{
+	__atomic_fetch_and(w, ~((uint64_t)1 << (g % 64)), __ATOMIC_RELAXED);
+}
+
+/* Whether the calling thread is the one the nursery serves, while it is
+ * open: only that thread carves, so only it moves the top back down. */
+static bool
+nursery_mine(void)
+{
+	return !__atomic_load_n(&nursery_full, __ATOMIC_RELAXED) &&
+	    __atomic_load_n(&nursery_thread, __ATOMIC_RELAXED) ==
+	    &nursery_thread_id;
+}
+
+/*
+ * Move the top from `to` back down to `from` (the nursery's thread; the
+ * granules in between start and end no block any more).  A program that
+ * frees or shrinks what it allocated last (a stdio buffer, a string grown
+ * and trimmed) gets those bytes again, as glibc's top chunk gives them,
+ * instead of new pages.  The bytes are not cleared (that would fault in
+ * pages never written): calloc clears what it takes below dirty_end.  A
+ * carve in between (a signal handler's) keeps the top where it is; the
+ * granules are then lost, never handed out twice.
+ */
+static void
+nursery_give_back(size_t from, size_t to)
+{
+	/* Raised, never lowered, even by a signal handler's give-back
+	 * between a load and a store. */
+	size_t dirty = __atomic_load_n(&nursery_dirty_end, __ATOMIC_RELAXED);
+	while (dirty < to && !__atomic_compare_exchange_n(&nursery_dirty_end,
+	    &dirty, to, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+	size_t expect = to;
+	(void)__atomic_compare_exchange_n(&nursery_top, &expect, from, false,
+	    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 }
 
 static bool
@@ -164,9 +209,58 @@ nursery_free(const void *p)
 	    __ATOMIC_RELAXED);
 	if (!(old & bit))
 		return BLOCK_FREED;	/* another free won */
-	__atomic_fetch_sub(&nursery_live_bytes, block_grains(g) *
-	    NURSERY_GRAIN, __ATOMIC_RELAXED);
+	size_t n = block_grains(g) * NURSERY_GRAIN, off = g * NURSERY_GRAIN;
+	__atomic_fetch_sub(&nursery_live_bytes, n, __ATOMIC_RELAXED);
+	if (off + n == __atomic_load_n(&nursery_top, __ATOMIC_RELAXED) &&
+	    nursery_mine()) {
+		/* The last block carved: its bits go first, so a carve of
+		 * the same granules starts from clean ones. */
+		bit_clear(&nursery_bits[g / 64].start, g);
+		size_t last = g + n / NURSERY_GRAIN - 1;
+		bit_clear(&nursery_bits[last / 64].end, last);
+		nursery_give_back(off, off + n);
+	}
 	return BLOCK_LIVE;
+}
+
+bool
+nursery_resize(const void *p, size_t usable, size_t size)
+{
+	size_t n = nursery_usable(size);
+	size_t off = (size_t)((const unsigned char *)p - nursery_mem);
+	size_t end = off + usable;
+	if (size > NURSERY_MAX || n > NURSERY_SIZE - off || !nursery_mine() ||
+	    __atomic_load_n(&nursery_top, __ATOMIC_RELAXED) != end)
+		return false;
+	size_t last = end / NURSERY_GRAIN - 1;
+	size_t new_last = (off + n) / NURSERY_GRAIN - 1;
+	if (n > usable) {
+		size_t expect = end;
+		if (!__atomic_compare_exchange_n(&nursery_top, &expect, off + n,
+		    false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			return false;
+		__atomic_fetch_add(&nursery_live_bytes, n - usable,
+		    __ATOMIC_RELAXED);
+	} else {
+		__atomic_fetch_sub(&nursery_live_bytes, usable - n,
+		    __ATOMIC_RELAXED);
+	}
+	/* The new end, then the old one cleared: the block always has an
+	 * end bit, and its length is its old or its new one. */
+	bit_set(&nursery_bits[new_last / 64].end, new_last);
+	bit_clear(&nursery_bits[last / 64].end, last);
+	if (n < usable)
+		nursery_give_back(off + n, end);
+	return true;
+}
+
+void
+nursery_calloc_clear(void *p, size_t size)
+{
+	size_t off = (size_t)((unsigned char *)p - nursery_mem);
+	size_t dirty = __atomic_load_n(&nursery_dirty_end, __ATOMIC_RELAXED);
+	if (off < dirty)
+		memset(p, 0, PC_MIN(size, dirty - off));
 }
 
 void
@@ -185,7 +279,8 @@ size_t
 nursery_active(void)
 {
 	size_t top = __atomic_load_n(&nursery_top, __ATOMIC_RELAXED);
-	return PC_ALIGN_UP(top, PC_PAGE);
+	size_t dirty = __atomic_load_n(&nursery_dirty_end, __ATOMIC_RELAXED);
+	return PC_ALIGN_UP(PC_MAX(top, dirty), PC_PAGE);
 }
 
 #else	/* !PC_NURSERY: nothing is ever the nursery's */
@@ -214,6 +309,22 @@ nursery_free(const void *p)
 {
 	(void)p;
 	return BLOCK_FOREIGN;
+}
+
+bool
+nursery_resize(const void *p, size_t usable, size_t size)
+{
+	(void)p;
+	(void)usable;
+	(void)size;
+	return false;
+}
+
+void
+nursery_calloc_clear(void *p, size_t size)
+{
+	(void)p;
+	(void)size;
 }
 
 size_t

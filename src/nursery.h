@@ -21,9 +21,11 @@
  * cache (its first small malloc or free; nursery_claim), or the program
  * has freed more than half of what it took, from NURSERY_CHURN_MIN on (a
  * program that frees what it allocates gets no reuse here; slabs give
- * it).  A freed block is never handed out again: the nursery serves at
- * most the first NURSERY_SIZE bytes of that thread's small requests, and
- * then the slabs take over.
+ * it).  A freed block is not handed out again, unless it was the last
+ * one carved and its own thread freed it: then the top moves back over
+ * it (nursery.c: nursery_give_back), and realloc resizes such a block in
+ * place.  The nursery serves at most the first NURSERY_SIZE bytes of
+ * that thread's small requests, and then the slabs take over.
  * What never returns is at most NURSERY_SIZE.
  *
  * Its blocks have page-map entry 0 (the library's data is no region), so
@@ -34,8 +36,10 @@
  * granule has three bits (a block starts here, ends here, is live), so
  * a double free, a free of a pointer inside a block and a free
  * that was never a block are all told apart and reported like any other
- * (api.c); since a block is never reused, a double free is caught however
- * late it comes.
+ * (api.c); since a block is reused only from the top, a double free is
+ * caught however late it comes, but for a block given back there and
+ * carved again since (the second free then frees the new block, as a
+ * slab's reused block would be).
  *
  * Not on Windows, where the override sends a pointer of page-map entry 0
  * to the CRT (override_win.c), nor in debug mode (its blocks have
@@ -101,6 +105,14 @@ int nursery_block(const void *p, size_t *usable);
 /* Free p if it is a live block (BLOCK_LIVE); else change nothing and say
  * what p is.  Of two frees of one block at once, one sees BLOCK_FREED. */
 int nursery_free(const void *p);
+/* Resize live block p (usable bytes) to `size` in place, if it is the
+ * last block carved, the caller is the nursery's thread and the size is
+ * the nursery's; whether it did.  A block freed or shrunk at the top
+ * gives its bytes back to the next carve (nursery.c). */
+bool nursery_resize(const void *p, size_t usable, size_t size);
+/* Clear what calloc needs of nursery block p (size bytes): the part that
+ * a block given back before may have written. */
+void nursery_calloc_clear(void *p, size_t size);
 /* The usable size a request of `size` bytes gets from the nursery. */
 static PC_INLINE size_t
 nursery_usable(size_t size)

@@ -89,14 +89,16 @@ child_packed(void)
 	return 0;
 }
 
-/* The nursery serves its first NURSERY_SIZE bytes, and no block twice:
- * blocks freed on the way are not handed out again.  Then the slabs. */
+/* The nursery serves its first NURSERY_SIZE bytes, and no live block
+ * twice: a block freed on the way is handed out again only while it is
+ * the last one carved (given back to the top).  Then the slabs. */
 static int
 child_exhaust(void)
 {
 	char *prev = NULL;
 	size_t carved = 0;
 	int n = 0;
+	bool freed = false;
 	for (;;) {
 		char *p = malloc(200);
 		CHECK(p != NULL, 1);
@@ -104,11 +106,15 @@ child_exhaust(void)
 			CHECK(pagemap_lookup(p) != 0, 2);	/* a slab's */
 			break;
 		}
-		CHECK(prev == NULL || p > prev, 3);
+		CHECK(prev == NULL || p > prev || (p == prev && freed), 3);
+		if (p != prev)
+			carved += 208;
 		prev = p;
-		carved += 208;
 		CHECK(carved <= NURSERY_SIZE, 4);
-		if (n++ % 3 == 0)	/* under half: not churning */
+		/* Under half freed (not churning); every other free is of
+		 * the top block, which the next malloc takes again. */
+		freed = n++ % 3 == 0;
+		if (freed)
 			free(p);
 	}
 	/* What cmocka and libc took first is in there too. */
@@ -118,23 +124,26 @@ child_exhaust(void)
 	return 0;
 }
 
-/* A program that frees what it takes from the nursery (a loop of malloc
- * and free) gets no reuse there: once NURSERY_CHURN_MIN bytes are carved
- * and more than half of them freed, the nursery closes and the slabs
- * serve it. */
+/* A program that frees what it takes from the nursery, in the order it
+ * took it (each block freed after the next is made), gets no reuse
+ * there: once NURSERY_CHURN_MIN bytes are carved and more than half of
+ * them freed, the nursery closes and the slabs serve it. */
 static int
 child_churn(void)
 {
 	size_t carved = 0;
+	char *prev = NULL;
 	for (;;) {
 		char *p = malloc(200);
 		CHECK(p != NULL, 1);
+		free(prev);	/* not the top: p was carved after it */
+		prev = p;
 		if (!nursery_owns(p))
 			break;
 		carved += 208;
 		CHECK(carved <= NURSERY_CHURN_MIN + 4096, 2);
-		free(p);
 	}
+	free(prev);
 	CHECK(carved >= NURSERY_CHURN_MIN / 2, 3);
 	for (int i = 0; i < 100; i++)
 		CHECK(!nursery_owns(sink = malloc(16)), 4);
@@ -190,9 +199,10 @@ child_fork(void)
 	return 0;
 }
 
-/* realloc: kept for the same usable size, else moved with the contents;
- * a shrink to another usable size moves too, so that free_sized with the
- * new size is right. */
+/* realloc: kept for the same usable size; the last block carved grows
+ * and shrinks in place; any other block moves with its contents (a
+ * shrink to another usable size too, so that free_sized with the new
+ * size is right). */
 static int
 child_realloc(void)
 {
@@ -200,11 +210,26 @@ child_realloc(void)
 	CHECK(nursery_owns(p), 1);
 	memcpy(p, "0123456789abcdefghi", 20);
 	CHECK(realloc(p, 30) == p, 2);
+	char *guard = malloc(16);	/* p is no longer the top */
 	char *q = realloc(p, 3000);
 	CHECK(q != NULL && q != p && memcmp(q, "0123456789abcdefghi", 20) == 0,
 	    3);
+	CHECK(nursery_owns(q) && q > guard, 7);
+	free(guard);
+	/* q is the top now: in place, both ways. */
+	unsigned long long before = stat_of("allocated");
+	CHECK(realloc(q, NURSERY_MAX) == q, 8);
+	CHECK(malloc_usable_size(q) == NURSERY_MAX, 9);
+	CHECK(stat_of("allocated") - before == NURSERY_MAX - 3008, 10);
+	CHECK(realloc(q, 100) == q && malloc_usable_size(q) == 112, 11);
+	CHECK(memcmp(q, "0123456789abcdefghi", 20) == 0, 12);
+	char *next = malloc(16);	/* right after the shrunk block */
+	CHECK(next == q + 112, 13);
+	free(next);
+	guard = malloc(16);
 	char *r = realloc(q, 10);
 	CHECK(r != NULL && r != q && memcmp(r, "0123456789", 10) == 0, 4);
+	free(guard);
 	free_sized(r, 10);
 	char *s = realloc(NULL, 40);
 	CHECK(nursery_owns(s), 5);
@@ -222,6 +247,11 @@ child_misuse(const char *mode)
 	if (strcmp(mode, "double") == 0) {
 		free(p);
 		free(p);
+	} else if (strcmp(mode, "double_top") == 0) {
+		char *r = malloc(64);
+		CHECK(r == q + 64, 2);
+		free(r);	/* the top: given back */
+		free(r);
 	} else if (strcmp(mode, "interior") == 0) {
 		free(p + 16);
 	} else if (strcmp(mode, "interior_big") == 0) {
@@ -288,6 +318,35 @@ child_calloc(void)
 	return 0;
 }
 
+/* A block freed or shrunk at the top gives its bytes back to the next
+ * carve, old contents and all: calloc clears them (and only them). */
+static int
+child_top(void)
+{
+	char *a = malloc(100);
+	char *b = malloc(200);
+	CHECK(nursery_owns(a) && b == a + 112, 1);
+	unsigned long long before = stat_of("allocated");
+	memset(b, 0xa5, 200);
+	free(b);
+	CHECK(before - stat_of("allocated") == 208, 2);
+	char *c = malloc(200);
+	CHECK(c == b, 3);
+	memset(c, 0x5a, 200);
+	free(c);
+	unsigned char *d = calloc(1, 1000);	/* over c's bytes and past */
+	CHECK(d == (unsigned char *)b, 4);
+	for (int i = 0; i < 1000; i++)
+		CHECK(d[i] == 0, 5);
+	free(a);	/* not the top: stays carved */
+	char *e = malloc(100);
+	CHECK(e == (char *)d + 1008, 6);
+	free(e);
+	free(d);
+	CHECK(malloc(100) == (void *)d, 7);
+	return 0;
+}
+
 static int
 child_off(void)
 {
@@ -315,6 +374,8 @@ child(const char *mode)
 		return child_off();
 	if (strcmp(mode, "calloc") == 0)
 		return child_calloc();
+	if (strcmp(mode, "top") == 0)
+		return child_top();
 	return child_misuse(mode);
 }
 
@@ -380,6 +441,13 @@ test_calloc_untouched(void **state)
 }
 
 static void
+test_top_given_back(void **state)
+{
+	(void)state;
+	expect_exit0("top", NULL);
+}
+
+static void
 test_off(void **state)
 {
 	(void)state;
@@ -409,6 +477,7 @@ test_misuse(void **state)
 {
 	(void)state;
 	expect_misuse("double", "pcmalloc: double free of 0x");
+	expect_misuse("double_top", "pcmalloc: free of an invalid pointer 0x");
 	expect_misuse("interior", "pcmalloc: free of a pointer inside a "
 	    "block, 0x");
 	expect_misuse("interior_big", "pcmalloc: free of a pointer inside a "
@@ -434,6 +503,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_fork_child),
 		cmocka_unit_test(test_realloc_moves),
 		cmocka_unit_test(test_calloc_untouched),
+		cmocka_unit_test(test_top_given_back),
 		cmocka_unit_test(test_off),
 		cmocka_unit_test(test_misuse),
 	};
