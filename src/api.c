@@ -237,7 +237,8 @@ api_free_block(void *p, uintptr_t entry, size_t *usable, bool *huge)
  * Free nursery block p (nursery.h), or report what it is instead; with
  * `sized` (free_sized, free_aligned_sized: `align` not 0), the size must
  * give the block's usable size as malloc would have (realloc keeps a
- * block only so), checked where a small block's is (config_harden).
+ * block so, or resizes it in place to the new size's), checked where a
+ * small block's is (config_harden).
  */
 static void
 api_nursery_free(void *p, bool sized, size_t size, size_t align,

@@ -22,7 +22,8 @@
  * has freed more than half of what it took, from NURSERY_CHURN_MIN on (a
  * program that frees what it allocates gets no reuse here; slabs give
  * it).  A freed block is not handed out again, unless it was the last
- * one carved and its own thread freed it: then the top moves back over
+ * one carved and its own thread freed it while the nursery is open:
+ * then the top moves back over
  * it (nursery.c: nursery_give_back), and realloc resizes such a block in
  * place.  The nursery serves at most the first NURSERY_SIZE bytes of
  * that thread's small requests, and then the slabs take over.
@@ -38,8 +39,8 @@
  * that was never a block are all told apart and reported like any other
  * (api.c); since a block is reused only from the top, a double free is
  * caught however late it comes, but for a block given back there and
- * carved again since (the second free then frees the new block, as a
- * slab's reused block would be).
+ * carved again since (the second free then frees a new block that starts
+ * there, as a slab's reused block would be, or is reported as interior).
  *
  * Not on Windows, where the override sends a pointer of page-map entry 0
  * to the CRT (override_win.c), nor in debug mode (its blocks have
@@ -106,8 +107,8 @@ int nursery_block(const void *p, size_t *usable);
  * what p is.  Of two frees of one block at once, one sees BLOCK_FREED. */
 int nursery_free(const void *p);
 /* Resize live block p (usable bytes) to `size` in place, if it is the
- * last block carved, the caller is the nursery's thread and the size is
- * the nursery's; whether it did.  A block freed or shrunk at the top
+ * last block carved, the caller is the nursery's thread, the nursery is
+ * open and the size is the nursery's; whether it did.  A block freed or shrunk at the top
  * gives its bytes back to the next carve (nursery.c). */
 bool nursery_resize(const void *p, size_t usable, size_t size);
 /* Clear what calloc needs of nursery block p (size bytes): the part that

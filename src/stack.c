@@ -69,7 +69,7 @@ stack_loader_enter(void)
 		return false;
 	/* One first call at a time: another one under way may also be, in
 	 * a fork child whose handler has not run yet, one that the fork cut
-	 * (there stack_forking already reads 0: its page is wiped). */
+	 * (there stack_forking may already read 0: its page is wiped). */
 	if (__atomic_fetch_add(&stack_loading, 1, __ATOMIC_SEQ_CST) != 0 ||
 	    __atomic_load_n(&stack_forking, __ATOMIC_SEQ_CST) != 0) {
 		__atomic_fetch_sub(&stack_loading, 1, __ATOMIC_SEQ_CST);
