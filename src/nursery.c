@@ -89,6 +89,13 @@ nursery_mine(void)
 	    &nursery_thread_id;
 }
 
+/* p's offset in the nursery (nursery_owns(p)). */
+static size_t
+offset_of(const void *p)
+{
+	return (size_t)((const unsigned char *)p - nursery_mem);
+}
+
 /*
  * Move the top from `to` back down to `from` (the nursery's thread; the
  * granules in between start and end no block any more).  A program that
@@ -175,7 +182,7 @@ block_grains(size_t g)
 static int
 block_state(const void *p, size_t *gp)
 {
-	size_t off = (size_t)((const unsigned char *)p - nursery_mem);
+	size_t off = offset_of(p);
 	size_t g = off / NURSERY_GRAIN;
 	*gp = g;
 	if (off >= __atomic_load_n(&nursery_top, __ATOMIC_RELAXED))
@@ -227,7 +234,7 @@ bool
 nursery_resize(const void *p, size_t usable, size_t size)
 {
 	size_t n = nursery_usable(size);
-	size_t off = (size_t)((const unsigned char *)p - nursery_mem);
+	size_t off = offset_of(p);
 	size_t end = off + usable;
 	if (size > NURSERY_MAX || n > NURSERY_SIZE - off || !nursery_mine() ||
 	    __atomic_load_n(&nursery_top, __ATOMIC_RELAXED) != end)
@@ -257,7 +264,7 @@ nursery_resize(const void *p, size_t usable, size_t size)
 void
 nursery_calloc_clear(void *p, size_t size)
 {
-	size_t off = (size_t)((unsigned char *)p - nursery_mem);
+	size_t off = offset_of(p);
 	size_t dirty = __atomic_load_n(&nursery_dirty_end, __ATOMIC_RELAXED);
 	if (off < dirty)
 		memset(p, 0, PC_MIN(size, dirty - off));

@@ -108,8 +108,8 @@ int nursery_block(const void *p, size_t *usable);
 int nursery_free(const void *p);
 /* Resize live block p (usable bytes) to `size` in place, if it is the
  * last block carved, the caller is the nursery's thread, the nursery is
- * open and the size is the nursery's; whether it did.  A block freed or shrunk at the top
- * gives its bytes back to the next carve (nursery.c). */
+ * open and the size is the nursery's; whether it did.  A block freed or
+ * shrunk at the top gives its bytes back to the next carve (nursery.c). */
 bool nursery_resize(const void *p, size_t usable, size_t size);
 /* Clear what calloc needs of nursery block p (size bytes): the part that
  * a block given back before may have written. */
